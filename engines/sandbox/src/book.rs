@@ -1,0 +1,335 @@
+//! The sandbox's contact book: what WhatsApp would know about the session's
+//! contacts, loaded from a JSON fixture and changed by block, unblock and upsert.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use wharf_engine_api::{Contact, ContactName, EngineError, NumberExists, RString};
+
+/// One contact with the details WhatsApp serves separately.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub contact: Contact,
+    /// `None` when the contact keeps it private.
+    #[serde(default)]
+    pub about: Option<String>,
+    /// `None` when the contact keeps it private or has none.
+    #[serde(default, rename = "profilePictureURL")]
+    pub profile_picture_url: Option<String>,
+}
+
+/// The whole book, in the fixture's format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Book {
+    #[serde(default)]
+    pub description: String,
+    pub contacts: Vec<Entry>,
+    /// Numbers on WhatsApp that are not in the book, for `check-exists`.
+    #[serde(default)]
+    pub registered: Vec<String>,
+}
+
+impl Book {
+    /// Parses and checks a fixture or a saved book. `origin` names the file in errors.
+    pub fn parse(json: &str, origin: &str) -> Result<Self, EngineError> {
+        let book: Book = serde_json::from_str(json)
+            .map_err(|err| EngineError::invalid_input(format!("{origin}: {err}")))?;
+        book.validate()
+            .map_err(|reason| EngineError::invalid_input(format!("{origin}: {reason}")))?;
+        Ok(book)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut seen = HashSet::new();
+        for (index, entry) in self.contacts.iter().enumerate() {
+            let id = entry.contact.id.as_str();
+            let field = format!("contacts[{index}].id");
+            let (user, server) = id
+                .split_once('@')
+                .ok_or_else(|| format!("{field}: {id:?} is not a chat id (user@server)"))?;
+            if user.is_empty() || !matches!(server, "c.us" | "g.us" | "lid") {
+                return Err(format!(
+                    "{field}: {id:?} is not a chat id (…@c.us, …@g.us or …@lid)"
+                ));
+            }
+            if !seen.insert(id) {
+                return Err(format!("{field}: {id:?} appears twice"));
+            }
+        }
+        if let Some(bad) = self.registered.iter().find(|n| !is_digits(n)) {
+            return Err(format!(
+                "registered: {bad:?} is not a phone number in digits"
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> String {
+        // A book is plain data: serializing it cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn contacts(&self) -> Vec<Contact> {
+        self.contacts.iter().map(|e| e.contact.clone()).collect()
+    }
+
+    pub fn entry(&self, id: &str) -> Option<&Entry> {
+        self.contacts.iter().find(|e| e.contact.id.as_str() == id)
+    }
+
+    fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.contacts
+            .iter_mut()
+            .find(|e| e.contact.id.as_str() == id)
+    }
+
+    fn is_registered(&self, number: &str) -> bool {
+        self.registered.iter().any(|n| n == number)
+            || self.contacts.iter().any(|e| {
+                let c = &e.contact;
+                c.is_wa_contact
+                    && !c.is_group
+                    && c.number.as_ref().map(RString::as_str) == Some(number).into()
+            })
+    }
+
+    /// Whether `phone` (digits) is on WhatsApp, and under which chat id.
+    pub fn check_exists(&self, phone: &str) -> NumberExists {
+        let found = whatsapp_variants(phone)
+            .into_iter()
+            .find(|variant| self.is_registered(variant));
+        NumberExists {
+            number_exists: found.is_some(),
+            chat_id: found
+                .map(|number| RString::from(format!("{number}@c.us")))
+                .into(),
+        }
+    }
+
+    /// The contact with `id`, or what WhatsApp shows for a registered number
+    /// that is not in the book.
+    pub fn contact(&self, id: &str) -> Result<Contact, EngineError> {
+        if let Some(entry) = self.entry(id) {
+            return Ok(entry.contact.clone());
+        }
+        let number = self.registered_number(id)?;
+        Ok(Contact {
+            id: id.into(),
+            number: Some(RString::from(number)).into(),
+            is_wa_contact: true,
+            ..Contact::default()
+        })
+    }
+
+    fn registered_number<'a>(&self, id: &'a str) -> Result<&'a str, EngineError> {
+        match id.strip_suffix("@c.us") {
+            Some(number) if self.is_registered(number) => Ok(number),
+            _ => Err(EngineError::not_found(format!(
+                "{id} is not in the contact book and not on WhatsApp"
+            ))),
+        }
+    }
+
+    /// A detail of a contact (about text, picture): `None` when private, and
+    /// also for a registered number outside the book, which shares nothing.
+    pub fn detail(
+        &self,
+        id: &str,
+        pick: impl Fn(&Entry) -> Option<String>,
+    ) -> Result<Option<String>, EngineError> {
+        match self.entry(id) {
+            Some(entry) => Ok(pick(entry)),
+            None => self.registered_number(id).map(|_| None),
+        }
+    }
+
+    /// Blocks or unblocks `id`; a registered number outside the book is added
+    /// to it, as WhatsApp keeps blocked numbers on the list.
+    pub fn set_blocked(&mut self, id: &str, blocked: bool) -> Result<(), EngineError> {
+        if id.ends_with("@g.us") {
+            return Err(EngineError::invalid_input(format!(
+                "contactId: {id} is a group; groups cannot be blocked"
+            )));
+        }
+        if self.entry(id).is_none() {
+            let contact = self.contact(id)?;
+            self.contacts.push(Entry {
+                contact,
+                about: None,
+                profile_picture_url: None,
+            });
+        }
+        if let Some(entry) = self.entry_mut(id) {
+            entry.contact.is_blocked = blocked;
+        }
+        Ok(())
+    }
+
+    /// Saves `id` in the address book under `name`, adding it when new.
+    pub fn upsert(&mut self, id: &str, name: &ContactName) -> Result<(), EngineError> {
+        let Some(number) = id.strip_suffix("@c.us") else {
+            return Err(EngineError::invalid_input(format!(
+                "chatId: {id} is not a phone contact (…@c.us); only those can be saved"
+            )));
+        };
+        let full_name = name.full_name();
+        if full_name.is_empty() {
+            return Err(EngineError::invalid_input("firstName: must not be empty"));
+        }
+        let is_wa_contact = self.is_registered(number);
+        let entry = match self.entry_mut(id) {
+            Some(entry) => entry,
+            None => {
+                self.contacts.push(Entry {
+                    contact: Contact {
+                        id: id.into(),
+                        number: Some(RString::from(number)).into(),
+                        is_wa_contact,
+                        ..Contact::default()
+                    },
+                    about: None,
+                    profile_picture_url: None,
+                });
+                self.contacts.last_mut().expect("an entry was just pushed")
+            }
+        };
+        let short_name = if name.first_name.trim().is_empty() {
+            name.last_name.trim()
+        } else {
+            name.first_name.trim()
+        };
+        entry.contact.name = Some(RString::from(full_name)).into();
+        entry.contact.short_name = Some(RString::from(short_name)).into();
+        entry.contact.is_my_contact = true;
+        Ok(())
+    }
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The numbers WhatsApp may know `phone` under. Brazilian mobile numbers
+/// gained a 9th digit in 2012, but accounts registered before then are still
+/// known without it, so both forms are tried, the given one first.
+fn whatsapp_variants(phone: &str) -> Vec<String> {
+    let mut variants = vec![phone.to_owned()];
+    if let Some(national) = phone.strip_prefix("55") {
+        let (area, subscriber) = national.split_at(national.len().min(2));
+        match subscriber.len() {
+            9 if subscriber.starts_with('9') => {
+                variants.push(format!("55{area}{}", &subscriber[1..]))
+            }
+            8 => variants.push(format!("55{area}9{subscriber}")),
+            _ => {}
+        }
+    }
+    variants
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = include_str!("../fixtures/default.json");
+
+    fn book() -> Book {
+        Book::parse(DEFAULT, "default.json").unwrap()
+    }
+
+    #[test]
+    fn default_fixture_has_what_the_docs_promise() {
+        let book = book();
+        let contacts = book.contacts();
+        assert!(contacts.len() >= 50);
+        assert_eq!(contacts.iter().filter(|c| c.is_me).count(), 1);
+        assert!(contacts.iter().filter(|c| c.is_group).count() >= 2);
+        assert!(contacts.iter().filter(|c| c.is_blocked).count() >= 2);
+        assert!(contacts.iter().any(|c| c.name.is_none()));
+        assert!(
+            book.contacts
+                .iter()
+                .any(|e| e.about.is_none() && !e.contact.is_group)
+        );
+        assert!(
+            book.contacts
+                .iter()
+                .any(|e| e.profile_picture_url.is_none())
+        );
+    }
+
+    #[test]
+    fn brazilian_numbers_resolve_to_the_form_whatsapp_knows() {
+        let book = book();
+        // Registered with the 9th digit, asked without it.
+        assert_eq!(
+            book.check_exists("551187654321")
+                .chat_id
+                .into_option()
+                .unwrap(),
+            "5511987654321@c.us"
+        );
+        // Registered without the 9th digit, asked with it.
+        assert_eq!(
+            book.check_exists("5511987654322")
+                .chat_id
+                .into_option()
+                .unwrap(),
+            "551187654322@c.us"
+        );
+        // Asked in the registered form.
+        assert_eq!(
+            book.check_exists("551187654322")
+                .chat_id
+                .into_option()
+                .unwrap(),
+            "551187654322@c.us"
+        );
+        let missing = book.check_exists("5511900000000");
+        assert!(!missing.number_exists);
+        assert!(missing.chat_id.is_none());
+    }
+
+    #[test]
+    fn unknown_numbers_outside_the_book_are_not_found() {
+        let book = book();
+        assert_eq!(
+            book.contact("19999999999@c.us").unwrap_err().kind,
+            wharf_engine_api::ErrorKind::NotFound
+        );
+        let registered = book.contact("14155550140@c.us").unwrap();
+        assert!(registered.is_wa_contact && !registered.is_my_contact);
+    }
+
+    #[test]
+    fn upsert_adds_then_renames() {
+        let mut book = book();
+        let name = |first: &str, last: &str| ContactName {
+            first_name: first.into(),
+            last_name: last.into(),
+        };
+        book.upsert("14155550140@c.us", &name("New", "Person"))
+            .unwrap();
+        let added = book.contact("14155550140@c.us").unwrap();
+        assert_eq!(added.name.into_option().unwrap(), "New Person");
+        assert!(added.is_my_contact && added.is_wa_contact);
+        book.upsert("14155550140@c.us", &name("Renamed", ""))
+            .unwrap();
+        let renamed = book.contact("14155550140@c.us").unwrap();
+        assert_eq!(renamed.short_name.into_option().unwrap(), "Renamed");
+        assert!(
+            book.upsert("120363021234567890@g.us", &name("x", ""))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn rejects_fixtures_with_bad_ids_naming_the_field() {
+        let json = r#"{"contacts":[{"id":"1@c.us"},{"id":"1@c.us"}]}"#;
+        let err = Book::parse(json, "f.json").unwrap_err();
+        assert!(err.message.contains("contacts[1].id"), "{err}");
+        let err = Book::parse(r#"{"contacts":[{"id":"abc"}]}"#, "f.json").unwrap_err();
+        assert!(err.message.contains("contacts[0].id"), "{err}");
+    }
+}

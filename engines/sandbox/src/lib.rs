@@ -1,0 +1,175 @@
+//! The sandbox engine: an offline, deterministic WhatsApp over a JSON contact
+//! book. It supports every contacts feature, so bot developers and tests get a
+//! WhatsApp-shaped API without a phone.
+//!
+//! Session config (all optional):
+//!
+//! ```json
+//! { "fixture": "/path/to/book.json" }
+//! ```
+//!
+//! The book starts from the fixture (the bundled one by default) and is then
+//! kept in the session's data directory: block, unblock and upsert survive
+//! host restarts. Once a session has a saved book, that book wins over the
+//! fixture; delete the session's data to start again from a fixture.
+
+mod book;
+mod store;
+
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use wharf_engine_api::{
+    Contact, ContactName, Engine, EngineError, Host, ListQuery, Manifest, NumberExists, Session,
+    SessionContext, SessionStatus, features,
+};
+
+pub use book::Book;
+use store::BookStore;
+
+/// The bundled contact book.
+pub const DEFAULT_FIXTURE: &str = include_str!("../fixtures/default.json");
+
+/// The sandbox engine.
+#[derive(Default)]
+pub struct SandboxEngine;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SandboxConfig {
+    /// A fixture file to start the book from instead of the bundled one.
+    fixture: Option<String>,
+}
+
+impl Engine for SandboxEngine {
+    type Session = SandboxSession;
+
+    fn manifest(&self) -> Manifest {
+        Manifest::new(
+            "sandbox",
+            env!("CARGO_PKG_VERSION"),
+            "Offline, deterministic WhatsApp over a JSON contact book",
+        )
+        .supports_all(&features::ALL)
+    }
+
+    async fn open_session(&self, context: SessionContext) -> Result<SandboxSession, EngineError> {
+        let host = context.host();
+        let config: SandboxConfig = context.config()?;
+        let fixture = match &config.fixture {
+            Some(path) => {
+                let json = tokio::fs::read_to_string(path).await.map_err(|err| {
+                    EngineError::invalid_input(format!("config.fixture: cannot read {path}: {err}"))
+                })?;
+                Some((json, path.clone()))
+            }
+            None => None,
+        };
+        let store = BookStore::new(context.data_dir());
+        let book = match store.load().await? {
+            Some(saved) => saved,
+            None => {
+                let (json, origin) = fixture
+                    .unwrap_or_else(|| (DEFAULT_FIXTURE.to_owned(), "bundled fixture".into()));
+                let book = Book::parse(&json, &origin)?;
+                store.save(&book).await?;
+                book
+            }
+        };
+        host.info(&format!(
+            "contact book ready with {} contacts",
+            book.contacts.len()
+        ));
+        host.status(SessionStatus::Working, None);
+        Ok(SandboxSession {
+            book: Mutex::new(book),
+            store,
+            host,
+        })
+    }
+}
+
+/// One sandbox session: its book, and where the book is kept.
+pub struct SandboxSession {
+    book: Mutex<Book>,
+    store: BookStore,
+    host: Host,
+}
+
+impl SandboxSession {
+    /// Applies `change` to a copy of the book, saves the copy, and only then
+    /// makes it current: a failed save leaves the session as it was.
+    async fn change(
+        &self,
+        change: impl FnOnce(&mut Book) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let mut book = self.book.lock().await;
+        let mut next = book.clone();
+        change(&mut next)?;
+        self.store.save(&next).await?;
+        *book = next;
+        Ok(())
+    }
+}
+
+impl Session for SandboxSession {
+    async fn list_contacts(&self, query: ListQuery) -> Result<Vec<Contact>, EngineError> {
+        Ok(query.apply(self.book.lock().await.contacts()))
+    }
+
+    async fn get_contact(&self, contact_id: String) -> Result<Contact, EngineError> {
+        self.book.lock().await.contact(&contact_id)
+    }
+
+    async fn check_exists(&self, phone: String) -> Result<NumberExists, EngineError> {
+        Ok(self.book.lock().await.check_exists(&phone))
+    }
+
+    async fn about(&self, contact_id: String) -> Result<Option<String>, EngineError> {
+        self.book
+            .lock()
+            .await
+            .detail(&contact_id, |e| e.about.clone())
+    }
+
+    async fn profile_picture(
+        &self,
+        contact_id: String,
+        _refresh: bool,
+    ) -> Result<Option<String>, EngineError> {
+        self.book
+            .lock()
+            .await
+            .detail(&contact_id, |e| e.profile_picture_url.clone())
+    }
+
+    async fn block(&self, contact_id: String) -> Result<(), EngineError> {
+        self.change(|book| book.set_blocked(&contact_id, true))
+            .await?;
+        self.host.info(&format!("blocked {contact_id}"));
+        Ok(())
+    }
+
+    async fn unblock(&self, contact_id: String) -> Result<(), EngineError> {
+        self.change(|book| book.set_blocked(&contact_id, false))
+            .await?;
+        self.host.info(&format!("unblocked {contact_id}"));
+        Ok(())
+    }
+
+    async fn upsert_contact(
+        &self,
+        contact_id: String,
+        name: ContactName,
+    ) -> Result<(), EngineError> {
+        self.change(|book| book.upsert(&contact_id, &name)).await?;
+        self.host
+            .info(&format!("saved {contact_id} as {}", name.full_name()));
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.host.status(SessionStatus::Stopped, None);
+    }
+}
+
+wharf_engine_api::export_engine!(SandboxEngine);

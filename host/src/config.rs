@@ -1,0 +1,105 @@
+//! The command line and its environment variables.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+/// wharf: a WhatsApp HTTP API server (WAHA-compatible) with plug-in engines.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "WHARF_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Directory of engine libraries [default: `engines/` beside the binary].
+    #[arg(long, env = "WHARF_ENGINES_DIR")]
+    pub engines_dir: Option<PathBuf>,
+
+    /// Directory for the host's and the sessions' data.
+    #[arg(long, env = "WHARF_DATA_DIR", default_value = "./.wharf")]
+    pub data_dir: PathBuf,
+
+    /// Engine of a session that names none; WAHA's `WHATSAPP_DEFAULT_ENGINE`
+    /// is read too [default: sandbox].
+    #[arg(long, env = "WHARF_DEFAULT_ENGINE")]
+    pub default_engine: Option<String>,
+
+    /// Sessions to create and start at start-up on the default engine,
+    /// comma-separated (WAHA's `WHATSAPP_START_SESSION`).
+    #[arg(long, env = "WHATSAPP_START_SESSION", value_delimiter = ',')]
+    pub start_session: Vec<String>,
+
+    /// Seconds an engine may take for one operation before the client gets 504.
+    #[arg(long, env = "WHARF_ENGINE_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub engine_timeout: Duration,
+}
+
+impl ServeArgs {
+    pub fn engines_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.engines_dir {
+            return Ok(dir.clone());
+        }
+        let exe = std::env::current_exe().context("cannot find the wharf binary's path")?;
+        let beside = exe
+            .parent()
+            .context("the wharf binary has no parent directory")?;
+        Ok(beside.join("engines"))
+    }
+
+    pub fn default_engine(&self) -> String {
+        self.default_engine
+            .clone()
+            .or_else(|| std::env::var("WHATSAPP_DEFAULT_ENGINE").ok())
+            .map(|name| name.trim().to_ascii_lowercase())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "sandbox".to_owned())
+    }
+
+    pub fn start_sessions(&self) -> Vec<String> {
+        self.start_session
+            .iter()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .collect()
+    }
+}
+
+fn parse_seconds(raw: &str) -> Result<Duration, String> {
+    let seconds: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!(
+            "'{raw}' must be more than 0 and at most 86400 seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_timeout_must_be_a_sane_number_of_seconds() {
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1", "NaN", "inf", "soon", "100000"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Parsing of the contact ids and phone numbers REST users send. Every route
+//! goes through these two functions, so an id means the same thing everywhere.
+
+use crate::errors::ApiError;
+
+/// Shortest and longest phone numbers accepted, in digits with country code
+/// (E.164 allows at most 15).
+const MIN_DIGITS: usize = 5;
+const MAX_DIGITS: usize = 15;
+
+/// Parses a contact id as users write it and returns the chat id engines
+/// expect: a phone number in any common form (`+55 (11) 98765-4321`,
+/// `5511987654321`) becomes `5511987654321@c.us`; `…@s.whatsapp.net`
+/// becomes `…@c.us`; groups (`…@g.us`) and LIDs (`…@lid`) pass through.
+/// `field` names the input in the error.
+pub fn parse_contact_id(field: &str, raw: &str) -> Result<String, ApiError> {
+    let raw = raw.trim();
+    let Some((user, server)) = raw.split_once('@') else {
+        return parse_phone(field, raw).map(|digits| format!("{digits}@c.us"));
+    };
+    let invalid = |why: &str| ApiError::bad_request(field, format!("'{raw}' {why}"));
+    match server {
+        "c.us" | "s.whatsapp.net" => {
+            check_digits(user).map_err(|why| invalid(&why))?;
+            Ok(format!("{user}@c.us"))
+        }
+        "g.us" => {
+            // Older groups are `creator-timestamp@g.us`.
+            let parts_ok = user
+                .split('-')
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+            if user.is_empty() || !parts_ok {
+                return Err(invalid("is not a group id (digits@g.us)"));
+            }
+            Ok(raw.to_owned())
+        }
+        "lid" => {
+            if user.is_empty() || !user.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid("is not a LID (digits@lid)"));
+            }
+            Ok(raw.to_owned())
+        }
+        _ => Err(invalid(
+            "has an unknown server; use a phone number, …@c.us, …@g.us or …@lid",
+        )),
+    }
+}
+
+/// Parses a phone number in any common form and returns its digits, country
+/// code first. Spaces, dots, dashes, parentheses and one leading `+` are
+/// allowed between digits; anything else is an error naming `field`.
+pub fn parse_phone(field: &str, raw: &str) -> Result<String, ApiError> {
+    let raw = raw.trim();
+    let body = raw.strip_prefix('+').unwrap_or(raw);
+    if let Some(bad) = body
+        .chars()
+        .find(|c| !(c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.')))
+    {
+        return Err(ApiError::bad_request(
+            field,
+            format!("'{raw}' is not a phone number or chat id ('{bad}' is not allowed)"),
+        ));
+    }
+    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    check_digits(&digits).map_err(|why| ApiError::bad_request(field, format!("'{raw}' {why}")))?;
+    Ok(digits)
+}
+
+fn check_digits(digits: &str) -> Result<(), String> {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must be digits only before the @".into());
+    }
+    if !(MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) {
+        return Err(format!(
+            "must have {MIN_DIGITS} to {MAX_DIGITS} digits with the country code"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &str) -> String {
+        parse_contact_id("contactId", raw).unwrap()
+    }
+
+    fn err(raw: &str) -> String {
+        let error = parse_contact_id("contactId", raw).unwrap_err();
+        assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST);
+        error.to_string()
+    }
+
+    #[test]
+    fn phone_numbers_in_common_forms_become_chat_ids() {
+        assert_eq!(ok("11231231231"), "11231231231@c.us");
+        assert_eq!(ok("+1 123-123-1231"), "11231231231@c.us");
+        assert_eq!(ok("+55 (11) 98765-4321"), "5511987654321@c.us");
+        assert_eq!(ok(" 44.7700.900100 "), "447700900100@c.us");
+    }
+
+    #[test]
+    fn chat_ids_are_normalized() {
+        assert_eq!(ok("11231231231@c.us"), "11231231231@c.us");
+        assert_eq!(ok("11231231231@s.whatsapp.net"), "11231231231@c.us");
+        assert_eq!(ok("120363021234567890@g.us"), "120363021234567890@g.us");
+        assert_eq!(
+            ok("5511987654321-1600000000@g.us"),
+            "5511987654321-1600000000@g.us"
+        );
+        assert_eq!(ok("123456789012345@lid"), "123456789012345@lid");
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_id_and_names_the_field() {
+        for raw in [
+            "abc",
+            "12a45678",
+            "",
+            "123",
+            "1234567890123456",
+            "++11231231231",
+            "11231231231@x.us",
+            "abc@c.us",
+            "@c.us",
+            "12@@c.us",
+            "-1@g.us",
+            "x@lid",
+            "../../etc/passwd",
+        ] {
+            let message = err(raw);
+            assert!(message.contains("contactId"), "{raw:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn phones_keep_only_digits() {
+        assert_eq!(
+            parse_phone("phone", "+55 11 98765 4321").unwrap(),
+            "5511987654321"
+        );
+        assert!(parse_phone("phone", "5511987654321@c.us").is_err());
+    }
+}

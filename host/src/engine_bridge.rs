@@ -1,0 +1,68 @@
+//! The host services an engine session calls back into: its log lines land in
+//! the host's `tracing`, its events update the session's state.
+//!
+//! These calls arrive on the engine's own threads, so nothing here may need
+//! the host's tokio runtime: only locks and `tracing`.
+
+use std::sync::Arc;
+
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{RArc, RStr},
+};
+use wharf_engine_api::{HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionEvent};
+
+use crate::sessions::SessionState;
+
+#[derive(Clone)]
+pub struct EngineBridge {
+    session: Arc<str>,
+    engine: Arc<str>,
+    state: Arc<SessionState>,
+}
+
+impl EngineBridge {
+    pub fn boxed(session: &str, engine: &str, state: Arc<SessionState>) -> HostServicesBox {
+        let bridge = EngineBridge {
+            session: session.into(),
+            engine: engine.into(),
+            state,
+        };
+        HostServices_TO::from_ptr(RArc::new(bridge), TD_Opaque)
+    }
+}
+
+impl HostServices for EngineBridge {
+    fn log(&self, level: LogLevel, message: RStr<'_>) {
+        let (session, engine, message) = (&*self.session, &*self.engine, message.as_str());
+        match level {
+            LogLevel::Error => {
+                tracing::error!(target: "wharf::engine", session, engine, "{message}")
+            }
+            LogLevel::Warn => tracing::warn!(target: "wharf::engine", session, engine, "{message}"),
+            LogLevel::Info => tracing::info!(target: "wharf::engine", session, engine, "{message}"),
+            LogLevel::Debug => {
+                tracing::debug!(target: "wharf::engine", session, engine, "{message}")
+            }
+            LogLevel::Trace => {
+                tracing::trace!(target: "wharf::engine", session, engine, "{message}")
+            }
+        }
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        match event {
+            SessionEvent::Status { status, reason } => {
+                let reason = reason.into_option().map(|r| r.into_string());
+                tracing::info!(
+                    session = &*self.session,
+                    status = status.as_waha(),
+                    reason = reason.as_deref(),
+                    "session status"
+                );
+                self.state.set_status(status, reason);
+            }
+            SessionEvent::Qr { value } => self.state.set_qr(value.into_string()),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The wharf host: a WAHA-compatible WhatsApp HTTP API whose engines are
+//! plug-in libraries loaded at run time.
+//!
+//! The binary's entry point is [`serve`]; the modules are public so that
+//! benchmarks and tools can drive the same registry the server uses.
+
+pub mod config;
+pub mod contact_id;
+pub mod dispatch;
+mod engine_bridge;
+pub mod errors;
+pub mod registry;
+pub mod routes;
+pub mod sessions;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::{
+    config::ServeArgs,
+    registry::Registry,
+    routes::AppState,
+    sessions::{NewSession, SessionManager},
+};
+
+/// Loads the engines, starts the sessions asked for, and serves HTTP until
+/// SIGINT or SIGTERM; then closes every session.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let engines_dir = args.engines_dir()?;
+    tracing::info!(dir = %engines_dir.display(), "loading engines");
+    let registry = Arc::new(Registry::load_dir(&engines_dir));
+    let sessions = Arc::new(SessionManager::new(
+        registry,
+        args.data_dir.clone(),
+        args.default_engine(),
+        args.engine_timeout,
+    ));
+    for name in args.start_sessions() {
+        let request = NewSession {
+            name: name.clone(),
+            engine: None,
+            config: Value::Object(Default::default()),
+            start: true,
+        };
+        if let Err(err) = sessions.create(request) {
+            tracing::error!(session = name, error = %err, "cannot start the session asked for at start-up");
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!("wharf listening on http://{}", listener.local_addr()?);
+    let app = routes::router(AppState {
+        sessions: Arc::clone(&sessions),
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("shutting down: closing sessions");
+    sessions.close_all().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

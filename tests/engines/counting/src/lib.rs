@@ -1,0 +1,143 @@
+//! A test engine that records every call it receives, one line per call in
+//! `calls.log` in the session's data directory, so tests can prove which
+//! operations reached it. It declares `contacts.about` and `contacts.upsert`
+//! unsupported but implements them anyway: if the host ever routed them
+//! here, the log would show it.
+//!
+//! Config: `{"delayMs": N}` makes every operation take N milliseconds.
+
+use std::{fs::OpenOptions, io::Write, path::PathBuf, time::Duration};
+
+use wharf_engine_api::{
+    Contact, ContactName, Engine, EngineError, ListQuery, Manifest, NumberExists, RString, Session,
+    SessionContext, SessionStatus, features,
+};
+
+#[derive(Default)]
+pub struct CountingEngine;
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct CountingConfig {
+    delay_ms: u64,
+}
+
+pub struct CountingSession {
+    log: PathBuf,
+    delay: Duration,
+}
+
+impl CountingSession {
+    async fn record(&self, operation: &str, argument: &str) -> Result<(), EngineError> {
+        tokio::time::sleep(self.delay).await;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|err| EngineError::internal(format!("calls.log: {err}")))?;
+        writeln!(file, "{operation} {argument}")
+            .map_err(|err| EngineError::internal(format!("calls.log: {err}")))
+    }
+
+    fn contact(id: &str) -> Contact {
+        Contact {
+            id: id.into(),
+            number: id.strip_suffix("@c.us").map(RString::from).into(),
+            is_wa_contact: true,
+            ..Contact::default()
+        }
+    }
+}
+
+impl Engine for CountingEngine {
+    type Session = CountingSession;
+
+    fn manifest(&self) -> Manifest {
+        Manifest::new(
+            "counting",
+            "0.1.0",
+            "Records the calls it receives, for tests",
+        )
+        .supports_all(&[
+            features::CONTACTS_LIST,
+            features::CONTACTS_GET,
+            features::CONTACTS_CHECK_EXISTS,
+            features::CONTACTS_PROFILE_PICTURE,
+            features::CONTACTS_BLOCK,
+            features::CONTACTS_UNBLOCK,
+        ])
+        .unsupported(
+            features::CONTACTS_ABOUT,
+            "the counting engine keeps no about texts",
+        )
+        .unsupported(
+            features::CONTACTS_UPSERT,
+            "like WhatsApp Web, the counting engine cannot add contacts",
+        )
+    }
+
+    async fn open_session(&self, context: SessionContext) -> Result<CountingSession, EngineError> {
+        let config: CountingConfig = context.config()?;
+        context.host().status(SessionStatus::Working, None);
+        Ok(CountingSession {
+            log: context.data_dir().join("calls.log"),
+            delay: Duration::from_millis(config.delay_ms),
+        })
+    }
+}
+
+impl Session for CountingSession {
+    async fn list_contacts(&self, query: ListQuery) -> Result<Vec<Contact>, EngineError> {
+        self.record("list", "").await?;
+        Ok(query.apply(vec![Self::contact("10000000001@c.us")]))
+    }
+
+    async fn get_contact(&self, contact_id: String) -> Result<Contact, EngineError> {
+        self.record("get", &contact_id).await?;
+        Ok(Self::contact(&contact_id))
+    }
+
+    async fn check_exists(&self, phone: String) -> Result<NumberExists, EngineError> {
+        self.record("check_exists", &phone).await?;
+        Ok(NumberExists {
+            number_exists: true,
+            chat_id: Some(RString::from(format!("{phone}@c.us"))).into(),
+        })
+    }
+
+    async fn about(&self, contact_id: String) -> Result<Option<String>, EngineError> {
+        self.record("about", &contact_id).await?;
+        Ok(Some("should never be asked".into()))
+    }
+
+    async fn profile_picture(
+        &self,
+        contact_id: String,
+        refresh: bool,
+    ) -> Result<Option<String>, EngineError> {
+        self.record(
+            "profile_picture",
+            &format!("{contact_id} refresh={refresh}"),
+        )
+        .await?;
+        Ok(Some(format!("https://pictures.invalid/{contact_id}.jpg")))
+    }
+
+    async fn block(&self, contact_id: String) -> Result<(), EngineError> {
+        self.record("block", &contact_id).await
+    }
+
+    async fn unblock(&self, contact_id: String) -> Result<(), EngineError> {
+        self.record("unblock", &contact_id).await
+    }
+
+    async fn upsert_contact(
+        &self,
+        contact_id: String,
+        _name: ContactName,
+    ) -> Result<(), EngineError> {
+        self.record("upsert", &contact_id).await
+    }
+}
+
+wharf_engine_api::export_engine!(CountingEngine);

@@ -1,0 +1,270 @@
+//! Test support: starts the real `wharf` binary on a loopback port with a
+//! chosen set of engine libraries, and speaks HTTP to it.
+//!
+//! The binary and the engine libraries must be built first; `cargo xtask
+//! test` does that and then runs these tests.
+
+use std::{
+    fs,
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use reqwest::{
+    Method, StatusCode,
+    blocking::{Client, RequestBuilder},
+};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Engine libraries the tests can put in a host's engines directory.
+pub mod engines {
+    pub const SANDBOX: &str = "wharf_sandbox";
+    pub const COUNTING: &str = "wharf_test_counting";
+    pub const PANICKY: &str = "wharf_test_panicky";
+    pub const INCOMPATIBLE: &str = "wharf_test_incompatible";
+}
+
+/// How long a host may take to start, or a session to reach a status.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The directory with the build's binaries: the parent of `deps/`, where
+/// this test executable lives.
+fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let deps = exe.parent().expect("the test executable is in deps/");
+    deps.parent()
+        .expect("deps/ is in the build directory")
+        .to_owned()
+}
+
+fn artifact(file_name: &str) -> PathBuf {
+    let path = build_dir().join(file_name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo xtask test`, which builds the host and the engines first",
+        path.display()
+    );
+    path
+}
+
+/// The file name of an engine library on this platform.
+pub fn library_file(name: &str) -> String {
+    format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+/// A running `wharf serve`, killed when dropped.
+pub struct Host {
+    child: Option<Child>,
+    address: SocketAddr,
+    root: TempDir,
+    client: Client,
+    extra_args: Vec<String>,
+}
+
+impl Host {
+    /// Starts a host whose engines directory holds the named libraries.
+    pub fn start(libraries: &[&str]) -> Host {
+        Self::start_with(libraries, &[])
+    }
+
+    /// Like [`Host::start`], with more command-line arguments.
+    pub fn start_with(libraries: &[&str], extra_args: &[&str]) -> Host {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let engines_dir = root.path().join("engines");
+        fs::create_dir_all(&engines_dir).expect("the engines directory");
+        for library in libraries {
+            let file = library_file(library);
+            fs::copy(artifact(&file), engines_dir.join(&file)).expect("copy the engine library");
+        }
+        let mut host = Host {
+            child: None,
+            address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            root,
+            client: Client::builder()
+                .timeout(PATIENCE)
+                .build()
+                .expect("an HTTP client"),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        };
+        host.launch();
+        host
+    }
+
+    fn launch(&mut self) {
+        self.address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let log = fs::File::create(self.root.path().join("wharf.log")).expect("the host log");
+        let child = Command::new(artifact(&format!("wharf{}", std::env::consts::EXE_SUFFIX)))
+            .arg("serve")
+            .arg("--listen")
+            .arg(self.address.to_string())
+            .arg("--engines-dir")
+            .arg(self.engines_dir())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info")
+            .env_remove("WHARF_API_KEY")
+            .env_remove("WAHA_API_KEY")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the host log"))
+            .stderr(log)
+            .spawn()
+            .expect("start the wharf binary");
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = self.client.get(self.url("/ping")).send()
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("wharf exited with {status} while starting:\n{}", self.log());
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "wharf did not answer /ping within {PATIENCE:?}:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the host without warning, as a crash would, and starts it again
+    /// on the same directories.
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the host process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    pub fn engines_dir(&self) -> PathBuf {
+        self.root.path().join("engines")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// The data directory the host gives one session.
+    pub fn session_dir(&self, session: &str) -> PathBuf {
+        self.data_dir().join("sessions").join(session)
+    }
+
+    /// What the host has logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.path().join("wharf.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Sends a request and returns the status and the JSON body (`Null` when
+    /// the body is empty).
+    pub fn send(&self, request: RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().expect("the host answers");
+        let status = response.status();
+        let text = response.text().expect("a readable body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("the body is not JSON ({err}): {text}"))
+        };
+        (status, body)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.request(Method::GET, path))
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.request(Method::POST, path).json(&body))
+    }
+
+    pub fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.request(Method::PUT, path).json(&body))
+    }
+
+    /// Creates a session and waits until it is WORKING.
+    pub fn create_session(&self, name: &str, engine: &str, config: Value) -> Value {
+        let (status, body) = self.post(
+            "/api/sessions",
+            serde_json::json!({ "name": name, "engine": engine, "config": config }),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.wait_for_status(name, "WORKING")
+    }
+
+    /// Polls the session until it has `wanted` status; returns the session.
+    pub fn wait_for_status(&self, name: &str, wanted: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, session) = self.get(&format!("/api/sessions/{name}"));
+            assert_eq!(status, StatusCode::OK, "{session}");
+            if session["status"] == wanted {
+                return session;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "session {name} is {session} after {PATIENCE:?}, not {wanted}:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The lines of a counting engine's `calls.log` for `session`.
+    pub fn calls(&self, session: &str) -> Vec<String> {
+        read_lines(&self.session_dir(session).join("calls.log"))
+    }
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,1 +1,139 @@
-fn main() {}
+//! The cost of the stable ABI: the same sandbox operation called through a
+//! loaded engine library (the host's real path: registry, session object,
+//! FfiFuture, engine runtime) and called in-process on the sandbox crate.
+//!
+//! Run with `cargo xtask bench abi`, which builds the release library first.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{RArc, RStr},
+};
+use wharf::{
+    registry::Registry,
+    sessions::{NewSession, SessionManager},
+};
+use wharf_engine_api::{
+    Engine, HostServices, HostServices_TO, ListQuery, LogLevel, RSome, Session, SessionContext,
+    SessionEvent,
+};
+use wharf_sandbox::SandboxEngine;
+
+const CALLS_PER_ROUND: u32 = 5_000;
+const ROUNDS: usize = 7;
+
+#[derive(Clone)]
+struct QuietHost;
+
+impl HostServices for QuietHost {
+    fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
+    fn emit(&self, _event: SessionEvent) {}
+}
+
+/// Median time per call over `ROUNDS` rounds of `CALLS_PER_ROUND` calls.
+async fn time_per_call<F: Future<Output = ()>>(mut call: impl FnMut() -> F) -> Duration {
+    let mut rounds = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        for _ in 0..CALLS_PER_ROUND {
+            call().await;
+        }
+        rounds.push(started.elapsed() / CALLS_PER_ROUND);
+    }
+    rounds.sort();
+    rounds[ROUNDS / 2]
+}
+
+fn report(operation: &str, through_abi: Duration, in_process: Duration) {
+    let ratio = through_abi.as_secs_f64() / in_process.as_secs_f64();
+    println!(
+        "{operation:<28} through ABI {:>9.2} µs/call   in-process {:>9.2} µs/call   ratio {ratio:>6.2}x",
+        through_abi.as_secs_f64() * 1e6,
+        in_process.as_secs_f64() * 1e6,
+    );
+}
+
+fn main() {
+    let Some(library) = std::env::var_os("WHARF_BENCH_ENGINE") else {
+        eprintln!("run this benchmark with `cargo xtask bench abi`");
+        std::process::exit(2);
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let engines = dir.path().join("engines");
+        std::fs::create_dir_all(&engines).expect("engines directory");
+        let library = std::path::PathBuf::from(library);
+        std::fs::copy(&library, engines.join(library.file_name().expect("a file name")))
+            .expect("copy the engine library");
+
+        let registry = Arc::new(Registry::load_dir(&engines));
+        assert!(registry.engine("sandbox").is_some(), "the sandbox engine must load");
+        let sessions = SessionManager::new(
+            registry,
+            dir.path().join("abi"),
+            "sandbox".into(),
+            Duration::from_secs(30),
+        );
+        let managed = sessions
+            .create(NewSession {
+                name: "bench".into(),
+                engine: None,
+                config: serde_json::json!({}),
+                start: true,
+            })
+            .expect("a session");
+        let through_abi = loop {
+            if let Some(handle) = managed.state().working_handle() {
+                break handle;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+
+        let in_process = SandboxEngine
+            .open_session(SessionContext {
+                session: "bench".into(),
+                config: "{}".into(),
+                data_dir: dir.path().join("in-process").to_string_lossy().as_ref().into(),
+                host: HostServices_TO::from_ptr(RArc::new(QuietHost), TD_Opaque),
+            })
+            .await
+            .expect("an in-process session");
+
+        println!(
+            "wharf ABI benchmark: median of {ROUNDS} rounds of {CALLS_PER_ROUND} sequential calls each"
+        );
+        let id = "14155550100@c.us";
+        let abi = time_per_call(|| async {
+            through_abi.get_contact(id.into()).await.unwrap();
+        })
+        .await;
+        let direct = time_per_call(|| async {
+            in_process.get_contact(id.to_owned()).await.unwrap();
+        })
+        .await;
+        report("contacts.get", abi, direct);
+
+        let page = ListQuery {
+            limit: RSome(20),
+            ..ListQuery::default()
+        };
+        let abi = time_per_call(|| async {
+            through_abi.list_contacts(page).await.unwrap();
+        })
+        .await;
+        let direct = time_per_call(|| async {
+            in_process.list_contacts(page).await.unwrap();
+        })
+        .await;
+        report("contacts.list (limit 20)", abi, direct);
+    });
+}

@@ -107,6 +107,22 @@ pub trait Session: Send + Sync + 'static {
         async { not_implemented(features::CONTACTS_UPSERT) }
     }
 
+    /// `auth.code`: a pairing code for `phone` (digits), to type on the phone.
+    fn request_pairing_code(
+        &self,
+        phone: String,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send {
+        let _ = phone;
+        async { not_implemented(features::AUTH_CODE) }
+    }
+
+    /// Unlinks the account from WhatsApp and forgets its credentials. The
+    /// default does nothing, for engines that hold no credentials; the host
+    /// deletes the session's data directory afterwards in any case.
+    fn logout(&self) -> impl Future<Output = Result<(), EngineError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Stops the session: close connections, flush state.
     fn close(&self) -> impl Future<Output = ()> + Send {
         async {}

@@ -160,6 +160,18 @@ impl<S: Session> SessionFfi for SessionAdapter<S> {
         self.run(|s| async move { s.upsert_contact(contact_id.into(), name).await })
     }
 
+    fn request_pairing_code(&self, phone: RString) -> FfiResult<RString> {
+        self.run(|s| async move {
+            s.request_pairing_code(phone.into())
+                .await
+                .map(RString::from)
+        })
+    }
+
+    fn logout(&self) -> FfiResult<()> {
+        self.run(|s| async move { s.logout().await })
+    }
+
     fn close(&self) -> FfiFuture<()> {
         let closing = self.run(|s| async move {
             s.close().await;

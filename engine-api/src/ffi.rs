@@ -70,6 +70,12 @@ pub trait SessionFfi: Send + Sync {
     fn unblock(&self, contact_id: RString) -> FfiResult<()>;
     /// `contacts.upsert`
     fn upsert_contact(&self, contact_id: RString, name: ContactName) -> FfiResult<()>;
+    /// `auth.code`: asks WhatsApp for a code to pair `phone` (digits) without
+    /// a QR scan; the user types it on the phone.
+    fn request_pairing_code(&self, phone: RString) -> FfiResult<RString>;
+    /// Unlinks the account and deletes the engine's credentials. The host
+    /// closes the session and removes its data directory afterwards.
+    fn logout(&self) -> FfiResult<()>;
     /// Stops the session and releases what it holds. Called once; the host
     /// drops the session afterwards.
     #[sabi(last_prefix_field)]

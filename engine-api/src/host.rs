@@ -78,6 +78,13 @@ pub enum SessionEvent {
         /// The text inside the QR code.
         value: RString,
     },
+    /// The account the session is logged in as, once known.
+    Account {
+        /// The account's chat id (`digits@c.us`).
+        id: RString,
+        /// The account's own display name.
+        push_name: ROption<RString>,
+    },
 }
 
 /// The host's side of a session: where the engine's logs and events go.
@@ -164,6 +171,14 @@ impl Host {
         self.0.emit(SessionEvent::Status {
             status,
             reason: reason.map(RString::from).into(),
+        });
+    }
+
+    /// Reports the account the session is logged in as.
+    pub fn account(&self, id: &str, push_name: Option<&str>) {
+        self.0.emit(SessionEvent::Account {
+            id: id.into(),
+            push_name: push_name.map(RString::from).into(),
         });
     }
 

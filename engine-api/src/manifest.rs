@@ -36,8 +36,13 @@ pub mod features {
     /// Add or update a contact in the address book: `PUT /api/{session}/contacts/{chatId}`.
     pub const CONTACTS_UPSERT: &str = "contacts.upsert";
 
-    /// Every key this version of the contract knows, in documentation order.
-    pub const ALL: [&str; 8] = [
+    /// Pair by QR code: the engine emits QR values, served by `GET /api/{session}/auth/qr`.
+    pub const AUTH_QR: &str = "auth.qr";
+    /// Pair by code: `POST /api/{session}/auth/request-code`.
+    pub const AUTH_CODE: &str = "auth.code";
+
+    /// The contacts keys, in documentation order.
+    pub const CONTACTS: [&str; 8] = [
         CONTACTS_LIST,
         CONTACTS_GET,
         CONTACTS_CHECK_EXISTS,
@@ -46,6 +51,23 @@ pub mod features {
         CONTACTS_BLOCK,
         CONTACTS_UNBLOCK,
         CONTACTS_UPSERT,
+    ];
+
+    /// The pairing keys.
+    pub const AUTH: [&str; 2] = [AUTH_QR, AUTH_CODE];
+
+    /// Every key this version of the contract knows, in documentation order.
+    pub const ALL: [&str; 10] = [
+        CONTACTS_LIST,
+        CONTACTS_GET,
+        CONTACTS_CHECK_EXISTS,
+        CONTACTS_ABOUT,
+        CONTACTS_PROFILE_PICTURE,
+        CONTACTS_BLOCK,
+        CONTACTS_UNBLOCK,
+        CONTACTS_UPSERT,
+        AUTH_QR,
+        AUTH_CODE,
     ];
 }
 

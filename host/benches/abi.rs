@@ -16,6 +16,7 @@ use abi_stable::{
 use wharf::{
     registry::Registry,
     sessions::{NewSession, SessionManager},
+    storage::Storage,
 };
 use wharf_engine_api::{
     Engine, HostServices, HostServices_TO, ListQuery, LogLevel, RSome, Session, SessionContext,
@@ -77,8 +78,10 @@ fn main() {
 
         let registry = Arc::new(Registry::load_dir(&engines));
         assert!(registry.engine("sandbox").is_some(), "the sandbox engine must load");
+        let storage = Storage::open(&dir.path().join("wharf.db")).expect("a database");
         let sessions = SessionManager::new(
             registry,
+            storage,
             dir.path().join("abi"),
             "sandbox".into(),
             Duration::from_secs(30),
@@ -90,9 +93,10 @@ fn main() {
                 config: serde_json::json!({}),
                 start: true,
             })
+            .await
             .expect("a session");
         let through_abi = loop {
-            if let Some(handle) = managed.state().working_handle() {
+            if let Some(handle) = managed.run().state().working_handle() {
                 break handle;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

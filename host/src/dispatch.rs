@@ -1,27 +1,53 @@
-//! The one place where a contact operation meets an engine.
+//! The one place where an operation meets an engine.
 //!
-//! Every contacts route calls [`dispatch`]: it resolves the session, checks
-//! the session's engine's feature matrix *before* anything reaches the
-//! engine, checks that the session can serve, and bounds the engine's time.
+//! Every route that calls an engine goes through [`gate`]: it resolves the
+//! session, checks the feature matrix of the session's engine *before*
+//! anything reaches the engine, and checks that the session can serve.
+//! [`Target::call`] then bounds the engine's time and maps its errors.
+
+use std::sync::Arc;
 
 use abi_stable::std_types::RResult;
 use async_ffi::FfiFuture;
-use wharf_engine_api::{EngineError, ffi::SessionBox};
+use wharf_engine_api::{EngineError, SessionStatus, ffi::SessionBox};
 
-use crate::{errors::ApiError, registry::Feature, sessions::SessionManager};
+use crate::{
+    errors::ApiError,
+    registry::Feature,
+    sessions::{Run, SessionManager},
+};
 
-/// Runs `call` against the engine of `session` when that engine supports
-/// `feature` and the session is WORKING; otherwise answers for the engine.
-pub async fn dispatch<T>(
+/// A session cleared to receive one operation.
+pub struct Target {
+    run: Arc<Run>,
+    handle: Arc<SessionBox>,
+    feature: &'static str,
+    session: String,
+    deadline: std::time::Duration,
+}
+
+/// Checks that `session` exists, that its engine supports `feature`, and
+/// that it is in a status where `feature` can be served (`ready`).
+fn gate_when(
     sessions: &SessionManager,
     session: &str,
-    feature: &str,
-    call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
-) -> Result<T, ApiError> {
-    let managed = sessions
-        .get(session)
-        .ok_or_else(|| ApiError::session_not_found(session))?;
-    let engine = managed.engine();
+    feature: &'static str,
+    ready: impl Fn(SessionStatus) -> bool,
+) -> Result<Target, ApiError> {
+    let managed = sessions.find(session)?;
+    let run = managed.run();
+    // A running session answers for the engine instance it runs on; a
+    // stopped one for the engine it would start on.
+    let engine = match run.engine() {
+        Some(engine) => Arc::clone(engine),
+        None => sessions
+            .registry()
+            .engine(&managed.engine_name())
+            .ok_or_else(|| {
+                let (status, reason) = run.state().status();
+                ApiError::session_not_working(session, status, reason.as_deref())
+            })?,
+    };
     if let Feature::Unsupported { reason } = engine.feature(feature) {
         let supported_by = sessions.registry().supporting(feature);
         return Err(ApiError::unsupported(
@@ -31,25 +57,77 @@ pub async fn dispatch<T>(
             supported_by,
         ));
     }
-    let Some(handle) = managed.state().working_handle() else {
-        let (status, reason) = managed.state().status();
-        return Err(ApiError::session_not_working(
-            session,
-            status,
-            reason.as_deref(),
-        ));
-    };
-    let deadline = sessions.deadline();
-    match tokio::time::timeout(deadline, call(&handle)).await {
-        Ok(RResult::ROk(value)) => Ok(value),
-        Ok(RResult::RErr(error)) => {
-            tracing::debug!(session, feature, engine = engine.name(), %error, "engine error");
-            Err(ApiError::engine(engine.name(), error))
-        }
-        Err(_) => Err(ApiError::engine_timeout(
-            engine.name(),
-            feature,
-            deadline.as_secs_f64(),
-        )),
+    let (status, reason) = run.state().status();
+    let handle = run
+        .state()
+        .handle()
+        .filter(|_| ready(status))
+        .ok_or_else(|| ApiError::session_not_working(session, status, reason.as_deref()))?;
+    Ok(Target {
+        run,
+        handle,
+        feature,
+        session: session.to_owned(),
+        deadline: sessions.deadline(),
+    })
+}
+
+/// [`gate_when`] for operations that need a WORKING session.
+pub fn gate(
+    sessions: &SessionManager,
+    session: &str,
+    feature: &'static str,
+) -> Result<Target, ApiError> {
+    gate_when(sessions, session, feature, |status| {
+        status == SessionStatus::Working
+    })
+}
+
+/// [`gate_when`] for pairing, which needs a session waiting for it.
+pub fn gate_pairing(
+    sessions: &SessionManager,
+    session: &str,
+    feature: &'static str,
+) -> Result<Target, ApiError> {
+    gate_when(sessions, session, feature, |status| {
+        status == SessionStatus::ScanQrCode
+    })
+}
+
+impl Target {
+    /// The run the operation goes to, for keys of per-run caches.
+    pub fn run(&self) -> &Arc<Run> {
+        &self.run
     }
+
+    /// Calls the engine, within the deadline.
+    pub async fn call<T>(
+        &self,
+        call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
+    ) -> Result<T, ApiError> {
+        let engine = self.run.engine().map_or("", |engine| engine.name());
+        match tokio::time::timeout(self.deadline, call(&self.handle)).await {
+            Ok(RResult::ROk(value)) => Ok(value),
+            Ok(RResult::RErr(error)) => {
+                tracing::debug!(session = self.session, feature = self.feature, engine, %error, "engine error");
+                Err(ApiError::engine(engine, error))
+            }
+            Err(_) => Err(ApiError::engine_timeout(
+                engine,
+                self.feature,
+                self.deadline.as_secs_f64(),
+            )),
+        }
+    }
+}
+
+/// Gates `feature` on `session` and calls the engine: the path of every
+/// contacts operation.
+pub async fn dispatch<T>(
+    sessions: &SessionManager,
+    session: &str,
+    feature: &'static str,
+    call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
+) -> Result<T, ApiError> {
+    gate(sessions, session, feature)?.call(call).await
 }

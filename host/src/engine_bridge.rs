@@ -12,7 +12,7 @@ use abi_stable::{
 };
 use wharf_engine_api::{HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionEvent};
 
-use crate::sessions::SessionState;
+use crate::sessions::{Me, SessionState};
 
 #[derive(Clone)]
 pub struct EngineBridge {
@@ -63,6 +63,10 @@ impl HostServices for EngineBridge {
                 self.state.set_status(status, reason);
             }
             SessionEvent::Qr { value } => self.state.set_qr(value.into_string()),
+            SessionEvent::Account { id, push_name } => self.state.set_me(Me {
+                id: id.into_string(),
+                push_name: push_name.into_option().map(|name| name.into_string()),
+            }),
         }
     }
 }

@@ -139,6 +139,28 @@ impl ApiError {
             .with("kind", error.kind.as_str())
     }
 
+    /// The host's own storage failed.
+    pub fn storage(error: crate::storage::StorageError) -> Self {
+        tracing::error!(%error, "storage failure");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+    }
+
+    /// Any other failure inside the host.
+    pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::error!(%message, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// A request body over the size limit.
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body: larger than the {limit_bytes} bytes allowed"),
+        )
+        .with("field", "body")
+    }
+
     /// A route that exists, but not for this method.
     pub fn method_not_allowed(method: &axum::http::Method, path: &str) -> Self {
         Self::new(

@@ -12,17 +12,15 @@ pub mod errors;
 pub mod registry;
 pub mod routes;
 pub mod sessions;
+pub mod storage;
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::Value;
 
 use crate::{
-    config::ServeArgs,
-    registry::Registry,
-    routes::AppState,
-    sessions::{NewSession, SessionManager},
+    config::ServeArgs, registry::Registry, routes::AppState, sessions::SessionManager,
+    storage::Storage,
 };
 
 /// Loads the engines, starts the sessions asked for, and serves HTTP until
@@ -31,20 +29,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engines_dir = args.engines_dir()?;
     tracing::info!(dir = %engines_dir.display(), "loading engines");
     let registry = Arc::new(Registry::load_dir(&engines_dir));
+    let storage = Storage::open(&args.data_dir.join("wharf.db"))?;
     let sessions = Arc::new(SessionManager::new(
         registry,
+        storage,
         args.data_dir.clone(),
         args.default_engine(),
         args.engine_timeout,
     ));
+    sessions
+        .restore()
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot restore the stored sessions: {err}"))?;
     for name in args.start_sessions() {
-        let request = NewSession {
-            name: name.clone(),
-            engine: None,
-            config: Value::Object(Default::default()),
-            start: true,
-        };
-        if let Err(err) = sessions.create(request) {
+        if let Err(err) = sessions.ensure_started(&name).await {
             tracing::error!(session = name, error = %err, "cannot start the session asked for at start-up");
         }
     }

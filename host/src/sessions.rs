@@ -1,11 +1,19 @@
 //! The session manager: which sessions exist, which engine each runs on, and
-//! the status of each. A session keeps the engine instance it was opened on
-//! until it is restarted.
+//! the status of each, with WAHA's lifecycle (create, start, stop, restart,
+//! logout, update, delete).
+//!
+//! A session's definition (engine name, config, whether it should run) is
+//! stored, so the host starts again after a restart or crash every session
+//! that was running. Each start is a new [`Run`]: one engine instance, kept
+//! until the session stops or restarts, whose events update only that run.
 
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -18,15 +26,16 @@ use crate::{
     engine_bridge::EngineBridge,
     errors::ApiError,
     registry::{LoadedEngine, Registry},
+    storage::{Storage, StoredSession},
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave this plain data half
-    // written in a way that matters more than refusing to serve.
+    // The data behind these locks is replaced whole, never left half
+    // written, so a panic elsewhere while holding one does not corrupt it.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The live state of one session, shared with the engine's event bridge.
+/// The live state of one run, shared with the engine's event bridge.
 #[derive(Default)]
 pub struct SessionState {
     inner: Mutex<Lifecycle>,
@@ -36,6 +45,7 @@ struct Lifecycle {
     status: SessionStatus,
     reason: Option<String>,
     qr: Option<String>,
+    me: Option<Me>,
     handle: Option<Arc<SessionBox>>,
 }
 
@@ -45,12 +55,27 @@ impl Default for Lifecycle {
             status: SessionStatus::Stopped,
             reason: None,
             qr: None,
+            me: None,
             handle: None,
         }
     }
 }
 
+/// The account a session is logged in as (WAHA's `me`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub id: String,
+    pub push_name: Option<String>,
+}
+
 impl SessionState {
+    fn with_status(status: SessionStatus, reason: Option<String>) -> Self {
+        let state = Self::default();
+        state.set_status(status, reason);
+        state
+    }
+
     pub fn set_status(&self, status: SessionStatus, reason: Option<String>) {
         let mut state = lock(&self.inner);
         state.status = status;
@@ -64,6 +89,10 @@ impl SessionState {
         lock(&self.inner).qr = Some(value);
     }
 
+    pub fn set_me(&self, me: Me) {
+        lock(&self.inner).me = Some(me);
+    }
+
     /// The status as REST users see it: an engine may report WORKING before
     /// the host holds its session, and until then requests cannot be served.
     pub fn status(&self) -> (SessionStatus, Option<String>) {
@@ -74,7 +103,25 @@ impl SessionState {
         }
     }
 
-    /// The engine session, when the session can serve requests.
+    /// The QR code to scan, while the session waits for one.
+    pub fn qr(&self) -> Option<String> {
+        let state = lock(&self.inner);
+        (state.status == SessionStatus::ScanQrCode)
+            .then(|| state.qr.clone())
+            .flatten()
+    }
+
+    pub fn me(&self) -> Option<Me> {
+        lock(&self.inner).me.clone()
+    }
+
+    /// The engine session while the engine has one open (any status but
+    /// STOPPED and FAILED).
+    pub fn handle(&self) -> Option<Arc<SessionBox>> {
+        lock(&self.inner).handle.clone()
+    }
+
+    /// The engine session, when the session can serve contact requests.
     pub fn working_handle(&self) -> Option<Arc<SessionBox>> {
         let state = lock(&self.inner);
         match state.status {
@@ -86,7 +133,7 @@ impl SessionState {
     fn opened(&self, handle: SessionBox) {
         let mut state = lock(&self.inner);
         state.handle = Some(Arc::new(handle));
-        if state.status == SessionStatus::Stopped {
+        if matches!(state.status, SessionStatus::Stopped) {
             state.status = SessionStatus::Starting;
         }
     }
@@ -96,12 +143,61 @@ impl SessionState {
     }
 }
 
+/// Distinguishes runs, so caches keyed by run forget a session's answers
+/// when it restarts.
+static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One opening of a session on one engine instance.
+pub struct Run {
+    id: u64,
+    engine: Option<Arc<LoadedEngine>>,
+    state: Arc<SessionState>,
+}
+
+impl Run {
+    fn new(engine: Option<Arc<LoadedEngine>>, state: SessionState) -> Arc<Self> {
+        Arc::new(Self {
+            id: NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed),
+            engine,
+            state: Arc::new(state),
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The engine this run was opened on, if it got that far.
+    pub fn engine(&self) -> Option<&Arc<LoadedEngine>> {
+        self.engine.as_ref()
+    }
+
+    pub fn state(&self) -> &SessionState {
+        &self.state
+    }
+
+    fn is_active(&self) -> bool {
+        !matches!(
+            self.state.status().0,
+            SessionStatus::Stopped | SessionStatus::Failed
+        )
+    }
+}
+
+/// What a session is: its engine and config.
+#[derive(Debug, Clone)]
+struct Spec {
+    engine: String,
+    config: Value,
+}
+
 /// A session the host knows about.
 pub struct ManagedSession {
     name: String,
-    engine: Arc<LoadedEngine>,
-    config: Value,
-    state: Arc<SessionState>,
+    spec: Mutex<Spec>,
+    run: Mutex<Arc<Run>>,
+    /// Serializes start, stop, update, logout and delete of this session.
+    lifecycle: tokio::sync::Mutex<()>,
 }
 
 impl ManagedSession {
@@ -109,28 +205,18 @@ impl ManagedSession {
         &self.name
     }
 
-    pub fn engine(&self) -> &Arc<LoadedEngine> {
-        &self.engine
+    /// The engine the session is defined to run on.
+    pub fn engine_name(&self) -> String {
+        lock(&self.spec).engine.clone()
     }
 
-    pub fn state(&self) -> &SessionState {
-        &self.state
+    /// The current (or last) run.
+    pub fn run(&self) -> Arc<Run> {
+        Arc::clone(&lock(&self.run))
     }
 
-    /// The WAHA session object.
-    pub fn info(&self) -> SessionInfo {
-        let (status, reason) = self.state.status();
-        SessionInfo {
-            name: self.name.clone(),
-            status: status.as_waha(),
-            reason,
-            config: self.config.clone(),
-            me: None,
-            engine: EngineInfo {
-                engine: self.engine.name().to_owned(),
-                version: self.engine.manifest().version.to_string(),
-            },
-        }
+    fn replace_run(&self, run: Arc<Run>) {
+        *lock(&self.run) = run;
     }
 }
 
@@ -139,18 +225,20 @@ impl ManagedSession {
 pub struct SessionInfo {
     pub name: String,
     pub status: &'static str,
-    /// Why the session FAILED (or stopped), when the engine said.
+    /// Why the session FAILED, when the engine or host said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub config: Value,
-    pub me: Option<Value>,
+    pub me: Option<Me>,
     pub engine: EngineInfo,
 }
 
+/// The engine of a session, as WAHA's `engine` field shows it.
 #[derive(Debug, Serialize)]
 pub struct EngineInfo {
     pub engine: String,
-    pub version: String,
+    /// The version of the engine the session runs (or would run) on.
+    pub version: Option<String>,
 }
 
 /// What a client asks for when it creates a session.
@@ -161,9 +249,16 @@ pub struct NewSession {
     pub start: bool,
 }
 
+/// A change to a session's definition.
+pub struct SessionUpdate {
+    pub engine: Option<String>,
+    pub config: Option<Value>,
+}
+
 /// Every session of this host.
 pub struct SessionManager {
     registry: Arc<Registry>,
+    storage: Storage,
     sessions_dir: PathBuf,
     default_engine: String,
     deadline: Duration,
@@ -173,12 +268,14 @@ pub struct SessionManager {
 impl SessionManager {
     pub fn new(
         registry: Arc<Registry>,
+        storage: Storage,
         data_dir: PathBuf,
         default_engine: String,
         deadline: Duration,
     ) -> Self {
         Self {
             registry,
+            storage,
             sessions_dir: data_dir.join("sessions"),
             default_engine,
             deadline,
@@ -203,6 +300,12 @@ impl SessionManager {
             .cloned()
     }
 
+    /// The session, or the 404 that names it.
+    pub fn find(&self, name: &str) -> Result<Arc<ManagedSession>, ApiError> {
+        self.get(name)
+            .ok_or_else(|| ApiError::session_not_found(name))
+    }
+
     pub fn list(&self) -> Vec<Arc<ManagedSession>> {
         self.sessions
             .read()
@@ -212,106 +315,332 @@ impl SessionManager {
             .collect()
     }
 
-    /// Creates a session and, when asked, starts opening it in the background.
-    pub fn create(&self, request: NewSession) -> Result<Arc<ManagedSession>, ApiError> {
-        validate_session_name(&request.name)?;
-        if !request.config.is_object() {
-            return Err(ApiError::bad_request("config", "must be a JSON object"));
+    /// The WAHA session object.
+    pub fn info(&self, session: &ManagedSession) -> SessionInfo {
+        let spec = lock(&session.spec).clone();
+        let run = session.run();
+        let (status, reason) = run.state.status();
+        let engine = run
+            .engine
+            .clone()
+            .filter(|_| run.is_active())
+            .or_else(|| self.registry.engine(&spec.engine));
+        SessionInfo {
+            name: session.name.clone(),
+            status: status.as_waha(),
+            reason,
+            config: spec.config,
+            me: run.state.me(),
+            engine: EngineInfo {
+                engine: spec.engine,
+                version: engine.map(|e| e.manifest().version.to_string()),
+            },
         }
-        let engine_name = request.engine.as_deref().unwrap_or(&self.default_engine);
-        let engine = self.registry.engine(engine_name).ok_or_else(|| {
+    }
+
+    fn loaded_engine(&self, field: &str, name: &str) -> Result<Arc<LoadedEngine>, ApiError> {
+        self.registry.engine(name).ok_or_else(|| {
             ApiError::bad_request(
-                "engine",
+                field,
                 format!(
-                    "no engine '{engine_name}' is loaded; loaded engines: [{}]",
+                    "no engine '{name}' is loaded; loaded engines: [{}]",
                     self.registry.names().join(", ")
                 ),
             )
-        })?;
-        let session = Arc::new(ManagedSession {
-            name: request.name.clone(),
-            engine,
-            config: request.config,
-            state: Arc::default(),
-        });
-        {
-            let mut sessions = self
-                .sessions
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if sessions.contains_key(&request.name) {
-                return Err(ApiError::session_exists(&request.name));
+        })
+    }
+
+    /// Brings back the stored sessions and starts those that should run.
+    pub async fn restore(&self) -> Result<(), ApiError> {
+        let stored = self.storage.sessions().await.map_err(ApiError::storage)?;
+        for session in stored {
+            let name = session.name.clone();
+            let should_run = session.should_run;
+            let managed = self.insert(session.name, session.engine, session.config);
+            tracing::info!(session = name, should_run, "session restored");
+            if should_run {
+                self.start_run(&managed);
             }
-            sessions.insert(request.name, Arc::clone(&session));
         }
+        Ok(())
+    }
+
+    fn insert(&self, name: String, engine: String, config: Value) -> Arc<ManagedSession> {
+        let session = Arc::new(ManagedSession {
+            name: name.clone(),
+            spec: Mutex::new(Spec { engine, config }),
+            run: Mutex::new(Run::new(None, SessionState::default())),
+            lifecycle: tokio::sync::Mutex::new(()),
+        });
+        self.sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name, Arc::clone(&session));
+        session
+    }
+
+    /// Creates and stores a session and, when asked, starts it.
+    pub async fn create(&self, request: NewSession) -> Result<Arc<ManagedSession>, ApiError> {
+        validate_session_name(&request.name)?;
+        validate_config(&request.config)?;
+        let engine = request
+            .engine
+            .unwrap_or_else(|| self.default_engine.clone());
+        self.loaded_engine("engine", &engine)?;
+        if self.get(&request.name).is_some() {
+            return Err(ApiError::session_exists(&request.name));
+        }
+        let stored = StoredSession {
+            name: request.name.clone(),
+            engine: engine.clone(),
+            config: request.config.clone(),
+            should_run: request.start,
+        };
+        if !self
+            .storage
+            .insert(stored)
+            .await
+            .map_err(ApiError::storage)?
+        {
+            return Err(ApiError::session_exists(&request.name));
+        }
+        let session = self.insert(request.name, engine, request.config);
         if request.start {
-            self.start(&session);
+            self.start_run(&session);
         }
         Ok(session)
     }
 
-    /// Opens the session on its engine in the background. The status moves
-    /// to STARTING now, and on with the engine's events; an engine that
-    /// cannot open, or does not within the deadline, leaves it FAILED.
-    pub fn start(&self, session: &Arc<ManagedSession>) {
-        session.state.set_status(SessionStatus::Starting, None);
+    /// Starts a stopped or failed session; a running one is left as it is.
+    pub async fn start(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+        let _lifecycle = session.lifecycle.lock().await;
+        self.storage
+            .set_should_run(&session.name, true)
+            .await
+            .map_err(ApiError::storage)?;
+        if !session.run().is_active() {
+            self.start_run(session);
+        }
+        Ok(())
+    }
+
+    /// Stops a session; it stays stopped across host restarts.
+    pub async fn stop(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+        let _lifecycle = session.lifecycle.lock().await;
+        self.storage
+            .set_should_run(&session.name, false)
+            .await
+            .map_err(ApiError::storage)?;
+        self.close_run(session).await;
+        Ok(())
+    }
+
+    /// Stops the session if it runs, then starts it on a new engine instance.
+    pub async fn restart(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+        let _lifecycle = session.lifecycle.lock().await;
+        self.storage
+            .set_should_run(&session.name, true)
+            .await
+            .map_err(ApiError::storage)?;
+        self.close_run(session).await;
+        self.start_run(session);
+        Ok(())
+    }
+
+    /// Changes the engine and/or config; a running session restarts on them.
+    pub async fn update(
+        &self,
+        session: &Arc<ManagedSession>,
+        update: SessionUpdate,
+    ) -> Result<(), ApiError> {
+        if let Some(config) = &update.config {
+            validate_config(config)?;
+        }
+        if let Some(engine) = &update.engine {
+            self.loaded_engine("engine", engine)?;
+        }
+        let _lifecycle = session.lifecycle.lock().await;
+        let spec = {
+            let current = lock(&session.spec).clone();
+            Spec {
+                engine: update.engine.unwrap_or(current.engine),
+                config: update.config.unwrap_or(current.config),
+            }
+        };
+        self.storage
+            .update(&session.name, &spec.engine, &spec.config)
+            .await
+            .map_err(ApiError::storage)?;
+        *lock(&session.spec) = spec;
+        if session.run().is_active() {
+            self.close_run(session).await;
+            self.start_run(session);
+        }
+        Ok(())
+    }
+
+    /// Unlinks the account: the engine logs out, the session's data (its
+    /// credentials) is deleted, and a session that was running starts again,
+    /// ready to pair anew.
+    pub async fn logout(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+        let _lifecycle = session.lifecycle.lock().await;
+        let run = session.run();
+        let was_running = run.is_active();
+        if let Some(handle) = run.state.handle() {
+            let engine = run.engine.as_ref().map_or("", |e| e.name());
+            match tokio::time::timeout(self.deadline, handle.logout()).await {
+                Ok(RResult::ROk(())) => {}
+                Ok(RResult::RErr(err)) => {
+                    tracing::warn!(session = session.name, engine, %err, "the engine could not log out; deleting the session's data anyway");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        session = session.name,
+                        engine,
+                        "the engine did not log out in time; deleting the session's data anyway"
+                    );
+                }
+            }
+        }
+        self.close_run(session).await;
+        self.remove_data(&session.name).await?;
+        if was_running {
+            self.start_run(session);
+        }
+        Ok(())
+    }
+
+    /// Stops the session and deletes it with its data.
+    pub async fn delete(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+        let _lifecycle = session.lifecycle.lock().await;
+        self.close_run(session).await;
+        self.storage
+            .delete(&session.name)
+            .await
+            .map_err(ApiError::storage)?;
+        self.sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&session.name);
+        self.remove_data(&session.name).await
+    }
+
+    async fn remove_data(&self, name: &str) -> Result<(), ApiError> {
+        let dir = self.sessions_dir.join(name);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(ApiError::internal(format!(
+                "cannot delete {}: {err}",
+                dir.display()
+            ))),
+        }
+    }
+
+    /// Opens a new run of the session in the background. The status moves
+    /// to STARTING now and on with the engine's events; an engine that is
+    /// not loaded, cannot open, or does not within the deadline leaves the
+    /// session FAILED with the reason.
+    fn start_run(&self, session: &Arc<ManagedSession>) {
+        let engine_name = session.engine_name();
+        let Some(engine) = self.registry.engine(&engine_name) else {
+            let reason = format!(
+                "engine '{engine_name}' is not loaded; loaded engines: [{}]",
+                self.registry.names().join(", ")
+            );
+            tracing::warn!(session = session.name, %reason, "session cannot start");
+            session.replace_run(Run::new(
+                None,
+                SessionState::with_status(SessionStatus::Failed, Some(reason)),
+            ));
+            return;
+        };
+        let run = Run::new(
+            Some(Arc::clone(&engine)),
+            SessionState::with_status(SessionStatus::Starting, None),
+        );
+        session.replace_run(Arc::clone(&run));
         let data_dir = self.sessions_dir.join(&session.name);
         let deadline = self.deadline;
-        let session = Arc::clone(session);
+        let name = session.name.clone();
+        let config = lock(&session.spec).config.to_string();
         tokio::spawn(async move {
             if let Err(err) = tokio::fs::create_dir_all(&data_dir).await {
                 let reason = format!("cannot create {}: {err}", data_dir.display());
-                session
-                    .state
-                    .set_status(SessionStatus::Failed, Some(reason));
+                run.state.set_status(SessionStatus::Failed, Some(reason));
                 return;
             }
             let context = SessionContext {
-                session: session.name.as_str().into(),
-                config: session.config.to_string().into(),
+                session: name.as_str().into(),
+                config: config.into(),
                 data_dir: data_dir.to_string_lossy().as_ref().into(),
-                host: EngineBridge::boxed(
-                    &session.name,
-                    session.engine.name(),
-                    Arc::clone(&session.state),
-                ),
+                host: EngineBridge::boxed(&name, engine.name(), Arc::clone(&run.state)),
             };
-            let opening = session.engine.open_session(context);
-            match tokio::time::timeout(deadline, opening).await {
-                Ok(RResult::ROk(handle)) => session.state.opened(handle),
+            match tokio::time::timeout(deadline, engine.open_session(context)).await {
+                Ok(RResult::ROk(handle)) => run.state.opened(handle),
                 Ok(RResult::RErr(err)) => {
                     let reason = err.message.into_string();
-                    tracing::warn!(session = session.name, %reason, "session failed to open");
-                    session
-                        .state
-                        .set_status(SessionStatus::Failed, Some(reason));
+                    tracing::warn!(session = name, %reason, "session failed to open");
+                    run.state.set_status(SessionStatus::Failed, Some(reason));
                 }
                 Err(_) => {
                     let reason = format!("the engine did not open the session within {deadline:?}");
-                    session
-                        .state
-                        .set_status(SessionStatus::Failed, Some(reason));
+                    run.state.set_status(SessionStatus::Failed, Some(reason));
                 }
             }
         });
     }
 
-    /// Closes every open session, for a clean shutdown.
+    /// Closes the current run, if it holds an engine session, and marks the
+    /// session STOPPED. A run still opening is abandoned: its late result
+    /// lands on a run that is no longer current.
+    async fn close_run(&self, session: &ManagedSession) {
+        let run = session.run();
+        if let Some(handle) = run.state.take_handle()
+            && tokio::time::timeout(self.deadline, handle.close())
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                session = session.name,
+                "the engine did not close the session in time"
+            );
+        }
+        session.replace_run(Run::new(None, SessionState::default()));
+    }
+
+    /// Closes every open session, for a clean shutdown. Stored intentions
+    /// are left as they are, so the sessions start again at the next boot.
     pub async fn close_all(&self) {
         for session in self.list() {
-            if let Some(handle) = session.state.take_handle() {
-                if tokio::time::timeout(self.deadline, handle.close())
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(
-                        session = session.name,
-                        "the engine did not close the session in time"
-                    );
-                }
-                session.state.set_status(SessionStatus::Stopped, None);
-            }
+            let _lifecycle = session.lifecycle.lock().await;
+            self.close_run(&session).await;
         }
+    }
+
+    /// Makes sure the named session exists on the default engine and runs,
+    /// for `--start-session`.
+    pub async fn ensure_started(&self, name: &str) -> Result<(), ApiError> {
+        match self.get(name) {
+            Some(session) => self.start(&session).await,
+            None => self
+                .create(NewSession {
+                    name: name.to_owned(),
+                    engine: None,
+                    config: Value::Object(Default::default()),
+                    start: true,
+                })
+                .await
+                .map(drop),
+        }
+    }
+}
+
+fn validate_config(config: &Value) -> Result<(), ApiError> {
+    if config.is_object() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("config", "must be a JSON object"))
     }
 }
 
@@ -355,5 +684,15 @@ mod tests {
         assert!(state.working_handle().is_none());
         state.set_status(SessionStatus::Failed, Some("boom".into()));
         assert_eq!(state.status(), (SessionStatus::Failed, Some("boom".into())));
+    }
+
+    #[test]
+    fn the_qr_code_is_served_only_while_waiting_for_a_scan() {
+        let state = SessionState::default();
+        state.set_status(SessionStatus::ScanQrCode, None);
+        state.set_qr("2@abc".into());
+        assert_eq!(state.qr().as_deref(), Some("2@abc"));
+        state.set_status(SessionStatus::Working, None);
+        assert_eq!(state.qr(), None);
     }
 }

@@ -283,7 +283,8 @@ fn a_blocked_contact_stays_blocked_after_the_host_crashes() {
     );
 
     host.crash_and_restart();
-    host.create_session("default", "sandbox", json!({}));
+    // The session was running, so the host starts it again by itself.
+    host.wait_for_status("default", "WORKING");
     let (_, tim) = host.get("/api/default/contacts/447700900100");
     assert_eq!(tim["isBlocked"], true);
     assert_eq!(

@@ -26,8 +26,18 @@ fn engines_lists_loaded_libraries_with_features_and_rejected_ones_with_reasons()
     assert_eq!(sandbox["status"], "loaded");
     assert_eq!(sandbox["abiVersion"], "1.0.0");
     let features = sandbox["features"].as_object().unwrap();
-    assert_eq!(features.len(), 8);
-    assert!(features.values().all(|f| f == &json!({"supported": true})));
+    assert_eq!(features.len(), 10);
+    for (key, state) in features {
+        if key.starts_with("contacts.") {
+            assert_eq!(state, &json!({"supported": true}), "{key}");
+        } else {
+            assert_eq!(state["supported"], false, "{key}");
+            assert!(
+                state["reason"].as_str().unwrap().contains("no pairing"),
+                "{key}"
+            );
+        }
+    }
 
     let counting = library(&list, engines::COUNTING);
     assert_eq!(

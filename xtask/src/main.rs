@@ -12,7 +12,7 @@ use std::{
     ffi::OsString,
     fs,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, ExitCode},
 };
 
 use anyhow::{Context, Result, bail};
@@ -20,7 +20,17 @@ use serde_json::Value;
 
 const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi]>";
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    match run_command() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command() -> Result<()> {
     let mut args = env::args_os().skip(1);
     let command = args
         .next()

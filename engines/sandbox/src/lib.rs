@@ -49,7 +49,15 @@ impl Engine for SandboxEngine {
             env!("CARGO_PKG_VERSION"),
             "Offline, deterministic WhatsApp over a JSON contact book",
         )
-        .supports_all(&features::ALL)
+        .supports_all(&features::CONTACTS)
+        .unsupported(
+            features::AUTH_QR,
+            "sandbox sessions need no pairing: they start WORKING",
+        )
+        .unsupported(
+            features::AUTH_CODE,
+            "sandbox sessions need no pairing: they start WORKING",
+        )
     }
 
     async fn open_session(&self, context: SessionContext) -> Result<SandboxSession, EngineError> {

@@ -7,7 +7,7 @@ use axum::{
     extract::{
         FromRequest, FromRequestParts, Json, Path, Query, Request, rejection::JsonRejection,
     },
-    http::request::Parts,
+    http::{StatusCode, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
@@ -41,6 +41,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             }
             Err(JsonRejection::JsonDataError(err)) => Err(ApiError::bad_body(inner_cause(&err))),
             Err(JsonRejection::JsonSyntaxError(err)) => Err(ApiError::bad_body(inner_cause(&err))),
+            Err(other) if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::payload_too_large(super::MAX_BODY_BYTES))
+            }
             Err(other) => Err(ApiError::bad_body(other.body_text())),
         }
     }

@@ -27,12 +27,12 @@ pub struct Target {
 }
 
 /// Checks that `session` exists, that its engine supports `feature`, and
-/// that it is in a status where `feature` can be served (`ready`).
+/// that it is in the status `feature` needs.
 fn gate_when(
     sessions: &SessionManager,
     session: &str,
     feature: &'static str,
-    ready: impl Fn(SessionStatus) -> bool,
+    needed: SessionStatus,
 ) -> Result<Target, ApiError> {
     let managed = sessions.find(session)?;
     let run = managed.run();
@@ -45,7 +45,7 @@ fn gate_when(
             .engine(&managed.engine_name())
             .ok_or_else(|| {
                 let (status, reason) = run.state().status();
-                ApiError::session_not_working(session, status, reason.as_deref())
+                ApiError::session_not_in(session, status, reason.as_deref(), needed)
             })?,
     };
     if let Feature::Unsupported { reason } = engine.feature(feature) {
@@ -61,8 +61,8 @@ fn gate_when(
     let handle = run
         .state()
         .handle()
-        .filter(|_| ready(status))
-        .ok_or_else(|| ApiError::session_not_working(session, status, reason.as_deref()))?;
+        .filter(|_| status == needed)
+        .ok_or_else(|| ApiError::session_not_in(session, status, reason.as_deref(), needed))?;
     Ok(Target {
         run,
         handle,
@@ -78,9 +78,7 @@ pub fn gate(
     session: &str,
     feature: &'static str,
 ) -> Result<Target, ApiError> {
-    gate_when(sessions, session, feature, |status| {
-        status == SessionStatus::Working
-    })
+    gate_when(sessions, session, feature, SessionStatus::Working)
 }
 
 /// [`gate_when`] for pairing, which needs a session waiting for it.
@@ -89,9 +87,7 @@ pub fn gate_pairing(
     session: &str,
     feature: &'static str,
 ) -> Result<Target, ApiError> {
-    gate_when(sessions, session, feature, |status| {
-        status == SessionStatus::ScanQrCode
-    })
+    gate_when(sessions, session, feature, SessionStatus::ScanQrCode)
 }
 
 impl Target {

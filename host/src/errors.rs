@@ -72,18 +72,30 @@ impl ApiError {
         .with("session", session)
     }
 
-    /// The session exists but cannot serve requests in its status.
-    pub fn session_not_working(session: &str, status: SessionStatus, reason: Option<&str>) -> Self {
+    /// The session exists but is not in the status the request needs.
+    pub fn session_not_in(
+        session: &str,
+        status: SessionStatus,
+        reason: Option<&str>,
+        needed: SessionStatus,
+    ) -> Self {
         let advice = match status {
-            SessionStatus::Stopped => "start it with POST /api/sessions/{session}/start",
-            SessionStatus::Starting => "wait until it is WORKING",
-            SessionStatus::ScanQrCode => "scan the QR code (GET /api/{session}/auth/qr) first",
-            SessionStatus::Failed => "check the reason, fix the config and restart it",
-            SessionStatus::Working => "try again",
+            SessionStatus::Stopped => format!("start it with POST /api/sessions/{session}/start"),
+            SessionStatus::Starting => format!("wait until it is {}", needed.as_waha()),
+            SessionStatus::ScanQrCode => format!(
+                "pair it first (GET /api/{session}/auth/qr or POST /api/{session}/auth/request-code)"
+            ),
+            SessionStatus::Working => format!(
+                "it is already paired; POST /api/sessions/{session}/logout to pair another account"
+            ),
+            SessionStatus::Failed => {
+                format!("fix the cause, then POST /api/sessions/{session}/restart")
+            }
         };
         let mut message = format!(
-            "session '{session}' is {}, not WORKING: {advice}",
-            status.as_waha()
+            "session '{session}' is {}, not {}: {advice}",
+            status.as_waha(),
+            needed.as_waha()
         );
         if let Some(reason) = reason {
             message.push_str(&format!(" (reason: {reason})"));
@@ -91,6 +103,15 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
             .with("session", session)
             .with("status", status.as_waha())
+    }
+
+    /// The session is in the right status but not ready for this yet.
+    pub fn not_ready(session: &str, what: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("session '{session}': {what}"),
+        )
+        .with("session", session)
     }
 
     /// The session's engine does not support `feature`; the engine was not called.

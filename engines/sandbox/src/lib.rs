@@ -87,6 +87,10 @@ impl Engine for SandboxEngine {
             "contact book ready with {} contacts",
             book.contacts.len()
         ));
+        if let Some(me) = book.contacts.iter().find(|entry| entry.contact.is_me) {
+            let push_name = me.contact.pushname.as_ref().map(|name| name.as_str());
+            host.account(me.contact.id.as_str(), push_name.into_option());
+        }
         host.status(SessionStatus::Working, None);
         Ok(SandboxSession {
             book: Mutex::new(book),

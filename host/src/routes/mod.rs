@@ -2,6 +2,7 @@
 
 mod contacts;
 mod extract;
+mod pairing;
 mod server;
 mod sessions;
 
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(server::routes())
         .merge(sessions::routes())
         .merge(contacts::routes())
+        .merge(pairing::routes())
         .fallback(|uri: Uri| async move { ApiError::route_not_found(uri.path()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::method_not_allowed(&method, uri.path())

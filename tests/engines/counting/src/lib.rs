@@ -4,13 +4,15 @@
 //! unsupported but implements them anyway: if the host ever routed them
 //! here, the log would show it.
 //!
-//! Config: `{"delayMs": N}` makes every operation take N milliseconds.
+//! Config: `{"delayMs": N}` makes every operation take N milliseconds;
+//! `{"pairing": true}` starts the session waiting for pairing, with a QR code
+//! `counting-qr:<session>`, until a pairing code is requested.
 
 use std::{fs::OpenOptions, io::Write, path::PathBuf, time::Duration};
 
 use wharf_engine_api::{
-    Contact, ContactName, Engine, EngineError, ListQuery, Manifest, NumberExists, RString, Session,
-    SessionContext, SessionStatus, features,
+    Contact, ContactName, Engine, EngineError, Host, ListQuery, Manifest, NumberExists, RString,
+    Session, SessionContext, SessionStatus, features,
 };
 
 #[derive(Default)]
@@ -20,11 +22,13 @@ pub struct CountingEngine;
 #[serde(default, rename_all = "camelCase")]
 struct CountingConfig {
     delay_ms: u64,
+    pairing: bool,
 }
 
 pub struct CountingSession {
     log: PathBuf,
     delay: Duration,
+    host: Host,
 }
 
 impl CountingSession {
@@ -65,6 +69,8 @@ impl Engine for CountingEngine {
             features::CONTACTS_PROFILE_PICTURE,
             features::CONTACTS_BLOCK,
             features::CONTACTS_UNBLOCK,
+            features::AUTH_QR,
+            features::AUTH_CODE,
         ])
         .unsupported(
             features::CONTACTS_ABOUT,
@@ -78,10 +84,17 @@ impl Engine for CountingEngine {
 
     async fn open_session(&self, context: SessionContext) -> Result<CountingSession, EngineError> {
         let config: CountingConfig = context.config()?;
-        context.host().status(SessionStatus::Working, None);
+        let host = context.host();
+        if config.pairing {
+            host.status(SessionStatus::ScanQrCode, None);
+            host.qr(&format!("counting-qr:{}", context.session));
+        } else {
+            host.status(SessionStatus::Working, None);
+        }
         Ok(CountingSession {
             log: context.data_dir().join("calls.log"),
             delay: Duration::from_millis(config.delay_ms),
+            host,
         })
     }
 }
@@ -129,6 +142,13 @@ impl Session for CountingSession {
 
     async fn unblock(&self, contact_id: String) -> Result<(), EngineError> {
         self.record("unblock", &contact_id).await
+    }
+
+    async fn request_pairing_code(&self, phone: String) -> Result<String, EngineError> {
+        self.record("request_pairing_code", &phone).await?;
+        // As if the user typed the code on the phone at once.
+        self.host.status(SessionStatus::Working, None);
+        Ok("WHRF-4321".into())
     }
 
     async fn upsert_contact(

@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::ApiKeys;
+
 /// wharf: a WhatsApp HTTP API server (WAHA-compatible) with plug-in engines.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -58,6 +60,16 @@ impl ServeArgs {
             .parent()
             .context("the wharf binary has no parent directory")?;
         Ok(beside.join("engines"))
+    }
+
+    /// The API keys from `WHARF_API_KEY` and `WAHA_API_KEY`. Read from the
+    /// environment only, never the command line, where other users of the
+    /// machine could see them.
+    pub fn api_keys(&self) -> anyhow::Result<ApiKeys> {
+        let configured = ["WHARF_API_KEY", "WAHA_API_KEY"]
+            .into_iter()
+            .filter_map(|variable| std::env::var(variable).ok().map(|value| (variable, value)));
+        ApiKeys::parse(configured).map_err(anyhow::Error::msg)
     }
 
     pub fn default_engine(&self) -> String {

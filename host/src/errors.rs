@@ -54,6 +54,11 @@ impl ApiError {
         )
     }
 
+    /// A missing or wrong API key.
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
     /// No session with that name.
     pub fn session_not_found(session: &str) -> Self {
         Self::new(

@@ -4,6 +4,7 @@
 //! The binary's entry point is [`serve`]; the modules are public so that
 //! benchmarks and tools can drive the same registry the server uses.
 
+pub mod auth;
 pub mod config;
 pub mod contact_id;
 pub mod dispatch;
@@ -26,6 +27,13 @@ use crate::{
 /// Loads the engines, starts the sessions asked for, and serves HTTP until
 /// SIGINT or SIGTERM; then closes every session.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let api_keys = args.api_keys()?;
+    if !api_keys.is_enabled() {
+        tracing::warn!(
+            "no API key is set (WHARF_API_KEY or WAHA_API_KEY): every /api route is open to anyone who can reach {}",
+            args.listen
+        );
+    }
     let engines_dir = args.engines_dir()?;
     tracing::info!(dir = %engines_dir.display(), "loading engines");
     let registry = Arc::new(Registry::load_dir(&engines_dir));
@@ -51,9 +59,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!("wharf listening on http://{}", listener.local_addr()?);
-    let app = routes::router(AppState {
-        sessions: Arc::clone(&sessions),
-    });
+    let app = routes::router(
+        AppState {
+            sessions: Arc::clone(&sessions),
+        },
+        api_keys,
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

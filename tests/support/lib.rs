@@ -74,6 +74,7 @@ pub struct Host {
     root: TempDir,
     client: Client,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Host {
@@ -84,6 +85,12 @@ impl Host {
 
     /// Like [`Host::start`], with more command-line arguments.
     pub fn start_with(libraries: &[&str], extra_args: &[&str]) -> Host {
+        Self::start_with_env(libraries, extra_args, &[])
+    }
+
+    /// Like [`Host::start_with`], with environment variables for the host.
+    /// With `WHARF_API_KEY` among them, the request helpers send that key.
+    pub fn start_with_env(libraries: &[&str], extra_args: &[&str], env: &[(&str, &str)]) -> Host {
         let root = tempfile::tempdir().expect("a temporary directory");
         let engines_dir = root.path().join("engines");
         fs::create_dir_all(&engines_dir).expect("the engines directory");
@@ -100,6 +107,10 @@ impl Host {
                 .build()
                 .expect("an HTTP client"),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         host.launch();
         host
@@ -120,6 +131,7 @@ impl Host {
             .env("RUST_LOG", "info")
             .env_remove("WHARF_API_KEY")
             .env_remove("WAHA_API_KEY")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("the host log"))
             .stderr(log)
@@ -207,7 +219,17 @@ impl Host {
         (status, body)
     }
 
+    /// A request to the host, with the API key when the host has one.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let request = self.client.request(method, self.url(path));
+        match self.env.iter().find(|(k, _)| k == "WHARF_API_KEY") {
+            Some((_, key)) => request.header("X-Api-Key", key),
+            None => request,
+        }
+    }
+
+    /// A request to the host without any API key.
+    pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, self.url(path))
     }
 

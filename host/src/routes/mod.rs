@@ -12,9 +12,14 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
+    middleware,
 };
 
-use crate::{errors::ApiError, sessions::SessionManager};
+use crate::{
+    auth::{ApiKeys, require_api_key},
+    errors::ApiError,
+    sessions::SessionManager,
+};
 
 /// Request bodies are small JSON objects; anything larger is refused (413)
 /// before it is read into memory.
@@ -26,8 +31,8 @@ pub struct AppState {
     pub sessions: Arc<SessionManager>,
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
+/// The whole API; `/api` routes need one of `api_keys` when any is set.
+pub fn router(state: AppState, api_keys: ApiKeys) -> Router {
     Router::new()
         .merge(server::routes())
         .merge(sessions::routes())
@@ -38,5 +43,6 @@ pub fn router(state: AppState) -> Router {
             ApiError::method_not_allowed(&method, uri.path())
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(api_keys, require_api_key))
         .with_state(state)
 }

@@ -142,4 +142,52 @@ mod tests {
         );
         assert!(parse_phone("phone", "5511987654321@c.us").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A phone number as people type it: digits with separators between.
+        fn typed_phone() -> impl Strategy<Value = (String, String)> {
+            proptest::collection::vec((0u8..10, proptest::sample::select(vec!["", "", " ", "-", ".", "(", ")"])), MIN_DIGITS..=MAX_DIGITS)
+                .prop_flat_map(|parts| (Just(parts), any::<bool>()))
+                .prop_map(|(parts, plus)| {
+                    let digits: String = parts.iter().map(|(d, _)| char::from(b'0' + d)).collect();
+                    let typed: String = parts.iter().map(|(d, sep)| format!("{}{sep}", char::from(b'0' + d))).collect();
+                    (digits, if plus { format!("+{typed}") } else { typed })
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn typed_phone_numbers_become_their_digits_at_c_us((digits, typed) in typed_phone()) {
+                prop_assert_eq!(parse_contact_id("contactId", &typed).unwrap(), format!("{digits}@c.us"));
+                prop_assert_eq!(parse_phone("phone", &typed).unwrap(), digits);
+            }
+
+            #[test]
+            fn any_input_parses_or_is_a_400_and_parsing_is_idempotent(raw in "\\PC{0,40}") {
+                match parse_contact_id("contactId", &raw) {
+                    Ok(id) => prop_assert_eq!(parse_contact_id("contactId", &id).unwrap(), id),
+                    Err(error) => {
+                        prop_assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST);
+                        prop_assert!(error.to_string().contains("contactId"));
+                    }
+                }
+            }
+
+            #[test]
+            fn letters_in_a_phone_number_are_always_refused(
+                (_, typed) in typed_phone(),
+                letter in "[a-zA-Z]",
+                at in 0usize..20,
+            ) {
+                let mut chars: Vec<char> = typed.chars().collect();
+                let at = at.min(chars.len());
+                chars.insert(at, letter.chars().next().unwrap());
+                let raw: String = chars.into_iter().collect();
+                prop_assert!(parse_contact_id("contactId", &raw).is_err(), "{raw}");
+            }
+        }
+    }
 }

@@ -52,3 +52,57 @@ fn a_waha_key_given_as_a_sha512_digest_opens_the_api() {
     assert_eq!(with_key(KEY), StatusCode::OK);
     assert_eq!(with_key(&digest), StatusCode::UNAUTHORIZED);
 }
+
+#[test]
+fn malformed_bodies_get_4xx_naming_the_problem_and_the_host_carries_on() {
+    let host = Host::start(&[engines::SANDBOX]);
+    host.create_session("default", "sandbox", json!({}));
+    let post = |content_type: Option<&str>, body: Vec<u8>| {
+        let mut request = host.request(Method::POST, "/api/contacts/block").body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        host.send(request)
+    };
+    let json = Some("application/json");
+
+    let (status, body) = post(None, br#"{"contactId":"14155550100","session":"default"}"#.to_vec());
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let (status, body) = post(Some("text/plain"), b"contactId=1".to_vec());
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+
+    let (status, body) = post(json, b"{\"contactId\": ".to_vec());
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "body");
+
+    let (status, body) = post(json, br#"{"contactId": 14155550100, "session": "default"}"#.to_vec());
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("contactId"), "{body}");
+
+    let mut huge = br#"{"session":"default","contactId":""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'1', 200 * 1024));
+    huge.extend(br#""}"#);
+    let (status, body) = post(json, huge);
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["statusCode"], 413);
+
+    let (status, body) = host.send(host.request(Method::DELETE, "/api/contacts/block"));
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["statusCode"], 405);
+
+    let (status, _) = host.get("/api/default/contacts/14155550100");
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[test]
+fn server_routes_answer() {
+    let host = Host::start(&[engines::SANDBOX]);
+    let (status, version) = host.get("/api/server/version");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(version["engine"], "wharf");
+    assert_eq!(version["abiVersion"], "1.0.0");
+    let (status, health) = host.get("/health");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["engines"]["loaded"], 1);
+}

@@ -10,6 +10,7 @@ pub mod contact_id;
 pub mod dispatch;
 mod engine_bridge;
 pub mod errors;
+pub mod profile_pictures;
 pub mod registry;
 pub mod routes;
 pub mod sessions;
@@ -62,6 +63,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = routes::router(
         AppState {
             sessions: Arc::clone(&sessions),
+            profile_pictures: Arc::default(),
         },
         api_keys,
     );

@@ -187,3 +187,37 @@ fn sessions_must_name_a_loaded_engine_and_a_safe_name() {
     let (_, sessions) = host.get("/api/sessions");
     assert_eq!(sessions.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn profile_pictures_are_cached_and_concurrent_misses_make_one_engine_call() {
+    let host = Host::start(&[engines::COUNTING]);
+    host.create_session("pics", "counting", json!({"delayMs": 300}));
+    let path = "/api/contacts/profile-picture?contactId=14155550100&session=pics";
+    let expected = json!({"profilePictureURL": "https://pictures.invalid/14155550100@c.us.jpg"});
+
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let requests: Vec<_> = (0..8).map(|_| scope.spawn(|| host.get(path))).collect();
+        requests.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for answer in answers {
+        assert_eq!(answer, (StatusCode::OK, expected.clone()));
+    }
+    assert_eq!(host.calls("pics"), ["profile_picture 14155550100@c.us refresh=false"]);
+
+    assert_eq!(host.get(path).1, expected);
+    assert_eq!(host.calls("pics").len(), 1, "the second ask is served from the cache");
+
+    assert_eq!(host.get(&format!("{path}&refresh=true")).1, expected);
+    assert_eq!(
+        host.calls("pics")[1..],
+        ["profile_picture 14155550100@c.us refresh=true"]
+    );
+    host.get("/api/contacts/profile-picture?contactId=14155550101&session=pics");
+    assert_eq!(host.calls("pics").len(), 3, "another contact is another key");
+
+    // A restart is a new run of the session, with an empty cache.
+    host.post("/api/sessions/pics/restart", json!({}));
+    host.wait_for_status("pics", "WORKING");
+    host.get(path);
+    assert_eq!(host.calls("pics").len(), 4);
+}

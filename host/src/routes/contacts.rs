@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     contact_id::{parse_contact_id, parse_phone},
-    dispatch::dispatch,
+    dispatch::{dispatch, gate},
     errors::ApiError,
 };
 
@@ -127,14 +127,12 @@ async fn profile_picture(State(state): State<AppState>, params: Params) -> ApiRe
     let contact_id = parse_contact_id("contactId", params.required("contactId")?)?;
     let session = params.required("session")?;
     let refresh = params.flag("refresh")?.unwrap_or(false);
-    let url = dispatch(
-        &state.sessions,
-        session,
-        features::CONTACTS_PROFILE_PICTURE,
-        |s| s.profile_picture(contact_id.into(), refresh),
-    )
-    .await?;
-    Ok(Json(json!({ "profilePictureURL": url.into_option() })))
+    let target = gate(&state.sessions, session, features::CONTACTS_PROFILE_PICTURE)?;
+    let url = state
+        .profile_pictures
+        .get(&target, contact_id, refresh)
+        .await?;
+    Ok(Json(json!({ "profilePictureURL": url })))
 }
 
 /// Body of block and unblock.

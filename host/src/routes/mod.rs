@@ -18,6 +18,7 @@ use axum::{
 use crate::{
     auth::{ApiKeys, require_api_key},
     errors::ApiError,
+    profile_pictures::ProfilePictures,
     sessions::SessionManager,
 };
 
@@ -29,6 +30,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub sessions: Arc<SessionManager>,
+    pub profile_pictures: Arc<ProfilePictures>,
 }
 
 /// The whole API; `/api` routes need one of `api_keys` when any is set.

@@ -14,17 +14,23 @@ use serde::{Deserialize, Serialize};
 /// A WhatsApp contact, as WAHA returns it.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct Contact {
     /// The chat id: `11231231231@c.us`, `123@g.us` for groups, `123@lid`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "11231231231@c.us"))]
     pub id: RString,
     /// The phone number in digits, when the contact has one.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "11231231231"))]
     pub number: ROption<RString>,
     /// The name saved in the phone's address book.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Contact Name"))]
     pub name: ROption<RString>,
     /// The name the contact chose for themselves.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Pushname"))]
     pub pushname: ROption<RString>,
     /// The short (first) name from the address book.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Shortname"))]
     pub short_name: ROption<RString>,
     /// This is the account the session is logged in as.
     pub is_me: bool,
@@ -42,12 +48,14 @@ pub struct Contact {
 /// Answer to `contacts.check_exists`.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NumberExists {
     /// Whether the number is registered on WhatsApp.
     pub number_exists: bool,
     /// The chat id WhatsApp really uses for the number (for Brazilian numbers,
     /// with or without the 9th digit); `None` when it does not exist.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "5511987654321@c.us"))]
     pub chat_id: ROption<RString>,
 }
 

@@ -149,13 +149,22 @@ mod tests {
 
         /// A phone number as people type it: digits with separators between.
         fn typed_phone() -> impl Strategy<Value = (String, String)> {
-            proptest::collection::vec((0u8..10, proptest::sample::select(vec!["", "", " ", "-", ".", "(", ")"])), MIN_DIGITS..=MAX_DIGITS)
-                .prop_flat_map(|parts| (Just(parts), any::<bool>()))
-                .prop_map(|(parts, plus)| {
-                    let digits: String = parts.iter().map(|(d, _)| char::from(b'0' + d)).collect();
-                    let typed: String = parts.iter().map(|(d, sep)| format!("{}{sep}", char::from(b'0' + d))).collect();
-                    (digits, if plus { format!("+{typed}") } else { typed })
-                })
+            proptest::collection::vec(
+                (
+                    0u8..10,
+                    proptest::sample::select(vec!["", "", " ", "-", ".", "(", ")"]),
+                ),
+                MIN_DIGITS..=MAX_DIGITS,
+            )
+            .prop_flat_map(|parts| (Just(parts), any::<bool>()))
+            .prop_map(|(parts, plus)| {
+                let digits: String = parts.iter().map(|(d, _)| char::from(b'0' + d)).collect();
+                let typed: String = parts
+                    .iter()
+                    .map(|(d, sep)| format!("{}{sep}", char::from(b'0' + d)))
+                    .collect();
+                (digits, if plus { format!("+{typed}") } else { typed })
+            })
         }
 
         proptest! {

@@ -6,15 +6,71 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::{
+    ToSchema,
+    openapi::{self, ContentBuilder, Ref, RefOr, ResponseBuilder},
+};
 use wharf_engine_api::{EngineError, ErrorKind, SessionStatus};
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// The HTTP status, repeated.
+    #[schema(example = 404)]
+    pub status_code: u16,
+    /// The HTTP status's name.
+    #[schema(example = "Not Found")]
+    pub error: String,
+    /// What went wrong and, where there is something to do, what.
+    #[schema(example = "session 'sales' does not exist; create it with POST /api/sessions")]
+    pub message: String,
+    #[serde(flatten)]
+    pub details: ErrorDetails,
+}
+
+/// Fields that help a client act on an error; each is present only where
+/// it applies.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetails {
+    /// The input field that is wrong (400, 413).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The session concerned (404, 422).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The session's status, when it is not the one needed (422).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The engine concerned (501, engine errors, 504).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// The feature key of the operation (501, 504).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    /// Why the engine does not support the feature (501).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Loaded engines that do support the feature (501).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supported_by: Option<Vec<String>>,
+    /// The engine's error kind (engine errors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
 
 /// An error answer. Build it with the constructors, which decide the status.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     message: String,
-    details: Map<String, Value>,
+    // Boxed: ApiError is the error of nearly every function in the host,
+    // and the details are rarely more than one field.
+    details: Box<ErrorDetails>,
 }
 
 impl ApiError {
@@ -22,13 +78,27 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
-            details: Map::new(),
+            details: Box::default(),
         }
     }
 
-    fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.details.insert(key.to_owned(), value.into());
+    fn with(mut self, details: ErrorDetails) -> Self {
+        *self.details = details;
         self
+    }
+
+    fn with_field(self, field: &str) -> Self {
+        self.with(ErrorDetails {
+            field: Some(field.to_owned()),
+            ..ErrorDetails::default()
+        })
+    }
+
+    fn with_session(self, session: &str) -> Self {
+        self.with(ErrorDetails {
+            session: Some(session.to_owned()),
+            ..ErrorDetails::default()
+        })
     }
 
     /// The HTTP status of the answer.
@@ -38,12 +108,12 @@ impl ApiError {
 
     /// Input the client sent is wrong; `field` names where.
     pub fn bad_request(field: &str, problem: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, format!("{field}: {problem}")).with("field", field)
+        Self::new(StatusCode::BAD_REQUEST, format!("{field}: {problem}")).with_field(field)
     }
 
     /// A request body that is not JSON of the right shape.
     pub fn bad_body(problem: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, format!("body: {problem}")).with("field", "body")
+        Self::new(StatusCode::BAD_REQUEST, format!("body: {problem}")).with_field("body")
     }
 
     /// A request body sent without `Content-Type: application/json`.
@@ -65,7 +135,7 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             format!("session '{session}' does not exist; create it with POST /api/sessions"),
         )
-        .with("session", session)
+        .with_session(session)
     }
 
     /// A session with that name exists already.
@@ -74,7 +144,7 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("session '{session}' already exists"),
         )
-        .with("session", session)
+        .with_session(session)
     }
 
     /// The session exists but is not in the status the request needs.
@@ -105,9 +175,11 @@ impl ApiError {
         if let Some(reason) = reason {
             message.push_str(&format!(" (reason: {reason})"));
         }
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-            .with("session", session)
-            .with("status", status.as_waha())
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message).with(ErrorDetails {
+            session: Some(session.to_owned()),
+            status: Some(status.as_waha().to_owned()),
+            ..ErrorDetails::default()
+        })
     }
 
     /// The session is in the right status but not ready for this yet.
@@ -116,7 +188,7 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("session '{session}': {what}"),
         )
-        .with("session", session)
+        .with_session(session)
     }
 
     /// The session's engine does not support `feature`; the engine was not called.
@@ -133,11 +205,13 @@ impl ApiError {
                 supported_by.join(", ")
             ));
         }
-        Self::new(StatusCode::NOT_IMPLEMENTED, message)
-            .with("engine", engine)
-            .with("feature", feature)
-            .with("reason", reason)
-            .with("supportedBy", supported_by)
+        Self::new(StatusCode::NOT_IMPLEMENTED, message).with(ErrorDetails {
+            engine: Some(engine.to_owned()),
+            feature: Some(feature.to_owned()),
+            reason: Some(reason.to_owned()),
+            supported_by: Some(supported_by),
+            ..ErrorDetails::default()
+        })
     }
 
     /// The engine did not answer within the deadline.
@@ -146,8 +220,11 @@ impl ApiError {
             StatusCode::GATEWAY_TIMEOUT,
             format!("engine '{engine}' did not answer {feature} within {seconds} s"),
         )
-        .with("engine", engine)
-        .with("feature", feature)
+        .with(ErrorDetails {
+            engine: Some(engine.to_owned()),
+            feature: Some(feature.to_owned()),
+            ..ErrorDetails::default()
+        })
     }
 
     /// An engine answered with an error.
@@ -160,9 +237,11 @@ impl ApiError {
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        Self::new(status, error.message.into_string())
-            .with("engine", engine)
-            .with("kind", error.kind.as_str())
+        Self::new(status, error.message.into_string()).with(ErrorDetails {
+            engine: Some(engine.to_owned()),
+            kind: Some(error.kind.as_str().to_owned()),
+            ..ErrorDetails::default()
+        })
     }
 
     /// The host's own storage failed.
@@ -184,7 +263,7 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body: larger than the {limit_bytes} bytes allowed"),
         )
-        .with("field", "body")
+        .with_field("body")
     }
 
     /// A route that exists, but not for this method.
@@ -201,6 +280,106 @@ impl ApiError {
     }
 }
 
+/// The error answers a route can give, for its OpenAPI description.
+fn responses(answers: &[(StatusCode, &str)]) -> BTreeMap<String, RefOr<openapi::Response>> {
+    answers
+        .iter()
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build();
+            (status.as_u16().to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+const UNAUTHORIZED: (StatusCode, &str) = (
+    StatusCode::UNAUTHORIZED,
+    "An API key is set and X-Api-Key is missing or wrong",
+);
+const BAD_INPUT: (StatusCode, &str) = (
+    StatusCode::BAD_REQUEST,
+    "Bad input: `field` names the query parameter or body field",
+);
+const UNKNOWN_SESSION: (StatusCode, &str) = (StatusCode::NOT_FOUND, "No session with that name");
+
+/// Errors of a route that calls a session's engine.
+pub struct EngineRouteErrors;
+
+impl utoipa::IntoResponses for EngineRouteErrors {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        responses(&[
+            BAD_INPUT,
+            UNAUTHORIZED,
+            (
+                StatusCode::NOT_FOUND,
+                "No session with that name, or the engine found no such contact",
+            ),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The session is not in the status the operation needs; `status` says which it is",
+            ),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                "WhatsApp asked the engine to slow down",
+            ),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The engine failed or panicked; the host keeps serving",
+            ),
+            (
+                StatusCode::NOT_IMPLEMENTED,
+                "The session's engine does not support this feature and was not called: \
+                 `engine`, `feature`, `reason`, and `supportedBy` (loaded engines that do)",
+            ),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The engine is not connected to WhatsApp",
+            ),
+            (
+                StatusCode::GATEWAY_TIMEOUT,
+                "The engine did not answer within the host's deadline",
+            ),
+        ])
+    }
+}
+
+/// Errors of a route that manages sessions.
+pub struct SessionRouteErrors;
+
+impl utoipa::IntoResponses for SessionRouteErrors {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        responses(&[
+            BAD_INPUT,
+            UNAUTHORIZED,
+            UNKNOWN_SESSION,
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "A session with that name already exists",
+            ),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The host could not store the change",
+            ),
+        ])
+    }
+}
+
+/// Errors of a route that only reads a session or the server.
+pub struct ReadErrors;
+
+impl utoipa::IntoResponses for ReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        responses(&[BAD_INPUT, UNAUTHORIZED, UNKNOWN_SESSION])
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.status.as_u16(), self.message)
@@ -209,21 +388,21 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = Map::new();
-        body.insert("statusCode".into(), json!(self.status.as_u16()));
-        body.insert(
-            "error".into(),
-            json!(self.status.canonical_reason().unwrap_or("Error")),
-        );
-        body.insert("message".into(), json!(self.message));
-        body.extend(self.details);
-        (self.status, Json(Value::Object(body))).into_response()
+        let body = ErrorBody {
+            status_code: self.status.as_u16(),
+            error: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            message: self.message,
+            details: *self.details,
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use serde_json::{Value, json};
 
     async fn body_of(error: ApiError) -> (StatusCode, Value) {
         let response = error.into_response();

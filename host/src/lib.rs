@@ -64,6 +64,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         AppState {
             sessions: Arc::clone(&sessions),
             profile_pictures: Arc::default(),
+            started_at: std::time::SystemTime::now(),
         },
         api_keys,
     );

@@ -20,6 +20,7 @@ use std::{
 use abi_stable::std_types::RResult;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use wharf_engine_api::{SessionContext, SessionStatus, ffi::SessionBox};
 
 use crate::{
@@ -62,10 +63,14 @@ impl Default for Lifecycle {
 }
 
 /// The account a session is logged in as (WAHA's `me`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
+    /// The account's chat id.
+    #[schema(example = "11231231231@c.us")]
     pub id: String,
+    /// The account's own display name.
+    #[schema(example = "My Business")]
     pub push_name: Option<String>,
 }
 
@@ -221,23 +226,34 @@ impl ManagedSession {
 }
 
 /// A session as `GET /api/sessions` shows it (WAHA's `SessionInfo`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionInfo {
+    /// The session's name.
+    #[schema(example = "default")]
     pub name: String,
+    /// `STOPPED`, `STARTING`, `SCAN_QR_CODE`, `WORKING` or `FAILED`.
+    #[schema(example = "WORKING")]
     pub status: &'static str,
     /// Why the session FAILED, when the engine or host said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The engine's session config.
+    #[schema(value_type = Object)]
     pub config: Value,
+    /// The account the session is logged in as, once known.
     pub me: Option<Me>,
+    /// The engine the session runs on.
     pub engine: EngineInfo,
 }
 
 /// The engine of a session, as WAHA's `engine` field shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EngineInfo {
+    /// The engine's name.
+    #[schema(example = "sandbox")]
     pub engine: String,
     /// The version of the engine the session runs (or would run) on.
+    #[schema(example = "0.1.0")]
     pub version: Option<String>,
 }
 

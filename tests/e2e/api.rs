@@ -66,7 +66,10 @@ fn malformed_bodies_get_4xx_naming_the_problem_and_the_host_carries_on() {
     };
     let json = Some("application/json");
 
-    let (status, body) = post(None, br#"{"contactId":"14155550100","session":"default"}"#.to_vec());
+    let (status, body) = post(
+        None,
+        br#"{"contactId":"14155550100","session":"default"}"#.to_vec(),
+    );
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     let (status, body) = post(Some("text/plain"), b"contactId=1".to_vec());
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
@@ -75,9 +78,15 @@ fn malformed_bodies_get_4xx_naming_the_problem_and_the_host_carries_on() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "body");
 
-    let (status, body) = post(json, br#"{"contactId": 14155550100, "session": "default"}"#.to_vec());
+    let (status, body) = post(
+        json,
+        br#"{"contactId": 14155550100, "session": "default"}"#.to_vec(),
+    );
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["message"].as_str().unwrap().contains("contactId"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("contactId"),
+        "{body}"
+    );
 
     let mut huge = br#"{"session":"default","contactId":""#.to_vec();
     huge.extend(std::iter::repeat_n(b'1', 200 * 1024));

@@ -202,10 +202,17 @@ fn profile_pictures_are_cached_and_concurrent_misses_make_one_engine_call() {
     for answer in answers {
         assert_eq!(answer, (StatusCode::OK, expected.clone()));
     }
-    assert_eq!(host.calls("pics"), ["profile_picture 14155550100@c.us refresh=false"]);
+    assert_eq!(
+        host.calls("pics"),
+        ["profile_picture 14155550100@c.us refresh=false"]
+    );
 
     assert_eq!(host.get(path).1, expected);
-    assert_eq!(host.calls("pics").len(), 1, "the second ask is served from the cache");
+    assert_eq!(
+        host.calls("pics").len(),
+        1,
+        "the second ask is served from the cache"
+    );
 
     assert_eq!(host.get(&format!("{path}&refresh=true")).1, expected);
     assert_eq!(
@@ -213,7 +220,11 @@ fn profile_pictures_are_cached_and_concurrent_misses_make_one_engine_call() {
         ["profile_picture 14155550100@c.us refresh=true"]
     );
     host.get("/api/contacts/profile-picture?contactId=14155550101&session=pics");
-    assert_eq!(host.calls("pics").len(), 3, "another contact is another key");
+    assert_eq!(
+        host.calls("pics").len(),
+        3,
+        "another contact is another key"
+    );
 
     // A restart is a new run of the session, with an empty cache.
     host.post("/api/sessions/pics/restart", json!({}));

@@ -170,7 +170,7 @@ impl Book {
     pub fn upsert(&mut self, id: &str, name: &ContactName) -> Result<(), EngineError> {
         let Some(number) = id.strip_suffix("@c.us") else {
             return Err(EngineError::invalid_input(format!(
-                "chatId: {id} is not a phone contact (…@c.us); only those can be saved"
+                "contactId: {id} is not a phone contact (…@c.us); only those can be saved"
             )));
         };
         let full_name = name.full_name();

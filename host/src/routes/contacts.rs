@@ -2,42 +2,37 @@
 //! hands the operation to [`dispatch`], which decides whether the session's
 //! engine is asked at all.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    routing::{get, post},
-};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use wharf_engine_api::{
     Contact, ContactName, ListQuery, NumberExists, SortBy, SortOrder, features,
 };
 
 use super::{
-    AppState,
+    AppState, Success,
     extract::{ApiJson, ApiPath, Params},
 };
 use crate::{
     contact_id::{parse_contact_id, parse_phone},
     dispatch::{dispatch, gate},
-    errors::ApiError,
+    errors::{ApiError, EngineRouteErrors},
 };
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/contacts/all", get(list_by_query))
-        .route("/api/{session}/contacts/all", get(list_by_path))
-        .route("/api/contacts", get(get_by_query))
-        .route(
-            "/api/{session}/contacts/{contact_id}",
-            get(get_by_path).put(upsert),
-        )
-        .route("/api/contacts/check-exists", get(check_exists))
-        .route("/api/contacts/about", get(about))
-        .route("/api/contacts/profile-picture", get(profile_picture))
-        .route("/api/contacts/block", post(block))
-        .route("/api/contacts/unblock", post(unblock))
+const TAG: &str = "👤 Contacts";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_by_query))
+        .routes(routes!(list_by_path))
+        .routes(routes!(get_by_query))
+        .routes(routes!(get_by_path, upsert))
+        .routes(routes!(check_exists))
+        .routes(routes!(about))
+        .routes(routes!(profile_picture))
+        .routes(routes!(block))
+        .routes(routes!(unblock))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -67,6 +62,25 @@ async fn list(state: &AppState, session: &str, params: &Params) -> ApiResult<Vec
     Ok(Json(contacts.into_vec()))
 }
 
+/// Get all contacts
+///
+/// The session's contacts, sorted and paged. `sortOrder=asc` is A to Z
+/// (WAHA's documentation has the words swapped; wharf follows their
+/// ordinary meaning). Contacts without a name sort last in both orders.
+#[utoipa::path(
+    get,
+    path = "/api/{session}/contacts/all",
+    tag = TAG,
+    operation_id = "contacts_list",
+    params(
+        ("session" = String, Path, description = "Session name", example = "default"),
+        ("limit" = Option<u32>, Query, description = "At most this many contacts", example = 100),
+        ("offset" = Option<u32>, Query, description = "Skip this many contacts first", example = 0),
+        ("sortBy" = Option<String>, Query, description = "`id` or `name`", example = "name"),
+        ("sortOrder" = Option<String>, Query, description = "`asc` (A to Z) or `desc`", example = "asc"),
+    ),
+    responses((status = 200, description = "The contacts", body = Vec<Contact>), EngineRouteErrors),
+)]
 async fn list_by_path(
     State(state): State<AppState>,
     ApiPath(session): ApiPath<String>,
@@ -75,6 +89,24 @@ async fn list_by_path(
     list(&state, &session, &params).await
 }
 
+/// Get all contacts (session in the query)
+///
+/// The same as `GET /api/{session}/contacts/all`, with the session given as
+/// a query parameter.
+#[utoipa::path(
+    get,
+    path = "/api/contacts/all",
+    tag = TAG,
+    operation_id = "contacts_list_by_query",
+    params(
+        ("session" = String, Query, description = "Session name", example = "default"),
+        ("limit" = Option<u32>, Query, description = "At most this many contacts", example = 100),
+        ("offset" = Option<u32>, Query, description = "Skip this many contacts first", example = 0),
+        ("sortBy" = Option<String>, Query, description = "`id` or `name`", example = "id"),
+        ("sortOrder" = Option<String>, Query, description = "`asc` (A to Z) or `desc`", example = "asc"),
+    ),
+    responses((status = 200, description = "The contacts", body = Vec<Contact>), EngineRouteErrors),
+)]
 async fn list_by_query(State(state): State<AppState>, params: Params) -> ApiResult<Vec<Contact>> {
     list(&state, params.required("session")?, &params).await
 }
@@ -87,6 +119,21 @@ async fn get_contact(state: &AppState, session: &str, contact_id: String) -> Api
     Ok(Json(contact))
 }
 
+/// Get a contact
+///
+/// `contactId` is a phone number in any common form or a chat id
+/// (`…@c.us`, `…@s.whatsapp.net`, `…@g.us`, `…@lid`).
+#[utoipa::path(
+    get,
+    path = "/api/{session}/contacts/{contactId}",
+    tag = TAG,
+    operation_id = "contacts_get",
+    params(
+        ("session" = String, Path, description = "Session name", example = "default"),
+        ("contactId" = String, Path, description = "Phone number or chat id", example = "11231231231@c.us"),
+    ),
+    responses((status = 200, description = "The contact", body = Contact), EngineRouteErrors),
+)]
 async fn get_by_path(
     State(state): State<AppState>,
     ApiPath((session, contact_id)): ApiPath<(String, String)>,
@@ -95,11 +142,39 @@ async fn get_by_path(
     get_contact(&state, &session, contact_id).await
 }
 
+/// Get a contact (session in the query)
+#[utoipa::path(
+    get,
+    path = "/api/contacts",
+    tag = TAG,
+    operation_id = "contacts_get_by_query",
+    params(
+        ("contactId" = String, Query, description = "Phone number or chat id", example = "11231231231"),
+        ("session" = String, Query, description = "Session name", example = "default"),
+    ),
+    responses((status = 200, description = "The contact", body = Contact), EngineRouteErrors),
+)]
 async fn get_by_query(State(state): State<AppState>, params: Params) -> ApiResult<Contact> {
     let contact_id = parse_contact_id("contactId", params.required("contactId")?)?;
     get_contact(&state, params.required("session")?, contact_id).await
 }
 
+/// Check whether a phone number is on WhatsApp
+///
+/// Returns the chat id WhatsApp really uses for the number. For Brazilian
+/// numbers that is the form with or without the 9th digit that the account
+/// registered with: send to this chat id.
+#[utoipa::path(
+    get,
+    path = "/api/contacts/check-exists",
+    tag = TAG,
+    operation_id = "contacts_check_exists",
+    params(
+        ("phone" = String, Query, description = "Phone number with country code", example = "11231231231"),
+        ("session" = String, Query, description = "Session name", example = "default"),
+    ),
+    responses((status = 200, description = "Whether it exists, and its chat id", body = NumberExists), EngineRouteErrors),
+)]
 async fn check_exists(State(state): State<AppState>, params: Params) -> ApiResult<NumberExists> {
     let phone = parse_phone("phone", params.required("phone")?)?;
     let session = params.required("session")?;
@@ -113,17 +188,67 @@ async fn check_exists(State(state): State<AppState>, params: Params) -> ApiResul
     Ok(Json(answer))
 }
 
-async fn about(State(state): State<AppState>, params: Params) -> ApiResult<Value> {
+/// A contact's "about" text.
+#[derive(Serialize, ToSchema)]
+struct About {
+    /// `null` when the contact keeps it private.
+    #[schema(example = "Hi, I use WhatsApp!")]
+    about: Option<String>,
+}
+
+/// Get a contact's "about" text
+#[utoipa::path(
+    get,
+    path = "/api/contacts/about",
+    tag = TAG,
+    operation_id = "contacts_about",
+    params(
+        ("contactId" = String, Query, description = "Phone number or chat id", example = "11231231231"),
+        ("session" = String, Query, description = "Session name", example = "default"),
+    ),
+    responses((status = 200, description = "The about text", body = About), EngineRouteErrors),
+)]
+async fn about(State(state): State<AppState>, params: Params) -> ApiResult<About> {
     let contact_id = parse_contact_id("contactId", params.required("contactId")?)?;
     let session = params.required("session")?;
     let about = dispatch(&state.sessions, session, features::CONTACTS_ABOUT, |s| {
         s.about(contact_id.into())
     })
     .await?;
-    Ok(Json(json!({ "about": about.into_option() })))
+    Ok(Json(About {
+        about: about.into_option().map(|text| text.into_string()),
+    }))
 }
 
-async fn profile_picture(State(state): State<AppState>, params: Params) -> ApiResult<Value> {
+/// A contact's profile picture.
+#[derive(Serialize, ToSchema)]
+struct ProfilePicture {
+    /// `null` when the contact keeps it private or has none.
+    #[serde(rename = "profilePictureURL")]
+    #[schema(example = "https://pps.whatsapp.net/v/t61/profile.jpg")]
+    profile_picture_url: Option<String>,
+}
+
+/// Get a contact's profile picture URL
+///
+/// Cached for 24 hours per session and contact; `refresh=true` asks
+/// WhatsApp again. Refresh sparingly: WhatsApp rate-limits these lookups.
+#[utoipa::path(
+    get,
+    path = "/api/contacts/profile-picture",
+    tag = TAG,
+    operation_id = "contacts_profile_picture",
+    params(
+        ("contactId" = String, Query, description = "Phone number or chat id", example = "11231231231"),
+        ("session" = String, Query, description = "Session name", example = "default"),
+        ("refresh" = Option<bool>, Query, description = "Bypass the 24-hour cache", example = false),
+    ),
+    responses((status = 200, description = "The picture URL", body = ProfilePicture), EngineRouteErrors),
+)]
+async fn profile_picture(
+    State(state): State<AppState>,
+    params: Params,
+) -> ApiResult<ProfilePicture> {
     let contact_id = parse_contact_id("contactId", params.required("contactId")?)?;
     let session = params.required("session")?;
     let refresh = params.flag("refresh")?.unwrap_or(false);
@@ -132,28 +257,52 @@ async fn profile_picture(State(state): State<AppState>, params: Params) -> ApiRe
         .profile_pictures
         .get(&target, contact_id, refresh)
         .await?;
-    Ok(Json(json!({ "profilePictureURL": url })))
+    Ok(Json(ProfilePicture {
+        profile_picture_url: url,
+    }))
 }
 
 /// Body of block and unblock.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ContactRequest {
+    /// Phone number or chat id.
+    #[schema(example = "11231231231")]
     contact_id: String,
+    /// Session name.
+    #[schema(example = "default")]
     session: String,
 }
 
+/// Block a contact
+#[utoipa::path(
+    post,
+    path = "/api/contacts/block",
+    tag = TAG,
+    operation_id = "contacts_block",
+    request_body = ContactRequest,
+    responses((status = 201, description = "Blocked", body = Success), EngineRouteErrors),
+)]
 async fn block(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ContactRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Success>), ApiError> {
     set_blocked(&state, request, true).await
 }
 
+/// Unblock a contact
+#[utoipa::path(
+    post,
+    path = "/api/contacts/unblock",
+    tag = TAG,
+    operation_id = "contacts_unblock",
+    request_body = ContactRequest,
+    responses((status = 201, description = "Unblocked", body = Success), EngineRouteErrors),
+)]
 async fn unblock(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ContactRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Success>), ApiError> {
     set_blocked(&state, request, false).await
 }
 
@@ -161,7 +310,7 @@ async fn set_blocked(
     state: &AppState,
     request: ContactRequest,
     blocked: bool,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Success>), ApiError> {
     let contact_id = parse_contact_id("contactId", &request.contact_id)?.into();
     let feature = if blocked {
         features::CONTACTS_BLOCK
@@ -176,24 +325,44 @@ async fn set_blocked(
         }
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "success": true }))))
+    Ok((StatusCode::CREATED, Json(Success::default())))
 }
 
 /// Body of upsert.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UpsertRequest {
+    /// First name; must not be empty.
+    #[schema(example = "John")]
     first_name: String,
+    /// Last name.
     #[serde(default)]
+    #[schema(example = "Doe")]
     last_name: String,
 }
 
+/// Add or update a contact
+///
+/// Saves the contact in the phone's address book under this name. Engines
+/// that drive WhatsApp Web cannot do this and answer 501.
+#[utoipa::path(
+    put,
+    path = "/api/{session}/contacts/{contactId}",
+    tag = TAG,
+    operation_id = "contacts_upsert",
+    params(
+        ("session" = String, Path, description = "Session name", example = "default"),
+        ("contactId" = String, Path, description = "Phone number or chat id", example = "11231231231@c.us"),
+    ),
+    request_body = UpsertRequest,
+    responses((status = 200, description = "Saved", body = Success), EngineRouteErrors),
+)]
 async fn upsert(
     State(state): State<AppState>,
     ApiPath((session, chat_id)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<UpsertRequest>,
-) -> ApiResult<Value> {
-    let chat_id = parse_contact_id("chatId", &chat_id)?;
+) -> ApiResult<Success> {
+    let chat_id = parse_contact_id("contactId", &chat_id)?;
     if request.first_name.trim().is_empty() {
         return Err(ApiError::bad_request("firstName", "must not be empty"));
     }
@@ -205,5 +374,5 @@ async fn upsert(
         s.upsert_contact(chat_id.into(), name)
     })
     .await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(Json(Success::default()))
 }

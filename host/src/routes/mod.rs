@@ -1,19 +1,26 @@
 //! The HTTP API: WAHA-compatible routes grouped by area.
 
 mod contacts;
+mod docs;
 mod extract;
 mod pairing;
 mod server;
 mod sessions;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::SystemTime};
 
 use axum::{
-    Router,
+    Json, Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
     middleware,
+    response::Redirect,
+    routing::get,
 };
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     auth::{ApiKeys, require_api_key},
@@ -31,15 +38,44 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub sessions: Arc<SessionManager>,
     pub profile_pictures: Arc<ProfilePictures>,
+    pub started_at: SystemTime,
 }
 
-/// The whole API; `/api` routes need one of `api_keys` when any is set.
-pub fn router(state: AppState, api_keys: ApiKeys) -> Router {
-    Router::new()
+/// `{"success": true}`, WAHA's answer to a change that has nothing else to say.
+#[derive(Serialize, ToSchema)]
+pub struct Success {
+    #[schema(example = true)]
+    success: bool,
+}
+
+impl Default for Success {
+    fn default() -> Self {
+        Self { success: true }
+    }
+}
+
+/// The OpenAPI document of every route in [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(server::routes())
         .merge(sessions::routes())
         .merge(contacts::routes())
         .merge(pairing::routes())
+}
+
+/// The whole API; `/api` routes need one of `api_keys` when any is set.
+/// The OpenAPI document is at `/openapi.json`, Swagger UI at `/` (it
+/// redirects to `/swagger/`).
+pub fn router(state: AppState, api_keys: ApiKeys) -> Router {
+    let (api, openapi) = api_routes().split_for_parts();
+    let document = Json(openapi.clone());
+    api.route("/openapi.json", get(move || async move { document }))
+        .merge(SwaggerUi::new("/swagger").url("/swagger/openapi.json", openapi))
+        .route("/", get(|| async { Redirect::temporary("/swagger/") }))
         .fallback(|uri: Uri| async move { ApiError::route_not_found(uri.path()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::method_not_allowed(&method, uri.path())

@@ -2,33 +2,66 @@
 //! behind the feature matrix like every other engine operation.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::header,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use wharf_engine_api::features;
 
 use super::{
     AppState,
     extract::{ApiJson, ApiPath, Params},
 };
-use crate::{contact_id::parse_phone, dispatch::gate_pairing, errors::ApiError};
+use crate::{
+    contact_id::parse_phone,
+    dispatch::gate_pairing,
+    errors::{ApiError, EngineRouteErrors},
+};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/{session}/auth/qr", get(qr))
-        .route("/api/{session}/auth/request-code", post(request_code))
+const TAG: &str = "🔑 Auth";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(qr))
+        .routes(routes!(request_code))
+}
+
+/// The text inside the QR code.
+#[derive(Serialize, ToSchema)]
+struct QrValue {
+    #[schema(example = "2@Aq7bY…,kL9x…,…")]
+    value: String,
 }
 
 /// Pixels per QR module, and modules of white border the standard asks for.
 const MODULE_PIXELS: usize = 8;
 const QUIET_ZONE: usize = 4;
 
-/// The QR code as a PNG image, or `?format=raw` as `{value}`.
+/// Get the QR code to pair
+///
+/// While the session is SCAN_QR_CODE: the QR code to scan with WhatsApp on
+/// the phone, as a PNG image, or with `format=raw` as `{value}`.
+#[utoipa::path(
+    get,
+    path = "/api/{session}/auth/qr",
+    tag = TAG,
+    operation_id = "auth_qr",
+    params(
+        ("session" = String, Path, description = "Session name", example = "default"),
+        ("format" = Option<String>, Query, description = "`image` (PNG, the default) or `raw`", example = "raw"),
+    ),
+    responses(
+        (status = 200, description = "The QR code", content(
+            (QrValue = "application/json"),
+            (Vec<u8> = "image/png"),
+        )),
+        EngineRouteErrors,
+    ),
+)]
 async fn qr(
     State(state): State<AppState>,
     ApiPath(session): ApiPath<String>,
@@ -45,7 +78,7 @@ async fn qr(
         )
     })?;
     if raw {
-        return Ok(Json(json!({ "value": value })).into_response());
+        return Ok(Json(QrValue { value }).into_response());
     }
     let png = render_png(&value)?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
@@ -81,23 +114,47 @@ fn render_png(value: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Body of `POST /api/{session}/auth/request-code`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CodeRequest {
+    /// The phone number of the account to pair, with country code.
+    #[schema(example = "12132132130")]
     phone_number: String,
 }
 
+/// A pairing code to type on the phone.
+#[derive(Serialize, ToSchema)]
+struct PairingCode {
+    #[schema(example = "ABCD-ABCD")]
+    code: String,
+}
+
+/// Request a pairing code
+///
+/// While the session is SCAN_QR_CODE: a code to type in WhatsApp on the
+/// phone (Linked devices → Link with phone number) instead of scanning.
+#[utoipa::path(
+    post,
+    path = "/api/{session}/auth/request-code",
+    tag = TAG,
+    operation_id = "auth_request_code",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    request_body = CodeRequest,
+    responses((status = 200, description = "The code", body = PairingCode), EngineRouteErrors),
+)]
 async fn request_code(
     State(state): State<AppState>,
     ApiPath(session): ApiPath<String>,
     ApiJson(request): ApiJson<CodeRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PairingCode>, ApiError> {
     let phone = parse_phone("phoneNumber", &request.phone_number)?;
     let target = gate_pairing(&state.sessions, &session, features::AUTH_CODE)?;
     let code = target
         .call(|s| s.request_pairing_code(phone.into()))
         .await?;
-    Ok(Json(json!({ "code": code.into_string() })))
+    Ok(Json(PairingCode {
+        code: code.into_string(),
+    }))
 }
 
 #[cfg(test)]

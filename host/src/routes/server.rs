@@ -2,63 +2,166 @@
 
 use std::collections::BTreeMap;
 
-use axum::{Json, Router, extract::State, routing::get};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::{Json, extract::State};
 use serde::Serialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use wharf_engine_api::{ABI_VERSION, Manifest, features};
 
 use super::AppState;
-use crate::registry::{Feature, LoadedEngine};
+use crate::{
+    errors::ReadErrors,
+    registry::{Feature, LoadedEngine},
+};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/ping", get(ping))
-        .route("/health", get(health))
-        .route("/api/server/version", get(version))
-        .route("/api/server/engines", get(engines))
+const TAG: &str = "🔍 Observability";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ping))
+        .routes(routes!(health))
+        .routes(routes!(version))
+        .routes(routes!(status))
+        .routes(routes!(engines))
 }
 
-async fn ping() -> Json<Value> {
-    Json(json!({ "message": "pong" }))
+/// The answer to `/ping`.
+#[derive(Serialize, ToSchema)]
+struct Pong {
+    #[schema(example = "pong")]
+    message: &'static str,
 }
 
-async fn health(State(state): State<AppState>) -> Json<Value> {
+/// Ping the server
+///
+/// Always open, even when an API key is set.
+#[utoipa::path(get, path = "/ping", tag = TAG, operation_id = "ping", security(()),
+    responses((status = 200, description = "The server is up", body = Pong)))]
+async fn ping() -> Json<Pong> {
+    Json(Pong { message: "pong" })
+}
+
+/// Counts for a health check.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+    engines: EngineCounts,
+    /// Sessions the host knows, in any status.
+    sessions: usize,
+}
+
+/// Engine libraries by outcome.
+#[derive(Serialize, ToSchema)]
+struct EngineCounts {
+    loaded: usize,
+    rejected: usize,
+}
+
+/// Check the server's health
+#[utoipa::path(get, path = "/health", tag = TAG, operation_id = "health", security(()),
+    responses((status = 200, description = "The server is healthy", body = Health)))]
+async fn health(State(state): State<AppState>) -> Json<Health> {
     let registry = state.sessions.registry();
-    Json(json!({
-        "status": "ok",
-        "engines": { "loaded": registry.engines().count(), "rejected": registry.rejected().len() },
-        "sessions": state.sessions.list().len(),
-    }))
+    Json(Health {
+        status: "ok",
+        engines: EngineCounts {
+            loaded: registry.engines().count(),
+            rejected: registry.rejected().len(),
+        },
+        sessions: state.sessions.list().len(),
+    })
 }
 
-async fn version() -> Json<Value> {
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "engine": "wharf",
-        "tier": "core",
-        "abiVersion": ABI_VERSION,
-    }))
+/// The server's version.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Version {
+    #[schema(example = "0.1.0")]
+    version: &'static str,
+    #[schema(example = "wharf")]
+    engine: &'static str,
+    #[schema(example = "core")]
+    tier: &'static str,
+    /// The engine ABI this host speaks.
+    #[schema(example = "1.0.0")]
+    abi_version: &'static str,
+}
+
+/// Get the server's version
+#[utoipa::path(get, path = "/api/server/version", tag = TAG, operation_id = "server_version",
+    responses((status = 200, description = "The version", body = Version), ReadErrors))]
+async fn version() -> Json<Version> {
+    Json(Version {
+        version: env!("CARGO_PKG_VERSION"),
+        engine: "wharf",
+        tier: "core",
+        abi_version: ABI_VERSION,
+    })
+}
+
+/// Since when the server runs.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ServerStatus {
+    /// When the server started, in milliseconds since the Unix epoch.
+    #[schema(example = 1_764_000_000_000_u64)]
+    start_timestamp: u128,
+    /// Milliseconds since the server started.
+    #[schema(example = 60_000)]
+    uptime: u128,
+}
+
+/// Get the server's status
+#[utoipa::path(get, path = "/api/server/status", tag = TAG, operation_id = "server_status",
+    responses((status = 200, description = "The status", body = ServerStatus), ReadErrors))]
+async fn status(State(state): State<AppState>) -> Json<ServerStatus> {
+    let millis = |time: SystemTime| {
+        time.duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+    };
+    Json(ServerStatus {
+        start_timestamp: millis(state.started_at),
+        uptime: millis(SystemTime::now()).saturating_sub(millis(state.started_at)),
+    })
 }
 
 /// One engine library as `GET /api/server/engines` lists it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EngineLibrary {
+    /// The engine's name; `null` for a library that gave no manifest.
+    #[schema(example = "sandbox")]
     name: Option<String>,
+    #[schema(example = "0.1.0")]
     version: Option<String>,
+    /// The engine ABI the library was built for.
+    #[schema(example = "1.0.0")]
     abi_version: Option<String>,
     description: Option<String>,
+    /// The library file.
     file: String,
+    /// `loaded` or `rejected`.
+    #[schema(example = "loaded")]
     status: &'static str,
+    /// Why the library was rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// Every feature key this host knows, and whether the engine supports it.
+    #[schema(value_type = Object)]
     features: BTreeMap<&'static str, FeatureState>,
 }
 
-#[derive(Serialize)]
+/// Whether an engine supports one feature.
+#[derive(Serialize, ToSchema)]
 struct FeatureState {
     supported: bool,
+    /// Why not, when it is unsupported.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "WhatsApp Web cannot add contacts")]
     reason: Option<String>,
 }
 
@@ -103,6 +206,12 @@ impl EngineLibrary {
     }
 }
 
+/// List engine libraries
+///
+/// Every library in the engines directory: loaded ones with their feature
+/// matrix, rejected ones with the reason.
+#[utoipa::path(get, path = "/api/server/engines", tag = TAG, operation_id = "server_engines",
+    responses((status = 200, description = "The engine libraries", body = Vec<EngineLibrary>), ReadErrors))]
 async fn engines(State(state): State<AppState>) -> Json<Vec<EngineLibrary>> {
     let registry = state.sessions.registry();
     let loaded = registry

@@ -1,48 +1,52 @@
 //! WAHA's sessions routes: the lifecycle of a session.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    routing::{get, post},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    AppState,
+    AppState, Success,
     extract::{ApiJson, ApiPath, Params},
 };
 use crate::{
-    errors::ApiError,
+    errors::{ApiError, ReadErrors, SessionRouteErrors},
     sessions::{Me, NewSession, SessionInfo, SessionUpdate},
 };
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/sessions", get(list).post(create))
-        .route(
-            "/api/sessions/{session}",
-            get(get_one).put(update).delete(delete),
-        )
-        .route("/api/sessions/{session}/start", post(start))
-        .route("/api/sessions/{session}/stop", post(stop))
-        .route("/api/sessions/{session}/restart", post(restart))
-        .route("/api/sessions/{session}/logout", post(logout))
-        .route("/api/sessions/{session}/me", get(me))
+const TAG: &str = "🖥️ Sessions";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(start))
+        .routes(routes!(stop))
+        .routes(routes!(restart))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
 type Answer = Result<Json<SessionInfo>, ApiError>;
 
 /// Body of `POST /api/sessions`, as WAHA takes it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
+    /// Letters, digits, `-` and `_`; `default` when absent.
     #[serde(default = "default_name")]
+    #[schema(example = "default")]
     name: String,
+    /// A loaded engine's name; the host's default engine when absent.
+    #[schema(example = "sandbox")]
     engine: Option<String>,
+    /// The engine's session config, a JSON object.
+    #[schema(value_type = Option<Object>, example = json!({}))]
     config: Option<Value>,
+    /// Start the session at once (default `true`).
     #[serde(default = "yes")]
+    #[schema(example = true)]
     start: bool,
 }
 
@@ -62,6 +66,18 @@ fn config_or_empty(config: Option<Value>) -> Value {
     }
 }
 
+/// Create a session
+///
+/// Stores the session and, unless `start` is `false`, starts it: it is
+/// STARTING at first; poll it until WORKING (or SCAN_QR_CODE to pair).
+#[utoipa::path(
+    post,
+    path = "/api/sessions",
+    tag = TAG,
+    operation_id = "sessions_create",
+    request_body = CreateRequest,
+    responses((status = 201, description = "Created", body = SessionInfo), SessionRouteErrors),
+)]
 async fn create(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateRequest>,
@@ -78,7 +94,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(state.sessions.info(&session))))
 }
 
-/// `GET /api/sessions`: running sessions; `?all=true` adds stopped ones.
+/// List sessions
+///
+/// Sessions that are not STOPPED; `all=true` lists stopped ones too.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = TAG,
+    operation_id = "sessions_list",
+    params(("all" = Option<bool>, Query, description = "Include STOPPED sessions", example = true)),
+    responses((status = 200, description = "The sessions", body = Vec<SessionInfo>), ReadErrors),
+)]
 async fn list(
     State(state): State<AppState>,
     params: Params,
@@ -94,21 +120,47 @@ async fn list(
     Ok(Json(sessions))
 }
 
+/// Get a session
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{session}",
+    tag = TAG,
+    operation_id = "sessions_get",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    responses((status = 200, description = "The session", body = SessionInfo), ReadErrors),
+)]
 async fn get_one(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
     Ok(Json(state.sessions.info(&session)))
 }
 
 /// Body of `PUT /api/sessions/{session}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateRequest {
     /// WAHA clients send the name back; it cannot change.
+    #[schema(example = "default")]
     name: Option<String>,
+    /// Another loaded engine to run the session on.
+    #[schema(example = "sandbox")]
     engine: Option<String>,
+    /// A new engine config, a JSON object.
+    #[schema(value_type = Option<Object>, example = json!({}))]
     config: Option<Value>,
 }
 
+/// Update a session
+///
+/// Changes the engine and/or config. A running session restarts on them.
+#[utoipa::path(
+    put,
+    path = "/api/sessions/{session}",
+    tag = TAG,
+    operation_id = "sessions_update",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "Updated", body = SessionInfo), SessionRouteErrors),
+)]
 async fn update(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -126,40 +178,106 @@ async fn update(
     Ok(Json(state.sessions.info(&session)))
 }
 
+/// Delete a session
+///
+/// Stops the session and removes it and its data.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{session}",
+    tag = TAG,
+    operation_id = "sessions_delete",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    responses((status = 200, description = "Deleted", body = Success), SessionRouteErrors),
+)]
 async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Success>, ApiError> {
     let session = state.sessions.find(&name)?;
     state.sessions.delete(&session).await?;
-    Ok(Json(serde_json::json!({ "success": true })))
+    Ok(Json(Success::default()))
 }
 
+/// Start a session
+///
+/// Starts a STOPPED or FAILED session; a running one is left as it is.
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{session}/start",
+    tag = TAG,
+    operation_id = "sessions_start",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    responses((status = 200, description = "The session", body = SessionInfo), SessionRouteErrors),
+)]
 async fn start(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
     state.sessions.start(&session).await?;
     Ok(Json(state.sessions.info(&session)))
 }
 
+/// Stop a session
+///
+/// The session stays stopped across host restarts until started again.
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{session}/stop",
+    tag = TAG,
+    operation_id = "sessions_stop",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    responses((status = 200, description = "The session", body = SessionInfo), SessionRouteErrors),
+)]
 async fn stop(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
     state.sessions.stop(&session).await?;
     Ok(Json(state.sessions.info(&session)))
 }
 
+/// Restart a session
+///
+/// Stops it if it runs and starts it on a new engine instance.
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{session}/restart",
+    tag = TAG,
+    operation_id = "sessions_restart",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    responses((status = 200, description = "The session", body = SessionInfo), SessionRouteErrors),
+)]
 async fn restart(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
     state.sessions.restart(&session).await?;
     Ok(Json(state.sessions.info(&session)))
 }
 
+/// Log out a session
+///
+/// Unlinks the account and deletes the session's data; a running
+/// session starts again, ready to pair anew.
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{session}/logout",
+    tag = TAG,
+    operation_id = "sessions_logout",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    responses((status = 200, description = "The session", body = SessionInfo), SessionRouteErrors),
+)]
 async fn logout(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
     state.sessions.logout(&session).await?;
     Ok(Json(state.sessions.info(&session)))
 }
 
+/// Get the session's account
+///
 /// The account the session is logged in as; `null` until the engine says.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{session}/me",
+    tag = TAG,
+    operation_id = "sessions_me",
+    params(("session" = String, Path, description = "Session name", example = "default")),
+    responses((status = 200, description = "The account, or null", body = Option<Me>), ReadErrors),
+)]
 async fn me(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,

@@ -1,0 +1,40 @@
+//! The OpenAPI document, generated from the route annotations, and the
+//! Swagger UI that shows it, served from files built into the binary.
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
+};
+
+use crate::{
+    auth,
+    errors::{ErrorBody, ErrorDetails},
+};
+
+/// The document's fixed parts; paths and schemas come from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "wharf",
+        description = "WhatsApp HTTP API, compatible with WAHA's sessions and contacts API, \
+                       with engines loaded as plug-in libraries. An operation the session's \
+                       engine does not support is answered 501 by the host.",
+    ),
+    components(schemas(ErrorBody, ErrorDetails)),
+    modifiers(&ApiKeySecurity),
+    security(("api_key" = [])),
+)]
+pub struct ApiDoc;
+
+/// Declares WAHA's `X-Api-Key` header scheme.
+struct ApiKeySecurity;
+
+impl Modify for ApiKeySecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(auth::HEADER))),
+        );
+    }
+}

@@ -371,6 +371,24 @@ impl utoipa::IntoResponses for SessionRouteErrors {
     }
 }
 
+/// Errors of a route that takes a JSON body, besides its others.
+pub struct BodyErrors;
+
+impl utoipa::IntoResponses for BodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        responses(&[
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The body is larger than 64 KiB",
+            ),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "The body is not sent as Content-Type: application/json",
+            ),
+        ])
+    }
+}
+
 /// Errors of a route that only reads a session or the server.
 pub struct ReadErrors;
 

@@ -17,7 +17,7 @@ use super::{
 use crate::{
     contact_id::{parse_contact_id, parse_phone},
     dispatch::{dispatch, gate},
-    errors::{ApiError, EngineRouteErrors},
+    errors::{ApiError, BodyErrors, EngineRouteErrors},
 };
 
 const TAG: &str = "👤 Contacts";
@@ -281,7 +281,7 @@ struct ContactRequest {
     tag = TAG,
     operation_id = "contacts_block",
     request_body = ContactRequest,
-    responses((status = 201, description = "Blocked", body = Success), EngineRouteErrors),
+    responses((status = 201, description = "Blocked", body = Success), EngineRouteErrors, BodyErrors),
 )]
 async fn block(
     State(state): State<AppState>,
@@ -297,7 +297,7 @@ async fn block(
     tag = TAG,
     operation_id = "contacts_unblock",
     request_body = ContactRequest,
-    responses((status = 201, description = "Unblocked", body = Success), EngineRouteErrors),
+    responses((status = 201, description = "Unblocked", body = Success), EngineRouteErrors, BodyErrors),
 )]
 async fn unblock(
     State(state): State<AppState>,
@@ -355,7 +355,7 @@ struct UpsertRequest {
         ("contactId" = String, Path, description = "Phone number or chat id", example = "11231231231@c.us"),
     ),
     request_body = UpsertRequest,
-    responses((status = 200, description = "Saved", body = Success), EngineRouteErrors),
+    responses((status = 200, description = "Saved", body = Success), EngineRouteErrors, BodyErrors),
 )]
 async fn upsert(
     State(state): State<AppState>,

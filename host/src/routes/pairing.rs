@@ -19,7 +19,7 @@ use super::{
 use crate::{
     contact_id::parse_phone,
     dispatch::gate_pairing,
-    errors::{ApiError, EngineRouteErrors},
+    errors::{ApiError, BodyErrors, EngineRouteErrors},
 };
 
 const TAG: &str = "🔑 Auth";
@@ -140,7 +140,7 @@ struct PairingCode {
     operation_id = "auth_request_code",
     params(("session" = String, Path, description = "Session name", example = "default")),
     request_body = CodeRequest,
-    responses((status = 200, description = "The code", body = PairingCode), EngineRouteErrors),
+    responses((status = 200, description = "The code", body = PairingCode), EngineRouteErrors, BodyErrors),
 )]
 async fn request_code(
     State(state): State<AppState>,

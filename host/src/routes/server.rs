@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ping))
         .routes(routes!(health))
         .routes(routes!(version))
+        .routes(routes!(version_old_path))
         .routes(routes!(status))
         .routes(routes!(engines))
 }
@@ -100,6 +101,13 @@ async fn version() -> Json<Version> {
         tier: "core",
         abi_version: ABI_VERSION,
     })
+}
+
+/// Get the server's version (WAHA's older path)
+#[utoipa::path(get, path = "/api/version", tag = TAG, operation_id = "version",
+    responses((status = 200, description = "The version", body = Version), ReadErrors))]
+async fn version_old_path() -> Json<Version> {
+    version().await
 }
 
 /// Since when the server runs.

@@ -11,7 +11,7 @@ use super::{
     extract::{ApiJson, ApiPath, Params},
 };
 use crate::{
-    errors::{ApiError, ReadErrors, SessionRouteErrors},
+    errors::{ApiError, BodyErrors, ReadErrors, SessionRouteErrors},
     sessions::{Me, NewSession, SessionInfo, SessionUpdate},
 };
 
@@ -76,7 +76,7 @@ fn config_or_empty(config: Option<Value>) -> Value {
     tag = TAG,
     operation_id = "sessions_create",
     request_body = CreateRequest,
-    responses((status = 201, description = "Created", body = SessionInfo), SessionRouteErrors),
+    responses((status = 201, description = "Created", body = SessionInfo), SessionRouteErrors, BodyErrors),
 )]
 async fn create(
     State(state): State<AppState>,
@@ -159,7 +159,7 @@ struct UpdateRequest {
     operation_id = "sessions_update",
     params(("session" = String, Path, description = "Session name", example = "default")),
     request_body = UpdateRequest,
-    responses((status = 200, description = "Updated", body = SessionInfo), SessionRouteErrors),
+    responses((status = 200, description = "Updated", body = SessionInfo), SessionRouteErrors, BodyErrors),
 )]
 async fn update(
     State(state): State<AppState>,

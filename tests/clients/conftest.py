@@ -1,0 +1,106 @@
+"""Starts the real wharf binary for the client tests.
+
+`cargo xtask test` builds the binary and the engine libraries and sets
+WHARF_BUILD_DIR to where they are.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+API_KEY = "client-test-key"
+
+
+def _build_dir() -> Path:
+    build = os.environ.get("WHARF_BUILD_DIR")
+    if not build:
+        pytest.exit("run the client tests with `cargo xtask test`, which builds wharf first", 2)
+    return Path(build)
+
+
+def _library(name: str) -> str:
+    if sys.platform == "darwin":
+        return f"lib{name}.dylib"
+    return f"lib{name}.so"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Wharf:
+    """A running `wharf serve` on a loopback port."""
+
+    def __init__(self, root: Path, libraries: list[str]):
+        build = _build_dir()
+        engines = root / "engines"
+        engines.mkdir()
+        for library in libraries:
+            shutil.copy(build / _library(library), engines / _library(library))
+        self.root = root
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.log = open(root / "wharf.log", "w")
+        env = {**os.environ, "WHARF_API_KEY": API_KEY, "RUST_LOG": "info"}
+        env.pop("WAHA_API_KEY", None)
+        self.process = subprocess.Popen(
+            [
+                str(build / "wharf"),
+                "serve",
+                "--listen",
+                self.url.removeprefix("http://"),
+                "--engines-dir",
+                str(engines),
+                "--data-dir",
+                str(root / "data"),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"wharf did not start:\n{(root / 'wharf.log').read_text()}")
+            time.sleep(0.05)
+
+    def wait_for_status(self, session: str, wanted: str) -> dict:
+        deadline = time.monotonic() + 30
+        while True:
+            info = httpx.get(
+                f"{self.url}/api/sessions/{session}", headers={"X-Api-Key": API_KEY}
+            ).json()
+            if info.get("status") == wanted:
+                return info
+            assert time.monotonic() < deadline, f"session {session} is {info}, not {wanted}"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def wharf(tmp_path_factory):
+    server = Wharf(
+        tmp_path_factory.mktemp("wharf"),
+        ["wharf_sandbox", "wharf_test_counting"],
+    )
+    yield server
+    server.stop()

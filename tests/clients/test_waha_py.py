@@ -1,0 +1,94 @@
+"""A WAHA client library, generated from WAHA's OpenAPI and published on
+PyPI (waha-py), used unchanged against wharf: only the base URL differs."""
+
+import httpx
+import pytest
+from waha import WahaClient
+
+from conftest import API_KEY
+
+
+@pytest.fixture(scope="module")
+def client(wharf):
+    client = WahaClient(base_url=wharf.url, api_key=API_KEY)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def session(client, wharf):
+    created = client.sessions.create({"name": "py", "engine": "sandbox"})
+    assert created["name"] == "py"
+    wharf.wait_for_status("py", "WORKING")
+    return "py"
+
+
+def test_ping_and_version(client):
+    assert client.ping.ping() == {"message": "pong"}
+    assert client.version.get()["engine"] == "wharf"
+
+
+def test_sessions(client, session):
+    info = client.sessions.get(session)
+    assert info["status"] == "WORKING"
+    assert info["engine"]["engine"] == "sandbox"
+    assert session in [s["name"] for s in client.sessions.list()]
+    assert client.sessions.get_me(session) == {
+        "id": "14155550199@c.us",
+        "pushName": "Wharf Sandbox",
+    }
+
+
+def test_contacts(client, session):
+    page = client.contacts.get_all(
+        params={"session": session, "limit": 3, "sortBy": "name", "sortOrder": "asc"}
+    )
+    assert [c["name"] for c in page] == ["Ada Lovelace", "Ahmed Zewail", "Alan Turing"]
+
+    ada = client.contacts.get(params={"contactId": "+1 415-555-0100", "session": session})
+    assert ada["id"] == "14155550100@c.us"
+    assert ada["isWAContact"] is True
+    assert client.contacts_session.get(session, "14155550100") == ada
+
+    assert client.contacts.check_exists(
+        params={"phone": "551187654321", "session": session}
+    ) == {"numberExists": True, "chatId": "5511987654321@c.us"}
+    assert client.contacts.get_about(
+        params={"contactId": "14155550100", "session": session}
+    ) == {"about": "Analytical engines only"}
+    assert client.contacts.get_profile_picture(
+        params={"contactId": "14155550101", "session": session}
+    ) == {"profilePictureURL": None}
+
+
+def test_block_unblock_and_upsert(client, session):
+    client.contacts.block({"contactId": "447700900101", "session": session})
+    assert client.contacts_session.get(session, "447700900101")["isBlocked"] is True
+    client.contacts.unblock({"contactId": "447700900101", "session": session})
+    assert client.contacts_session.get(session, "447700900101")["isBlocked"] is False
+
+    answer = client.contacts_session.put(
+        session, "14155550140@c.us", {"firstName": "Py", "lastName": "Client"}
+    )
+    assert answer == {"success": True}
+    assert client.contacts_session.get(session, "14155550140")["name"] == "Py Client"
+
+
+def test_errors_reach_the_client_as_http_errors(client, wharf):
+    client.sessions.create({"name": "web", "engine": "counting"})
+    wharf.wait_for_status("web", "WORKING")
+    with pytest.raises(httpx.HTTPStatusError) as unsupported:
+        client.contacts_session.put("web", "14155550100", {"firstName": "A"})
+    assert unsupported.value.response.status_code == 501
+    assert unsupported.value.response.json()["feature"] == "contacts.upsert"
+
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        client.contacts.get(params={"contactId": "not a number", "session": "web"})
+    assert bad.value.response.status_code == 400
+    assert bad.value.response.json()["field"] == "contactId"
+
+    anonymous = WahaClient(base_url=wharf.url)
+    with pytest.raises(httpx.HTTPStatusError) as unauthorized:
+        anonymous.sessions.list()
+    assert unauthorized.value.response.status_code == 401
+    anonymous.close()

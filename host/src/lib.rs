@@ -13,6 +13,7 @@ pub mod errors;
 pub mod profile_pictures;
 pub mod registry;
 pub mod routes;
+pub mod secrets;
 pub mod sessions;
 pub mod storage;
 

@@ -27,6 +27,7 @@ use crate::{
     engine_bridge::EngineBridge,
     errors::ApiError,
     registry::{LoadedEngine, Registry},
+    secrets,
     storage::{Storage, StoredSession},
 };
 
@@ -345,7 +346,7 @@ impl SessionManager {
             name: session.name.clone(),
             status: status.as_waha(),
             reason,
-            config: spec.config,
+            config: secrets::masked(&spec.config),
             me: run.state.me(),
             engine: EngineInfo {
                 engine: spec.engine,
@@ -480,7 +481,10 @@ impl SessionManager {
             let current = lock(&session.spec).clone();
             Spec {
                 engine: update.engine.unwrap_or(current.engine),
-                config: update.config.unwrap_or(current.config),
+                config: match update.config {
+                    Some(config) => secrets::unmasked(config, &current.config),
+                    None => current.config,
+                },
             }
         };
         self.storage

@@ -57,18 +57,19 @@ pub mod features {
     pub const AUTH: [&str; 2] = [AUTH_QR, AUTH_CODE];
 
     /// Every key this version of the contract knows, in documentation order.
-    pub const ALL: [&str; 10] = [
-        CONTACTS_LIST,
-        CONTACTS_GET,
-        CONTACTS_CHECK_EXISTS,
-        CONTACTS_ABOUT,
-        CONTACTS_PROFILE_PICTURE,
-        CONTACTS_BLOCK,
-        CONTACTS_UNBLOCK,
-        CONTACTS_UPSERT,
-        AUTH_QR,
-        AUTH_CODE,
-    ];
+    pub const ALL: [&str; CONTACTS.len() + AUTH.len()] = {
+        let mut all = [""; CONTACTS.len() + AUTH.len()];
+        let mut index = 0;
+        while index < all.len() {
+            all[index] = if index < CONTACTS.len() {
+                CONTACTS[index]
+            } else {
+                AUTH[index - CONTACTS.len()]
+            };
+            index += 1;
+        }
+        all
+    };
 }
 
 /// Whether an engine can do one feature.
@@ -171,6 +172,12 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_keys_are_the_contacts_then_the_auth_keys() {
+        assert_eq!(features::ALL[..8], features::CONTACTS);
+        assert_eq!(features::ALL[8..], features::AUTH);
+    }
 
     #[test]
     fn unlisted_keys_are_unsupported_and_later_declarations_win() {

@@ -33,8 +33,9 @@ pub const DEFAULT_FIXTURE: &str = include_str!("../fixtures/default.json");
 #[derive(Default)]
 pub struct SandboxEngine;
 
+/// The sandbox's part of a session config. WAHA clients put other keys in
+/// the same object (`webhooks`, `metadata`, …); the sandbox ignores them.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SandboxConfig {
     /// A fixture file to start the book from instead of the bundled one.
     fixture: Option<String>,

@@ -30,9 +30,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 type Answer = Result<Json<SessionInfo>, ApiError>;
 
-/// Body of `POST /api/sessions`, as WAHA takes it.
+/// Body of `POST /api/sessions`, as WAHA takes it. Fields wharf does not
+/// know (WAHA's `apps`, …) are ignored, as WAHA ignores unknown fields.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 struct CreateRequest {
     /// Letters, digits, `-` and `_`; `default` when absent.
     #[serde(default = "default_name")]
@@ -136,7 +136,6 @@ async fn get_one(State(state): State<AppState>, ApiPath(name): ApiPath<String>) 
 
 /// Body of `PUT /api/sessions/{session}`.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 struct UpdateRequest {
     /// WAHA clients send the name back; it cannot change.
     #[schema(example = "default")]

@@ -23,6 +23,7 @@ use tempfile::TempDir;
 /// Engine libraries the tests can put in a host's engines directory.
 pub mod engines {
     pub const SANDBOX: &str = "wharf_sandbox";
+    pub const CLOUDAPI: &str = "wharf_cloudapi";
     pub const COUNTING: &str = "wharf_test_counting";
     pub const PANICKY: &str = "wharf_test_panicky";
     pub const INCOMPATIBLE: &str = "wharf_test_incompatible";

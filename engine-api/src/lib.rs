@@ -85,6 +85,7 @@ mod export;
 pub mod ffi;
 mod host;
 mod manifest;
+pub mod support;
 
 pub use contact::{Contact, ContactName, ListQuery, NumberExists, SortBy, SortOrder};
 pub use engine::{Engine, Session};

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
-use wharf_engine_api::{Contact, ContactName, EngineError, NumberExists, RString};
+use wharf_engine_api::{
+    Contact, ContactName, EngineError, NumberExists, RString, support::whatsapp_variants,
+};
 
 /// One contact with the details WhatsApp serves separately.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,24 +210,6 @@ impl Book {
 
 fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The numbers WhatsApp may know `phone` under. Brazilian mobile numbers
-/// gained a 9th digit in 2012, but accounts registered before then are still
-/// known without it, so both forms are tried, the given one first.
-fn whatsapp_variants(phone: &str) -> Vec<String> {
-    let mut variants = vec![phone.to_owned()];
-    if let Some(national) = phone.strip_prefix("55") {
-        let (area, subscriber) = national.split_at(national.len().min(2));
-        match subscriber.len() {
-            9 if subscriber.starts_with('9') => {
-                variants.push(format!("55{area}{}", &subscriber[1..]))
-            }
-            8 => variants.push(format!("55{area}9{subscriber}")),
-            _ => {}
-        }
-    }
-    variants
 }
 
 #[cfg(test)]

@@ -1,13 +1,9 @@
 //! Where a session's book is kept: `book.json` in the session's data
 //! directory, replaced atomically so a crash mid-write never loses the book.
 
-use std::{
-    fs,
-    io::{self, Write},
-    path::{Path, PathBuf},
-};
+use std::{io, path::PathBuf};
 
-use wharf_engine_api::EngineError;
+use wharf_engine_api::{EngineError, support::write_atomically};
 
 use crate::Book;
 
@@ -51,19 +47,6 @@ impl BookStore {
     }
 }
 
-/// Writes `bytes` to `dir/name` through a synced temporary file and a rename,
-/// then syncs the directory so the rename itself is durable.
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    let temporary = dir.join(format!(".{name}.tmp"));
-    let mut file = fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temporary, dir.join(name))?;
-    fs::File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,7 +60,7 @@ mod tests {
         store.save(&book).await.unwrap();
         assert_eq!(store.load().await.unwrap().unwrap(), book);
 
-        fs::write(dir.path().join("session").join(FILE_NAME), "{ not json").unwrap();
+        std::fs::write(dir.path().join("session").join(FILE_NAME), "{ not json").unwrap();
         let err = store.load().await.unwrap_err();
         assert!(err.message.contains("book.json"), "{err}");
     }

@@ -24,6 +24,7 @@ use tempfile::TempDir;
 pub mod engines {
     pub const SANDBOX: &str = "wharf_sandbox";
     pub const CLOUDAPI: &str = "wharf_cloudapi";
+    pub const WEBMD: &str = "wharf_webmd";
     pub const COUNTING: &str = "wharf_test_counting";
     pub const PANICKY: &str = "wharf_test_panicky";
     pub const INCOMPATIBLE: &str = "wharf_test_incompatible";

@@ -1,0 +1,380 @@
+//! The webmd engine: WhatsApp's multi-device protocol on the `whatsapp-rust`
+//! crate — no browser. It pairs by QR code or pairing code, keeps its
+//! credentials in the session's data directory (so a paired session resumes
+//! after a restart), and serves contacts from what the protocol tells it.
+//!
+//! Session config (all optional):
+//!
+//! ```json
+//! { "websocketUrl": "wss://…" }
+//! ```
+//!
+//! `websocketUrl` replaces WhatsApp's own address, for relays and tests.
+
+mod book;
+mod jid;
+mod transport;
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+
+use serde::Deserialize;
+use wharf_engine_api::{
+    Contact, ContactName, Engine, EngineError, Host, ListQuery, Manifest, NumberExists, RString,
+    Session, SessionContext, SessionStatus, features, support::whatsapp_variants,
+};
+use whatsapp_rust::{
+    pair_code::PairCodeOptions,
+    prelude::{Bot, BotHandle, Client, Event, Jid, SqliteStore},
+};
+
+use book::ContactBook;
+use jid::{phone_of, to_contact_id, to_jid};
+use transport::WatchedTransport;
+
+/// How often a changed contact book is written to disk.
+const SAVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The webmd engine.
+#[derive(Default)]
+pub struct WebMdEngine;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct WebMdConfig {
+    websocket_url: Option<String>,
+}
+
+fn lock(book: &Mutex<ContactBook>) -> MutexGuard<'_, ContactBook> {
+    book.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Engine for WebMdEngine {
+    type Session = WebMdSession;
+
+    fn manifest(&self) -> Manifest {
+        Manifest::new(
+            "webmd",
+            env!("CARGO_PKG_VERSION"),
+            "WhatsApp multi-device protocol (whatsapp-rust), paired like a linked device",
+        )
+        .supports_all(&features::CONTACTS)
+        .supports_all(&features::AUTH)
+    }
+
+    async fn open_session(&self, context: SessionContext) -> Result<WebMdSession, EngineError> {
+        let config: WebMdConfig = context.config()?;
+        let host = context.host();
+        let dir = context.data_dir();
+        let book = Arc::new(Mutex::new(ContactBook::load(&dir)?));
+        let database = dir.join("whatsapp.db");
+        let store = SqliteStore::new(&database.to_string_lossy())
+            .await
+            .map_err(|err| {
+                EngineError::internal(format!("cannot open {}: {err}", database.display()))
+            })?;
+        let events_host = host.clone();
+        let events_book = Arc::clone(&book);
+        let bot = Bot::builder()
+            .with_backend(store)
+            .with_transport_factory(WatchedTransport::new(
+                config.websocket_url.as_deref(),
+                host.clone(),
+            ))
+            .on_event(move |event, client| {
+                let host = events_host.clone();
+                let book = Arc::clone(&events_book);
+                async move { on_event(&event, &client, &host, &book).await }
+            })
+            .build()
+            .await
+            .map_err(|err| {
+                EngineError::internal(format!("cannot build the WhatsApp client: {err}"))
+            })?;
+        host.status(SessionStatus::Starting, None);
+        let handle = bot.spawn();
+        let saver = tokio::spawn(save_periodically(Arc::clone(&book), host.clone()));
+        Ok(WebMdSession {
+            client: handle.client(),
+            handle: Mutex::new(Some(handle)),
+            saver,
+            book,
+            host,
+        })
+    }
+}
+
+/// Writes the contact book when it changed, every [`SAVE_INTERVAL`], so a
+/// full sync of thousands of contacts is a few writes, not thousands.
+async fn save_periodically(book: Arc<Mutex<ContactBook>>, host: Host) {
+    let mut interval = tokio::time::interval(SAVE_INTERVAL);
+    loop {
+        interval.tick().await;
+        if let Err(err) = lock(&book).save_if_changed() {
+            host.error(&err.message);
+        }
+    }
+}
+
+/// What a protocol event means for the session's status and contacts.
+async fn on_event(event: &Event, client: &Arc<Client>, host: &Host, book: &Mutex<ContactBook>) {
+    match event {
+        Event::PairingQrCode(qr) => {
+            host.status(SessionStatus::ScanQrCode, None);
+            host.qr(&qr.code);
+        }
+        Event::PairSuccess(_) => host.status(SessionStatus::Starting, Some("paired; connecting")),
+        Event::Connected(_) => {
+            if let Some(me) = client.pn() {
+                let id = to_contact_id(&me);
+                let push_name = client.push_name();
+                host.account(&id, (!push_name.is_empty()).then_some(push_name.as_str()));
+                lock(book).me(&id, phone_of(&me).as_deref(), &push_name);
+            }
+            host.status(SessionStatus::Working, None);
+            refresh_blocklist(client, host, book).await;
+        }
+        Event::Disconnected(disconnected) => {
+            let reason = format!("disconnected ({:?}); reconnecting", disconnected.reason);
+            host.status(SessionStatus::Starting, Some(&reason));
+        }
+        Event::LoggedOut(logged_out) => {
+            let reason = format!(
+                "logged out by WhatsApp ({:?}); log out the session and pair it again",
+                logged_out.reason
+            );
+            host.status(SessionStatus::Failed, Some(&reason));
+        }
+        Event::StreamReplaced(_) => host.status(
+            SessionStatus::Failed,
+            Some("another client connected with these credentials and replaced this one"),
+        ),
+        Event::TemporaryBan(ban) => {
+            let reason = format!("WhatsApp banned this account temporarily ({:?})", ban.code);
+            host.status(SessionStatus::Failed, Some(&reason));
+        }
+        Event::ClientOutdated(_) => host.status(
+            SessionStatus::Failed,
+            Some("WhatsApp says this client version is outdated; update the webmd engine"),
+        ),
+        Event::PairingQrCodesExhausted(_) => host.status(
+            SessionStatus::Failed,
+            Some("no QR code was scanned in time; restart the session to pair"),
+        ),
+        Event::ContactUpdate(update) => {
+            let id = to_contact_id(&update.jid);
+            lock(book).saved(
+                &id,
+                phone_of(&update.jid).as_deref(),
+                update.action.full_name.as_deref(),
+                update.action.first_name.as_deref(),
+            );
+        }
+        Event::PushNameUpdate(update) => {
+            let id = to_contact_id(&update.jid);
+            lock(book).push_name(&id, phone_of(&update.jid).as_deref(), &update.new_push_name);
+        }
+        _ => {}
+    }
+}
+
+async fn refresh_blocklist(client: &Arc<Client>, host: &Host, book: &Mutex<ContactBook>) {
+    match client.blocking().get_blocklist().await {
+        Ok(entries) => {
+            let blocked: HashSet<(String, Option<String>)> = entries
+                .iter()
+                .map(|entry| (to_contact_id(&entry.jid), phone_of(&entry.jid)))
+                .collect();
+            lock(book).replace_blocklist(&blocked);
+        }
+        Err(err) => host.warn(&format!("cannot fetch the blocklist: {err}")),
+    }
+}
+
+/// One paired (or pairing) WhatsApp account.
+pub struct WebMdSession {
+    client: Arc<Client>,
+    handle: Mutex<Option<BotHandle>>,
+    saver: tokio::task::JoinHandle<()>,
+    book: Arc<Mutex<ContactBook>>,
+    host: Host,
+}
+
+fn protocol_error(action: &str, err: impl std::fmt::Display) -> EngineError {
+    EngineError::unavailable(format!("{action}: {err}"))
+}
+
+impl Session for WebMdSession {
+    async fn list_contacts(&self, query: ListQuery) -> Result<Vec<Contact>, EngineError> {
+        Ok(query.apply(lock(&self.book).list()))
+    }
+
+    async fn get_contact(&self, contact_id: String) -> Result<Contact, EngineError> {
+        if let Some(contact) = lock(&self.book).get(&contact_id) {
+            return Ok(contact);
+        }
+        let jid = to_jid(&contact_id)?;
+        let registered = self
+            .client
+            .contacts()
+            .is_on_whatsapp(std::slice::from_ref(&jid))
+            .await
+            .map_err(|err| protocol_error("looking the contact up", err))?
+            .into_iter()
+            .any(|result| result.is_registered);
+        if !registered {
+            return Err(EngineError::not_found(format!(
+                "{contact_id} is not in the contact book and not on WhatsApp"
+            )));
+        }
+        Ok(Contact {
+            id: contact_id.as_str().into(),
+            number: phone_of(&jid).map(RString::from).into(),
+            is_wa_contact: true,
+            ..Contact::default()
+        })
+    }
+
+    async fn check_exists(&self, phone: String) -> Result<NumberExists, EngineError> {
+        let candidates: Vec<Jid> = whatsapp_variants(&phone)
+            .iter()
+            .map(|number| to_jid(&format!("{number}@c.us")))
+            .collect::<Result<_, _>>()?;
+        let results = self
+            .client
+            .contacts()
+            .is_on_whatsapp(&candidates)
+            .await
+            .map_err(|err| protocol_error("checking the number", err))?;
+        // The first candidate WhatsApp knows is the chat id it really uses.
+        let found = candidates.iter().find_map(|candidate| {
+            results
+                .iter()
+                .find(|result| {
+                    result.is_registered && result.jid.to_non_ad().user == candidate.user
+                })
+                .map(|result| to_contact_id(&result.jid))
+        });
+        Ok(NumberExists {
+            number_exists: found.is_some(),
+            chat_id: found.map(RString::from).into(),
+        })
+    }
+
+    async fn about(&self, contact_id: String) -> Result<Option<String>, EngineError> {
+        let jid = to_jid(&contact_id)?;
+        let mut info = self
+            .client
+            .contacts()
+            .get_user_info(std::slice::from_ref(&jid))
+            .await
+            .map_err(|err| protocol_error("fetching the about text", err))?;
+        Ok(info.remove(&jid).and_then(|user| user.status))
+    }
+
+    async fn profile_picture(
+        &self,
+        contact_id: String,
+        _refresh: bool,
+    ) -> Result<Option<String>, EngineError> {
+        let jid = to_jid(&contact_id)?;
+        let picture = self
+            .client
+            .contacts()
+            .get_profile_picture(&jid, false)
+            .await
+            .map_err(|err| protocol_error("fetching the profile picture", err))?;
+        Ok(picture.map(|picture| picture.url))
+    }
+
+    async fn block(&self, contact_id: String) -> Result<(), EngineError> {
+        let jid = to_jid(&contact_id)?;
+        self.client
+            .blocking()
+            .block(&jid)
+            .await
+            .map_err(|err| protocol_error("blocking", err))?;
+        lock(&self.book).set_blocked(&contact_id, phone_of(&jid).as_deref(), true);
+        Ok(())
+    }
+
+    async fn unblock(&self, contact_id: String) -> Result<(), EngineError> {
+        let jid = to_jid(&contact_id)?;
+        self.client
+            .blocking()
+            .unblock(&jid)
+            .await
+            .map_err(|err| protocol_error("unblocking", err))?;
+        lock(&self.book).set_blocked(&contact_id, phone_of(&jid).as_deref(), false);
+        Ok(())
+    }
+
+    async fn upsert_contact(
+        &self,
+        contact_id: String,
+        name: ContactName,
+    ) -> Result<(), EngineError> {
+        let jid = to_jid(&contact_id)?;
+        if !jid.is_pn() {
+            return Err(EngineError::invalid_input(format!(
+                "contactId: {contact_id} is not a phone contact; only those can be saved"
+            )));
+        }
+        let full_name = name.full_name();
+        let first_name = name.first_name.to_string();
+        self.client
+            .chat_actions()
+            .save_contact(
+                &jid,
+                Some(full_name.clone()),
+                Some(first_name.clone()),
+                true,
+            )
+            .await
+            .map_err(|err| protocol_error("saving the contact", err))?;
+        lock(&self.book).saved(
+            &contact_id,
+            phone_of(&jid).as_deref(),
+            Some(&full_name),
+            Some(&first_name),
+        );
+        Ok(())
+    }
+
+    async fn request_pairing_code(&self, phone: String) -> Result<String, EngineError> {
+        let options = PairCodeOptions {
+            phone_number: phone,
+            ..Default::default()
+        };
+        self.client
+            .pair_with_code(options)
+            .await
+            .map_err(|err| protocol_error("requesting a pairing code", err))
+    }
+
+    async fn logout(&self) -> Result<(), EngineError> {
+        self.client.logout().await;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        let handle = self
+            .handle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            handle.shutdown().await;
+        }
+        self.saver.abort();
+        if let Err(err) = lock(&self.book).save_if_changed() {
+            self.host.error(&err.message);
+        }
+        self.host.status(SessionStatus::Stopped, None);
+    }
+}
+
+wharf_engine_api::export_engine!(WebMdEngine);

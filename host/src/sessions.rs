@@ -584,6 +584,7 @@ impl SessionManager {
         let deadline = self.deadline;
         let name = session.name.clone();
         let config = lock(&session.spec).config.to_string();
+        let session = Arc::clone(session);
         tokio::spawn(async move {
             if let Err(err) = tokio::fs::create_dir_all(&data_dir).await {
                 let reason = format!("cannot create {}: {err}", data_dir.display());
@@ -597,7 +598,22 @@ impl SessionManager {
                 host: EngineBridge::boxed(&name, engine.name(), Arc::clone(&run.state)),
             };
             match tokio::time::timeout(deadline, engine.open_session(context)).await {
-                Ok(RResult::ROk(handle)) => run.state.opened(handle),
+                Ok(RResult::ROk(handle)) => {
+                    // Stopped or restarted while opening: this engine session
+                    // belongs to no run any more, so it is closed at once.
+                    let abandoned = {
+                        let current = lock(&session.run);
+                        if Arc::ptr_eq(&current, &run) {
+                            run.state.opened(handle);
+                            None
+                        } else {
+                            Some(handle)
+                        }
+                    };
+                    if let Some(handle) = abandoned {
+                        close_engine_session(&name, &handle, deadline).await;
+                    }
+                }
                 Ok(RResult::RErr(err)) => {
                     let reason = err.message.into_string();
                     tracing::warn!(session = name, %reason, "session failed to open");
@@ -615,18 +631,15 @@ impl SessionManager {
     /// session STOPPED. A run still opening is abandoned: its late result
     /// lands on a run that is no longer current.
     async fn close_run(&self, session: &ManagedSession) {
-        let run = session.run();
-        if let Some(handle) = run.state.take_handle()
-            && tokio::time::timeout(self.deadline, handle.close())
-                .await
-                .is_err()
-        {
-            tracing::warn!(
-                session = session.name,
-                "the engine did not close the session in time"
-            );
+        // Replace first, then take the handle: an opening that finishes in
+        // between sees it is no longer current and closes its own session.
+        let run = std::mem::replace(
+            &mut *lock(&session.run),
+            Run::new(None, SessionState::default()),
+        );
+        if let Some(handle) = run.state.take_handle() {
+            close_engine_session(&session.name, &handle, self.deadline).await;
         }
-        session.replace_run(Run::new(None, SessionState::default()));
     }
 
     /// Closes every open session, for a clean shutdown. Stored intentions
@@ -653,6 +666,19 @@ impl SessionManager {
                 .await
                 .map(drop),
         }
+    }
+}
+
+/// Closes an engine session, waiting at most `deadline`.
+async fn close_engine_session(name: &str, handle: &SessionBox, deadline: Duration) {
+    if tokio::time::timeout(deadline, handle.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            session = name,
+            "the engine did not close the session in time"
+        );
     }
 }
 

@@ -230,5 +230,32 @@ fn profile_pictures_are_cached_and_concurrent_misses_make_one_engine_call() {
     host.post("/api/sessions/pics/restart", json!({}));
     host.wait_for_status("pics", "WORKING");
     host.get(path);
-    assert_eq!(host.calls("pics").len(), 4);
+    let lookups = host
+        .calls("pics")
+        .iter()
+        .filter(|c| c.starts_with("profile_picture"))
+        .count();
+    assert_eq!(lookups, 4);
+}
+
+#[test]
+fn a_session_stopped_while_opening_has_its_engine_session_closed() {
+    let host = Host::start(&[engines::COUNTING]);
+    let (status, _) = host.post(
+        "/api/sessions",
+        json!({"name": "slow", "engine": "counting", "config": {"openDelayMs": 500}}),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, stopped) = host.post("/api/sessions/slow/stop", json!({}));
+    assert_eq!(stopped["status"], "STOPPED");
+    let started = std::time::Instant::now();
+    while host.calls("slow").is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the abandoned engine session was never closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(host.calls("slow"), ["close "]);
+    assert_eq!(host.get("/api/sessions/slow").1["status"], "STOPPED");
 }

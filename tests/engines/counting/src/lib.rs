@@ -6,7 +6,8 @@
 //!
 //! Config: `{"delayMs": N}` makes every operation take N milliseconds;
 //! `{"pairing": true}` starts the session waiting for pairing, with a QR code
-//! `counting-qr:<session>`, until a pairing code is requested.
+//! `counting-qr:<session>`, until a pairing code is requested;
+//! `{"openDelayMs": N}` makes opening the session take N milliseconds.
 
 use std::{fs::OpenOptions, io::Write, path::PathBuf, time::Duration};
 
@@ -22,6 +23,7 @@ pub struct CountingEngine;
 #[serde(default, rename_all = "camelCase")]
 struct CountingConfig {
     delay_ms: u64,
+    open_delay_ms: u64,
     pairing: bool,
 }
 
@@ -32,14 +34,17 @@ pub struct CountingSession {
 }
 
 impl CountingSession {
-    async fn record(&self, operation: &str, argument: &str) -> Result<(), EngineError> {
-        tokio::time::sleep(self.delay).await;
+    fn append(&self, operation: &str, argument: &str) -> std::io::Result<()> {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.log)
-            .map_err(|err| EngineError::internal(format!("calls.log: {err}")))?;
+            .open(&self.log)?;
         writeln!(file, "{operation} {argument}")
+    }
+
+    async fn record(&self, operation: &str, argument: &str) -> Result<(), EngineError> {
+        tokio::time::sleep(self.delay).await;
+        self.append(operation, argument)
             .map_err(|err| EngineError::internal(format!("calls.log: {err}")))
     }
 
@@ -84,6 +89,7 @@ impl Engine for CountingEngine {
 
     async fn open_session(&self, context: SessionContext) -> Result<CountingSession, EngineError> {
         let config: CountingConfig = context.config()?;
+        tokio::time::sleep(Duration::from_millis(config.open_delay_ms)).await;
         let host = context.host();
         if config.pairing {
             host.status(SessionStatus::ScanQrCode, None);
@@ -157,6 +163,12 @@ impl Session for CountingSession {
         _name: ContactName,
     ) -> Result<(), EngineError> {
         self.record("upsert", &contact_id).await
+    }
+
+    async fn close(&self) {
+        // Recorded without the operation delay: closing must not wait. A
+        // failed write has nowhere to go; the test that reads it will fail.
+        let _ = self.append("close", "");
     }
 }
 

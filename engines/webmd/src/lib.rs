@@ -87,7 +87,7 @@ impl Engine for WebMdEngine {
             .on_event(move |event, client| {
                 let host = events_host.clone();
                 let book = Arc::clone(&events_book);
-                async move { on_event(&event, &client, &host, &book).await }
+                async move { on_event(event, &client, &host, &book).await }
             })
             .build()
             .await
@@ -119,14 +119,45 @@ async fn save_periodically(book: Arc<Mutex<ContactBook>>, host: Host) {
     }
 }
 
-/// What a protocol event means for the session's status and contacts.
-async fn on_event(event: &Event, client: &Arc<Client>, host: &Host, book: &Mutex<ContactBook>) {
+/// The status an event moves the session to, and why.
+fn status_change(event: &Event) -> Option<(SessionStatus, Option<String>)> {
+    let failed = |reason: String| Some((SessionStatus::Failed, Some(reason)));
     match event {
-        Event::PairingQrCode(qr) => {
-            host.status(SessionStatus::ScanQrCode, None);
-            host.qr(&qr.code);
+        Event::PairingQrCode(_) => Some((SessionStatus::ScanQrCode, None)),
+        Event::PairSuccess(_) => Some((SessionStatus::Starting, Some("paired; connecting".into()))),
+        Event::Connected(_) => Some((SessionStatus::Working, None)),
+        Event::Disconnected(disconnected) => Some((
+            SessionStatus::Starting,
+            Some(format!(
+                "disconnected ({}); reconnecting",
+                disconnected.reason
+            )),
+        )),
+        Event::LoggedOut(logged_out) => failed(format!(
+            "logged out by WhatsApp ({:?}); log out the session and pair it again",
+            logged_out.reason
+        )),
+        Event::StreamReplaced(_) => {
+            failed("another client connected with these credentials and replaced this one".into())
         }
-        Event::PairSuccess(_) => host.status(SessionStatus::Starting, Some("paired; connecting")),
+        Event::TemporaryBan(ban) => failed(format!(
+            "WhatsApp banned this account temporarily ({:?})",
+            ban.code
+        )),
+        Event::ClientOutdated(_) => {
+            failed("WhatsApp says this client version is outdated; update the webmd engine".into())
+        }
+        Event::PairingQrCodesExhausted(_) => {
+            failed("no QR code was scanned in time; restart the session to pair".into())
+        }
+        _ => None,
+    }
+}
+
+/// What a protocol event means for the session's status and contacts.
+async fn on_event(event: Arc<Event>, client: &Arc<Client>, host: &Host, book: &Mutex<ContactBook>) {
+    match &*event {
+        Event::PairingQrCode(qr) => host.qr(&qr.code),
         Event::Connected(_) => {
             if let Some(me) = client.pn() {
                 let id = to_contact_id(&me);
@@ -134,36 +165,7 @@ async fn on_event(event: &Event, client: &Arc<Client>, host: &Host, book: &Mutex
                 host.account(&id, (!push_name.is_empty()).then_some(push_name.as_str()));
                 lock(book).me(&id, phone_of(&me).as_deref(), &push_name);
             }
-            host.status(SessionStatus::Working, None);
-            refresh_blocklist(client, host, book).await;
         }
-        Event::Disconnected(disconnected) => {
-            let reason = format!("disconnected ({:?}); reconnecting", disconnected.reason);
-            host.status(SessionStatus::Starting, Some(&reason));
-        }
-        Event::LoggedOut(logged_out) => {
-            let reason = format!(
-                "logged out by WhatsApp ({:?}); log out the session and pair it again",
-                logged_out.reason
-            );
-            host.status(SessionStatus::Failed, Some(&reason));
-        }
-        Event::StreamReplaced(_) => host.status(
-            SessionStatus::Failed,
-            Some("another client connected with these credentials and replaced this one"),
-        ),
-        Event::TemporaryBan(ban) => {
-            let reason = format!("WhatsApp banned this account temporarily ({:?})", ban.code);
-            host.status(SessionStatus::Failed, Some(&reason));
-        }
-        Event::ClientOutdated(_) => host.status(
-            SessionStatus::Failed,
-            Some("WhatsApp says this client version is outdated; update the webmd engine"),
-        ),
-        Event::PairingQrCodesExhausted(_) => host.status(
-            SessionStatus::Failed,
-            Some("no QR code was scanned in time; restart the session to pair"),
-        ),
         Event::ContactUpdate(update) => {
             let id = to_contact_id(&update.jid);
             lock(book).saved(
@@ -177,8 +179,49 @@ async fn on_event(event: &Event, client: &Arc<Client>, host: &Host, book: &Mutex
             let id = to_contact_id(&update.jid);
             lock(book).push_name(&id, phone_of(&update.jid).as_deref(), &update.new_push_name);
         }
+        Event::HistorySync(_) => {
+            // A history chunk can be megabytes of compressed protobuf:
+            // decode it off the runtime's worker threads.
+            let chunk = Arc::clone(&event);
+            let decoded = tokio::task::spawn_blocking(move || history_push_names(&chunk)).await;
+            match decoded {
+                Ok(names) => {
+                    let mut book = lock(book);
+                    for (jid, name) in names {
+                        book.push_name(&to_contact_id(&jid), phone_of(&jid).as_deref(), &name);
+                    }
+                }
+                Err(err) => host.warn(&format!("cannot read a history sync chunk: {err}")),
+            }
+        }
         _ => {}
     }
+    if let Some((status, reason)) = status_change(&event) {
+        host.status(status, reason.as_deref());
+    }
+    if matches!(*event, Event::Connected(_)) {
+        refresh_blocklist(client, host, book).await;
+    }
+}
+
+/// The push names a history sync chunk carries, for contacts the protocol
+/// names by JID.
+fn history_push_names(event: &Event) -> Vec<(Jid, String)> {
+    let Event::HistorySync(sync) = event else {
+        return Vec::new();
+    };
+    let Some(history) = sync.get() else {
+        return Vec::new();
+    };
+    history
+        .pushnames
+        .iter()
+        .filter_map(|entry| {
+            let jid: Jid = entry.id.as_deref()?.parse().ok()?;
+            let name = entry.pushname.clone().filter(|name| !name.is_empty())?;
+            Some((jid, name))
+        })
+        .collect()
 }
 
 async fn refresh_blocklist(client: &Arc<Client>, host: &Host, book: &Mutex<ContactBook>) {
@@ -378,3 +421,75 @@ impl Session for WebMdSession {
 }
 
 wharf_engine_api::export_engine!(WebMdEngine);
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use whatsapp_rust::wacore::{
+        net::DisconnectReason,
+        types::events::{
+            ClientOutdated, ConnectFailureReason, Connected, Disconnected, LoggedOut,
+            PairingQrCode, PairingQrCodesExhausted, StreamReplaced,
+        },
+    };
+
+    use super::*;
+
+    fn status(event: Event) -> (SessionStatus, Option<String>) {
+        status_change(&event).expect("the event changes the status")
+    }
+
+    #[test]
+    fn pairing_and_connection_events_move_the_status() {
+        let qr = PairingQrCode::builder()
+            .code("2@abc".into())
+            .timeout(Duration::from_secs(60))
+            .build();
+        assert_eq!(
+            status(Event::PairingQrCode(qr)),
+            (SessionStatus::ScanQrCode, None)
+        );
+        assert_eq!(
+            status(Event::Connected(Connected::builder().build())),
+            (SessionStatus::Working, None)
+        );
+        let (starting, reason) = status(Event::Disconnected(
+            Disconnected::builder()
+                .reason(DisconnectReason::StreamEnded)
+                .build(),
+        ));
+        assert_eq!(starting, SessionStatus::Starting);
+        assert!(reason.unwrap().contains("reconnecting"));
+    }
+
+    #[test]
+    fn terminal_events_fail_the_session_with_a_reason() {
+        let logged_out = LoggedOut::builder()
+            .on_connect(false)
+            .reason(ConnectFailureReason::LoggedOut)
+            .build();
+        for event in [
+            Event::LoggedOut(logged_out),
+            Event::StreamReplaced(StreamReplaced::builder().build()),
+            Event::ClientOutdated(ClientOutdated::builder().build()),
+            Event::PairingQrCodesExhausted(
+                PairingQrCodesExhausted::builder()
+                    .disconnected(true)
+                    .build(),
+            ),
+        ] {
+            let (failed, reason) = status(event);
+            assert_eq!(failed, SessionStatus::Failed);
+            assert!(!reason.unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn other_events_leave_the_status_alone() {
+        let offline = whatsapp_rust::wacore::types::events::OfflineSyncCompleted::builder()
+            .count(0)
+            .build();
+        assert_eq!(status_change(&Event::OfflineSyncCompleted(offline)), None);
+    }
+}

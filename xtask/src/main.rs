@@ -1,8 +1,9 @@
 //! `cargo xtask …`: the project's build, run, test and benchmark commands.
 //!
 //! - `cargo xtask dist`: release host and every engine into `target/dist/`.
-//! - `cargo xtask serve [ARGS…]`: `dist`, then run the host on its defaults
-//!   with a session `default` on the sandbox engine.
+//! - `cargo xtask serve [ARGS…]`: build the workspace (debug, the same build
+//!   the tests use), lay it out in `target/serve/`, then run the host on its
+//!   defaults with a session `default` on the sandbox engine.
 //! - `cargo xtask test [ARGS…]`: build the host and every engine library,
 //!   then run every test of the workspace.
 //! - `cargo xtask bench [abi]`: print benchmark figures.
@@ -140,19 +141,40 @@ fn dist() -> Result<PathBuf> {
         build.args(["--package", &engine.package]);
     }
     run(build)?;
-
-    let release = workspace_root().join("target").join("release");
-    let dist = workspace_root().join("target").join("dist");
-    let dist_engines = dist.join("engines");
-    fs::create_dir_all(&dist_engines)?;
-    let binary = format!("wharf{}", env::consts::EXE_SUFFIX);
-    copy(&release.join(&binary), &dist.join(&binary))?;
-    for engine in &engines {
-        let file = library_file(&engine.library);
-        copy(&release.join(&file), &dist_engines.join(&file))?;
-    }
+    let dist = lay_out("release", "dist", &engines)?;
     println!("dist ready in {}", dist.display());
     Ok(dist)
+}
+
+/// Builds every package and target of the workspace in the dev profile.
+///
+/// The tests and `serve` share this one build. Building `--all-targets`
+/// matters: dev-dependencies turn on extra features of shared crates (tokio's
+/// `test-util`, for one), and cargo rebuilds everything above a crate whose
+/// features changed, so a plain `cargo build` followed by `cargo test` would
+/// compile the whole WhatsApp stack twice.
+fn build_workspace() -> Result<()> {
+    let mut build = cargo();
+    build.args(["build", "--workspace", "--all-targets"]);
+    run(build)
+}
+
+/// Copies the host binary and the shipped engine libraries of
+/// `target/{profile}` into `target/{into}/` (`wharf` and `engines/`), the
+/// layout the host expects: its default engines directory is `engines/`
+/// beside the binary.
+fn lay_out(profile: &str, into: &str, engines: &[EngineCrate]) -> Result<PathBuf> {
+    let built = workspace_root().join("target").join(profile);
+    let out = workspace_root().join("target").join(into);
+    let out_engines = out.join("engines");
+    fs::create_dir_all(&out_engines)?;
+    let binary = format!("wharf{}", env::consts::EXE_SUFFIX);
+    copy(&built.join(&binary), &out.join(&binary))?;
+    for engine in engines {
+        let file = library_file(&engine.library);
+        copy(&built.join(&file), &out_engines.join(&file))?;
+    }
+    Ok(out)
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
@@ -166,8 +188,10 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
 }
 
 fn serve(args: &[OsString]) -> Result<()> {
-    let dist = dist()?;
-    let mut host = Command::new(dist.join(format!("wharf{}", env::consts::EXE_SUFFIX)));
+    let engines = shipped_engines()?;
+    build_workspace()?;
+    let layout = lay_out("debug", "serve", &engines)?;
+    let mut host = Command::new(layout.join(format!("wharf{}", env::consts::EXE_SUFFIX)));
     host.current_dir(workspace_root())
         .arg("serve")
         .args(["--start-session", "default"])
@@ -178,11 +202,7 @@ fn serve(args: &[OsString]) -> Result<()> {
 fn test(args: &[OsString]) -> Result<()> {
     // The end-to-end tests start the real binary with real engine libraries,
     // which `cargo test` alone does not build.
-    run({
-        let mut build = cargo();
-        build.args(["build", "--workspace"]);
-        build
-    })?;
+    build_workspace()?;
     let mut test = cargo();
     test.args(["test", "--workspace"]).args(args);
     run(test)?;

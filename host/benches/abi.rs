@@ -76,7 +76,7 @@ fn main() {
         std::fs::copy(&library, engines.join(library.file_name().expect("a file name")))
             .expect("copy the engine library");
 
-        let registry = Arc::new(Registry::load_dir(&engines));
+        let registry = Arc::new(Registry::load(&engines, None));
         assert!(registry.engine("sandbox").is_some(), "the sandbox engine must load");
         let storage = Storage::open(&dir.path().join("wharf.db")).expect("a database");
         let sessions = SessionManager::new(

@@ -31,6 +31,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_ENGINES_DIR")]
     pub engines_dir: Option<PathBuf>,
 
+    /// Rescan the engines directory whenever its libraries change (SIGHUP
+    /// and `POST /api/server/engines/reload` always do).
+    #[arg(long, env = "WHARF_WATCH_ENGINES")]
+    pub watch: bool,
+
     /// Directory for the host's and the sessions' data.
     #[arg(long, env = "WHARF_DATA_DIR", default_value = "./.wharf")]
     pub data_dir: PathBuf,

@@ -49,7 +49,7 @@ fn gate_when(
             })?,
     };
     if let Feature::Unsupported { reason } = engine.feature(feature) {
-        let supported_by = sessions.registry().supporting(feature);
+        let supported_by = sessions.registry().snapshot().supporting(feature);
         return Err(ApiError::unsupported(
             engine.name(),
             feature,

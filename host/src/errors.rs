@@ -389,6 +389,21 @@ impl utoipa::IntoResponses for BodyErrors {
     }
 }
 
+/// Errors of `POST /api/server/engines/reload`.
+pub struct ReloadErrors;
+
+impl utoipa::IntoResponses for ReloadErrors {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        responses(&[
+            UNAUTHORIZED,
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The engines directory cannot be read; the engines loaded before stay as they were",
+            ),
+        ])
+    }
+}
+
 /// Errors of a route that only reads a session or the server.
 pub struct ReadErrors;
 

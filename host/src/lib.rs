@@ -12,6 +12,7 @@ mod engine_bridge;
 pub mod errors;
 pub mod profile_pictures;
 pub mod registry;
+pub mod reload;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;
@@ -22,12 +23,19 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::{
-    config::ServeArgs, registry::Registry, routes::AppState, sessions::SessionManager,
+    config::ServeArgs,
+    registry::{PrivateCopies, Registry},
+    routes::AppState,
+    sessions::SessionManager,
     storage::Storage,
 };
 
+/// How often `--watch` looks at the engines directory.
+const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Loads the engines, starts the sessions asked for, and serves HTTP until
-/// SIGINT or SIGTERM; then closes every session.
+/// SIGINT or SIGTERM; then closes every session. SIGHUP (and, with
+/// `--watch`, any change) rescans the engines directory.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let api_keys = args.api_keys()?;
     if !api_keys.is_enabled() {
@@ -38,7 +46,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let engines_dir = args.engines_dir()?;
     tracing::info!(dir = %engines_dir.display(), "loading engines");
-    let registry = Arc::new(Registry::load_dir(&engines_dir));
+    let copies_dir = args.data_dir.join("engine-copies");
+    let copies = PrivateCopies::new(copies_dir.clone())
+        .with_context(|| format!("cannot prepare {}", copies_dir.display()))?;
+    let registry = Arc::new(Registry::load(&engines_dir, Some(copies)));
+    #[cfg(unix)]
+    tokio::spawn(reload::on_sighup(Arc::clone(&registry)));
+    if args.watch {
+        tracing::info!(dir = %engines_dir.display(), "watching the engines directory for changes");
+        tokio::spawn(reload::watch(Arc::clone(&registry), WATCH_INTERVAL));
+    }
     let storage = Storage::open(&args.data_dir.join("wharf.db"))?;
     let sessions = Arc::new(SessionManager::new(
         registry,

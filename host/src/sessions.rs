@@ -26,7 +26,7 @@ use wharf_engine_api::{SessionContext, SessionStatus, ffi::SessionBox};
 use crate::{
     engine_bridge::EngineBridge,
     errors::ApiError,
-    registry::{LoadedEngine, Registry},
+    registry::{EngineRef, LoadedEngine, Registry},
     secrets,
     storage::{Storage, StoredSession},
 };
@@ -211,7 +211,8 @@ impl ManagedSession {
         &self.name
     }
 
-    /// The engine the session is defined to run on.
+    /// The engine the session is defined to run on: `name` (the newest
+    /// loaded version) or `name@version`.
     pub fn engine_name(&self) -> String {
         lock(&self.spec).engine.clone()
     }
@@ -250,7 +251,7 @@ pub struct SessionInfo {
 /// The engine of a session, as WAHA's `engine` field shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EngineInfo {
-    /// The engine's name.
+    /// The engine's name, or `name@version` when the session pins a version.
     #[schema(example = "sandbox")]
     pub engine: String,
     /// The version of the engine the session runs (or would run) on.
@@ -350,21 +351,27 @@ impl SessionManager {
             me: run.state.me(),
             engine: EngineInfo {
                 engine: spec.engine,
-                version: engine.map(|e| e.manifest().version.to_string()),
+                version: engine.map(|e| e.version().to_string()),
             },
         }
     }
 
-    fn loaded_engine(&self, field: &str, name: &str) -> Result<Arc<LoadedEngine>, ApiError> {
-        self.registry.engine(name).ok_or_else(|| {
-            ApiError::bad_request(
+    /// Checks an engine reference from a client and that it names a loaded
+    /// engine; returns it as it is stored (`name` or `name@version`).
+    fn engine_reference(&self, field: &str, text: &str) -> Result<String, ApiError> {
+        let reference =
+            EngineRef::parse(text).map_err(|problem| ApiError::bad_request(field, problem))?;
+        let snapshot = self.registry.snapshot();
+        if snapshot.resolve(&reference).is_none() {
+            return Err(ApiError::bad_request(
                 field,
                 format!(
-                    "no engine '{name}' is loaded; loaded engines: [{}]",
-                    self.registry.names().join(", ")
+                    "no engine '{reference}' is loaded; loaded engines: [{}]",
+                    snapshot.labels().join(", ")
                 ),
-            )
-        })
+            ));
+        }
+        Ok(reference.to_string())
     }
 
     /// Brings back the stored sessions and starts those that should run.
@@ -400,10 +407,10 @@ impl SessionManager {
     pub async fn create(&self, request: NewSession) -> Result<Arc<ManagedSession>, ApiError> {
         validate_session_name(&request.name)?;
         validate_config(&request.config)?;
-        let engine = request
-            .engine
-            .unwrap_or_else(|| self.default_engine.clone());
-        self.loaded_engine("engine", &engine)?;
+        let engine = match &request.engine {
+            Some(engine) => self.engine_reference("engine", engine)?,
+            None => self.engine_reference("engine", &self.default_engine)?,
+        };
         if self.get(&request.name).is_some() {
             return Err(ApiError::session_exists(&request.name));
         }
@@ -473,14 +480,16 @@ impl SessionManager {
         if let Some(config) = &update.config {
             validate_config(config)?;
         }
-        if let Some(engine) = &update.engine {
-            self.loaded_engine("engine", engine)?;
-        }
+        let engine = update
+            .engine
+            .as_deref()
+            .map(|engine| self.engine_reference("engine", engine))
+            .transpose()?;
         let _lifecycle = session.lifecycle.lock().await;
         let spec = {
             let current = lock(&session.spec).clone();
             Spec {
-                engine: update.engine.unwrap_or(current.engine),
+                engine: engine.unwrap_or(current.engine),
                 config: match update.config {
                     Some(config) => secrets::unmasked(config, &current.config),
                     None => current.config,
@@ -563,10 +572,11 @@ impl SessionManager {
     /// session FAILED with the reason.
     fn start_run(&self, session: &Arc<ManagedSession>) {
         let engine_name = session.engine_name();
-        let Some(engine) = self.registry.engine(&engine_name) else {
+        let snapshot = self.registry.snapshot();
+        let Some(engine) = snapshot.engine(&engine_name) else {
             let reason = format!(
                 "engine '{engine_name}' is not loaded; loaded engines: [{}]",
-                self.registry.names().join(", ")
+                snapshot.labels().join(", ")
             );
             tracing::warn!(session = session.name, %reason, "session cannot start");
             session.replace_run(Run::new(

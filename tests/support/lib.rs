@@ -28,6 +28,10 @@ pub mod engines {
     pub const COUNTING: &str = "wharf_test_counting";
     pub const PANICKY: &str = "wharf_test_panicky";
     pub const INCOMPATIBLE: &str = "wharf_test_incompatible";
+    /// The evolving engine, version 1.0.0 (lists and gets contacts).
+    pub const EVOLVING_V1: &str = "wharf_test_evolving_v1";
+    /// The evolving engine, version 2.0.0 (also about texts).
+    pub const EVOLVING_V2: &str = "wharf_test_evolving_v2";
 }
 
 /// How long a host may take to start, or a session to reach a status.
@@ -43,7 +47,8 @@ fn build_dir() -> PathBuf {
         .to_owned()
 }
 
-fn artifact(file_name: &str) -> PathBuf {
+/// A file the build made: the host binary or an engine library.
+pub fn artifact(file_name: &str) -> PathBuf {
     let path = build_dir().join(file_name);
     assert!(
         path.exists(),
@@ -175,6 +180,11 @@ impl Host {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the host runs").id()
     }
 
     /// Whether the host process is still running.

@@ -1,8 +1,11 @@
-//! Server routes: liveness, version, and the engines the registry loaded.
+//! Server routes: liveness, version, the engines the registry loaded, and
+//! reloading them.
 
-use std::collections::BTreeMap;
-
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use axum::{Json, extract::State};
 use serde::Serialize;
@@ -12,8 +15,9 @@ use wharf_engine_api::{ABI_VERSION, Manifest, features};
 
 use super::AppState;
 use crate::{
-    errors::ReadErrors,
-    registry::{Feature, LoadedEngine},
+    errors::{ApiError, ReadErrors, ReloadErrors},
+    registry::{Feature, Library, LoadedEngine, Registry, RejectedLibrary},
+    reload,
 };
 
 const TAG: &str = "🔍 Observability";
@@ -26,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(version_old_path))
         .routes(routes!(status))
         .routes(routes!(engines))
+        .routes(routes!(reload_engines))
 }
 
 /// The answer to `/ping`.
@@ -65,12 +70,12 @@ struct EngineCounts {
 #[utoipa::path(get, path = "/health", tag = TAG, operation_id = "health", security(()),
     responses((status = 200, description = "The server is healthy", body = Health)))]
 async fn health(State(state): State<AppState>) -> Json<Health> {
-    let registry = state.sessions.registry();
+    let snapshot = state.sessions.registry().snapshot();
     Json(Health {
         status: "ok",
         engines: EngineCounts {
-            loaded: registry.engines().count(),
-            rejected: registry.rejected().len(),
+            loaded: snapshot.engines().count(),
+            rejected: snapshot.rejected().count(),
         },
         sessions: state.sessions.list().len(),
     })
@@ -152,7 +157,9 @@ struct EngineLibrary {
     description: Option<String>,
     /// The library file.
     file: String,
-    /// `loaded` or `rejected`.
+    /// `loaded`; `rejected`; or `retired`: no longer offered to new sessions
+    /// (its file was removed or replaced) but still running sessions that
+    /// started on it, until they restart.
     #[schema(example = "loaded")]
     status: &'static str,
     /// Why the library was rejected.
@@ -188,11 +195,11 @@ impl EngineLibrary {
         }
     }
 
-    fn loaded(engine: &LoadedEngine) -> Self {
+    fn loaded(engine: &LoadedEngine, status: &'static str) -> Self {
         let mut library = Self::new(
             Some(engine.manifest()),
             engine.file().display().to_string(),
-            "loaded",
+            status,
         );
         library.features = features::ALL
             .iter()
@@ -212,28 +219,89 @@ impl EngineLibrary {
             .collect();
         library
     }
+
+    fn rejected(rejected: &RejectedLibrary) -> Self {
+        Self {
+            reason: Some(rejected.reason.clone()),
+            ..Self::new(
+                rejected.manifest.as_deref(),
+                rejected.file.display().to_string(),
+                "rejected",
+            )
+        }
+    }
+
+    /// Every library of the current scan, then the retired engines.
+    fn all(registry: &Registry) -> Vec<Self> {
+        let snapshot = registry.snapshot();
+        let mut libraries: Vec<Self> = snapshot
+            .libraries()
+            .map(|library| match library {
+                Library::Loaded(engine) => Self::loaded(engine, "loaded"),
+                Library::Rejected(rejected) => Self::rejected(rejected),
+            })
+            .collect();
+        libraries.extend(
+            registry
+                .retired()
+                .iter()
+                .map(|engine| Self::loaded(engine, "retired")),
+        );
+        libraries
+    }
 }
 
 /// List engine libraries
 ///
 /// Every library in the engines directory: loaded ones with their feature
-/// matrix, rejected ones with the reason.
+/// matrix, rejected ones with the reason; then engines a reload retired
+/// that sessions still run on.
 #[utoipa::path(get, path = "/api/server/engines", tag = TAG, operation_id = "server_engines",
     responses((status = 200, description = "The engine libraries", body = Vec<EngineLibrary>), ReadErrors))]
 async fn engines(State(state): State<AppState>) -> Json<Vec<EngineLibrary>> {
-    let registry = state.sessions.registry();
-    let loaded = registry
-        .engines()
-        .map(|engine| EngineLibrary::loaded(engine));
-    let rejected = registry.rejected().iter().map(|rejected| EngineLibrary {
-        reason: Some(rejected.reason.clone()),
-        ..EngineLibrary::new(
-            rejected.manifest.as_deref(),
-            rejected.file.display().to_string(),
-            "rejected",
-        )
-    });
-    let mut libraries: Vec<EngineLibrary> = loaded.chain(rejected).collect();
-    libraries.sort_by(|a, b| a.file.cmp(&b.file));
-    Json(libraries)
+    Json(EngineLibrary::all(state.sessions.registry()))
+}
+
+/// What a reload changed, and the engines after it.
+#[derive(Serialize, ToSchema)]
+struct Reloaded {
+    /// Engines this reload loaded, as `name@version`.
+    #[schema(example = json!(["sandbox@0.2.0"]))]
+    added: Vec<String>,
+    /// Engines no longer offered to new sessions, as `name@version`.
+    /// Sessions running on one keep it until they restart.
+    #[schema(example = json!(["sandbox@0.1.0"]))]
+    removed: Vec<String>,
+    /// New or changed library files this reload rejected, with reasons.
+    rejected: Vec<EngineLibrary>,
+    /// Every engine library after the reload, as `GET /api/server/engines`.
+    engines: Vec<EngineLibrary>,
+}
+
+/// Reload engine libraries
+///
+/// Rescans the engines directory: new and changed libraries are loaded,
+/// removed ones accept no new sessions. Running sessions keep the engine
+/// they started on until they restart; nothing else is interrupted. SIGHUP
+/// does the same.
+#[utoipa::path(post, path = "/api/server/engines/reload", tag = TAG, operation_id = "server_engines_reload",
+    responses((status = 200, description = "The engines were rescanned", body = Reloaded), ReloadErrors))]
+async fn reload_engines(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
+    let registry: &Arc<Registry> = state.sessions.registry();
+    let report = reload::rescan(registry).await.map_err(|err| {
+        ApiError::internal(format!(
+            "cannot read the engines directory {}: {err}",
+            registry.dir().display()
+        ))
+    })?;
+    Ok(Json(Reloaded {
+        added: report.added,
+        removed: report.removed,
+        rejected: report
+            .rejected
+            .iter()
+            .map(EngineLibrary::rejected)
+            .collect(),
+        engines: EngineLibrary::all(registry),
+    }))
 }

@@ -1,17 +1,15 @@
-//! The engine registry: finds engine libraries in a directory, loads each one
-//! through the stable ABI, and keeps the ones it rejected with their reasons.
+//! Loading one engine library through the stable ABI, with every check.
 //!
 //! A library is loaded with `libloading`, its abi_stable header is checked
 //! (abi_stable's own ABI, then our module's version and type layout), and its
-//! manifest is read and validated. Any failure rejects that file only; the
-//! host keeps running with the others.
+//! manifest is read and validated. Any failure rejects that file only, with
+//! a reason an operator can act on.
 
 use std::{
-    collections::BTreeMap,
-    env::consts::DLL_EXTENSION,
     fs,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::atomic::{AtomicU64, Ordering},
+    time::SystemTime,
 };
 
 use abi_stable::{
@@ -19,10 +17,13 @@ use abi_stable::{
     std_types::RResult,
 };
 use libloading::Library;
+use semver::Version;
 use wharf_engine_api::{
     ABI_VERSION, EngineError, Manifest, SessionContext, Support,
     ffi::{EngineModuleRef, FfiResult, SessionBox},
 };
+
+use super::engine_ref::validate_name;
 
 /// Whether an engine may be asked to do one feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +32,36 @@ pub enum Feature<'a> {
     Unsupported { reason: &'a str },
 }
 
+/// What a library file looked like when it was loaded: a file replaced or
+/// rewritten since has another fingerprint and is loaded afresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// Device and inode: a file replaced by a rename keeps neither.
+    #[cfg(unix)]
+    identity: (u64, u64),
+}
+
+impl Fingerprint {
+    pub fn of(file: &Path) -> std::io::Result<Self> {
+        let metadata = fs::metadata(file)?;
+        Ok(Self {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            #[cfg(unix)]
+            identity: {
+                use std::os::unix::fs::MetadataExt;
+                (metadata.dev(), metadata.ino())
+            },
+        })
+    }
+}
+
 /// An engine library that loaded and passed every check.
 pub struct LoadedEngine {
     manifest: Manifest,
+    version: Version,
     file: PathBuf,
     module: EngineModuleRef,
 }
@@ -43,10 +71,20 @@ impl LoadedEngine {
         self.manifest.name.as_str()
     }
 
+    pub fn version(&self) -> &Version {
+        &self.version
+    }
+
+    /// `name@version`: this exact engine, as a session can name it.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name(), self.version)
+    }
+
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
+    /// The file in the engines directory this engine was loaded from.
     pub fn file(&self) -> &Path {
         &self.file
     }
@@ -80,105 +118,75 @@ pub struct RejectedLibrary {
     pub manifest: Option<Box<Manifest>>,
 }
 
-/// Every engine library found in the engines directory.
-#[derive(Default)]
-pub struct Registry {
-    engines: BTreeMap<String, Arc<LoadedEngine>>,
-    rejected: Vec<RejectedLibrary>,
+/// Where libraries are loaded from, so that the engines directory stays the
+/// operator's: each library is copied to a private file first, loaded from
+/// there, and the copy unlinked (the mapping outlives the name). The file in
+/// the engines directory can then be replaced or rewritten at any time, and
+/// a changed file loads as new code even at the same path, which the
+/// dynamic loader would otherwise answer from its cache of loaded paths.
+#[derive(Debug, Clone)]
+pub struct PrivateCopies {
+    dir: PathBuf,
 }
 
-impl Registry {
-    /// Loads every shared library in `dir`, in file-name order. A missing
-    /// directory gives an empty registry: the host still serves, and
-    /// `GET /api/server/engines` shows nothing is loaded.
-    pub fn load_dir(dir: &Path) -> Self {
-        let mut registry = Registry::default();
-        let mut files: Vec<PathBuf> = match fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.path())
-                .filter(|path| path.is_file() && path.extension() == Some(DLL_EXTENSION.as_ref()))
-                .collect(),
-            Err(err) => {
-                tracing::warn!(dir = %dir.display(), error = %err, "cannot read the engines directory; no engine is loaded");
-                return registry;
-            }
-        };
-        files.sort();
-        for file in files {
-            registry.add(file);
+impl PrivateCopies {
+    /// Uses `dir`, emptied first: copies left by a crashed host are stale.
+    pub fn new(dir: PathBuf) -> std::io::Result<Self> {
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
         }
-        registry
+        fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
     }
 
-    fn add(&mut self, file: PathBuf) {
-        match load_library(&file) {
-            Ok(engine) => {
-                if let Some(existing) = self.engines.get(engine.name()) {
-                    let reason = format!(
-                        "an engine named '{}' is already loaded from {}",
-                        engine.name(),
-                        existing.file.display()
-                    );
-                    self.reject(file, reason, Some(Box::new(engine.manifest)));
-                    return;
-                }
-                tracing::info!(
-                    engine = engine.name(),
-                    version = engine.manifest.version.as_str(),
-                    file = %file.display(),
-                    "engine loaded"
-                );
-                self.engines
-                    .insert(engine.name().to_owned(), Arc::new(engine));
-            }
-            Err((reason, manifest)) => self.reject(file, reason, manifest),
-        }
+    fn copy(&self, file: &Path) -> Result<PathBuf, String> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let name = file
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let copy = self.dir.join(format!(
+            "{}-{}-{name}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::copy(file, &copy)
+            .map_err(|err| format!("cannot copy the library to {}: {err}", self.dir.display()))?;
+        Ok(copy)
     }
+}
 
-    fn reject(&mut self, file: PathBuf, reason: String, manifest: Option<Box<Manifest>>) {
-        tracing::warn!(file = %file.display(), %reason, "engine library rejected");
-        self.rejected.push(RejectedLibrary {
-            file,
-            reason,
-            manifest,
-        });
-    }
-
-    pub fn engine(&self, name: &str) -> Option<Arc<LoadedEngine>> {
-        self.engines.get(name).cloned()
-    }
-
-    pub fn engines(&self) -> impl Iterator<Item = &Arc<LoadedEngine>> {
-        self.engines.values()
-    }
-
-    pub fn rejected(&self) -> &[RejectedLibrary] {
-        &self.rejected
-    }
-
-    /// Names of loaded engines that support `feature`, for 501 answers.
-    pub fn supporting(&self, feature: &str) -> Vec<String> {
-        self.engines
-            .values()
-            .filter(|engine| engine.feature(feature) == Feature::Supported)
-            .map(|engine| engine.name().to_owned())
-            .collect()
-    }
-
-    /// Names of every loaded engine.
-    pub fn names(&self) -> Vec<String> {
-        self.engines.keys().cloned().collect()
-    }
+/// Loads `file` (from a private copy when `copies` is given) and checks it.
+pub fn load(file: &Path, copies: Option<&PrivateCopies>) -> Result<LoadedEngine, RejectedLibrary> {
+    let loaded = match copies {
+        Some(copies) => copies
+            .copy(file)
+            .map_err(|reason| (reason, None))
+            .and_then(|copy| {
+                let loaded = load_library(&copy, file);
+                // Loaded or not, the name is no longer needed.
+                let _ = fs::remove_file(&copy);
+                loaded
+            }),
+        None => load_library(file, file),
+    };
+    loaded.map_err(|(reason, manifest)| RejectedLibrary {
+        file: file.to_owned(),
+        reason,
+        manifest,
+    })
 }
 
 type LoadError = (String, Option<Box<Manifest>>);
 
-fn load_library(file: &Path) -> Result<LoadedEngine, LoadError> {
+/// Loads the library at `path`; `file` is the one it stands for.
+fn load_library(path: &Path, file: &Path) -> Result<LoadedEngine, LoadError> {
     // SAFETY: loading runs the library's initialisers. The engines directory
     // is trusted by the operator to hold code for this host; what the
     // library exports is checked below before anything in it is called.
-    let library = unsafe { Library::new(file) }.map_err(|err| {
+    let library = unsafe { Library::new(path) }.map_err(|err| {
         (
             format!("cannot load the library: {}", error_chain(&err)),
             None,
@@ -216,14 +224,18 @@ fn load_library(file: &Path) -> Result<LoadedEngine, LoadError> {
             return Err((format!("the engine's manifest failed: {message}"), None));
         }
     };
-    if let Err(problem) = validate_manifest(&manifest) {
-        return Err((
-            format!("invalid manifest: {problem}"),
-            Some(Box::new(manifest)),
-        ));
-    }
+    let version = match validate_manifest(&manifest) {
+        Ok(version) => version,
+        Err(problem) => {
+            return Err((
+                format!("invalid manifest: {problem}"),
+                Some(Box::new(manifest)),
+            ));
+        }
+    };
     Ok(LoadedEngine {
         manifest,
+        version,
         file: file.to_owned(),
         module,
     })
@@ -268,21 +280,16 @@ fn summarize_layout_error(report: &str) -> String {
     }
 }
 
-fn validate_manifest(manifest: &Manifest) -> Result<(), String> {
-    let name = manifest.name.as_str();
-    let name_ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !name_ok {
-        return Err(format!(
-            "name: '{name}' must be 1 to 64 characters of a-z, 0-9, '-' or '_'"
-        ));
-    }
-    if manifest.version.trim().is_empty() {
-        return Err("version: must not be empty".into());
-    }
+/// Checks what the host relies on in a manifest; returns the parsed version.
+fn validate_manifest(manifest: &Manifest) -> Result<Version, String> {
+    validate_name(manifest.name.as_str()).map_err(|problem| format!("name: {problem}"))?;
+    // Versions order side-by-side engines and appear in `name@version`.
+    let version = Version::parse(manifest.version.as_str()).map_err(|err| {
+        format!(
+            "version: '{}' is not a semantic version like 1.2.0 ({err})",
+            manifest.version
+        )
+    })?;
     let host_major = ABI_VERSION.split('.').next();
     if manifest.abi_version.split('.').next() != host_major {
         return Err(format!(
@@ -290,7 +297,7 @@ fn validate_manifest(manifest: &Manifest) -> Result<(), String> {
             manifest.abi_version
         ));
     }
-    Ok(())
+    Ok(version)
 }
 
 #[cfg(test)]
@@ -309,6 +316,15 @@ mod tests {
                     .starts_with("name")
             );
         }
+        for bad in ["", "1", "one", "1.0"] {
+            let manifest = Manifest::new("x", bad, "");
+            let problem = validate_manifest(&manifest).unwrap_err();
+            assert!(problem.starts_with("version"), "{problem}");
+        }
+        assert_eq!(
+            validate_manifest(&Manifest::new("x", "2.1.0-beta.1", "")).unwrap(),
+            Version::parse("2.1.0-beta.1").unwrap()
+        );
         let mut other_abi = Manifest::new("x", "1.0.0", "");
         other_abi.abi_version = "2.0.0".into();
         assert!(
@@ -329,28 +345,31 @@ mod tests {
     }
 
     #[test]
-    fn files_that_are_not_engines_are_rejected_with_a_reason() {
+    fn files_that_are_not_engines_are_rejected_and_their_copies_removed() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(
-            dir.path().join(format!("junk.{DLL_EXTENSION}")),
-            b"not a library",
-        )
-        .unwrap();
-        fs::write(dir.path().join("notes.txt"), b"ignored: not a library file").unwrap();
-        let registry = Registry::load_dir(dir.path());
-        assert_eq!(registry.engines().count(), 0);
-        assert_eq!(registry.rejected().len(), 1);
+        let junk = dir.path().join("junk.so");
+        fs::write(&junk, b"not a library").unwrap();
+        let copies = PrivateCopies::new(dir.path().join("copies")).unwrap();
+        let rejected = load(&junk, Some(&copies)).err().unwrap();
+        assert_eq!(rejected.file, junk);
         assert!(
-            registry.rejected()[0]
-                .reason
-                .starts_with("cannot load the library")
+            rejected.reason.starts_with("cannot load the library"),
+            "{}",
+            rejected.reason
         );
+        assert_eq!(fs::read_dir(dir.path().join("copies")).unwrap().count(), 0);
     }
 
     #[test]
-    fn a_missing_directory_loads_nothing() {
-        let registry = Registry::load_dir(Path::new("/nonexistent/wharf/engines"));
-        assert_eq!(registry.engines().count(), 0);
-        assert!(registry.rejected().is_empty());
+    fn a_rewritten_file_has_another_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("engine.so");
+        fs::write(&file, b"v1").unwrap();
+        let before = Fingerprint::of(&file).unwrap();
+        assert_eq!(Fingerprint::of(&file).unwrap(), before);
+        let staged = dir.path().join("engine.so.partial");
+        fs::write(&staged, b"v2").unwrap();
+        fs::rename(&staged, &file).unwrap();
+        assert_ne!(Fingerprint::of(&file).unwrap(), before);
     }
 }

@@ -1,0 +1,112 @@
+//! How a session names its engine: `name` (the newest loaded version) or
+//! `name@version` (exactly that version).
+
+use std::fmt;
+
+use semver::Version;
+
+/// A parsed engine reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineRef {
+    pub name: String,
+    /// `None` means the newest loaded version.
+    pub version: Option<Version>,
+}
+
+impl EngineRef {
+    /// Parses `name` or `name@version`. The name is compared in lower case,
+    /// as WAHA's engine names (`WEBJS`, `NOWEB`) are written in upper case.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (name, version) = match text.split_once('@') {
+            Some((name, version)) => (name, Some(version)),
+            None => (text, None),
+        };
+        let name = name.to_ascii_lowercase();
+        if let Err(problem) = validate_name(&name) {
+            return Err(format!("'{text}': {problem}"));
+        }
+        let version = version
+            .map(|version| {
+                Version::parse(version).map_err(|err| {
+                    format!("'{text}': the version after '@' must be a semantic version like 1.2.0 ({err})")
+                })
+            })
+            .transpose()?;
+        Ok(Self { name, version })
+    }
+}
+
+impl fmt::Display for EngineRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(version) => write!(f, "{}@{version}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Engine names end up in URLs, configs and `name@version` references.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "an engine name is 1 to 64 characters of a-z, 0-9, '-' or '_', not '{name}'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_name_means_the_newest_version() {
+        let engine = EngineRef::parse("sandbox").unwrap();
+        assert_eq!(engine.name, "sandbox");
+        assert_eq!(engine.version, None);
+        assert_eq!(engine.to_string(), "sandbox");
+    }
+
+    #[test]
+    fn a_version_after_the_at_sign_pins_it() {
+        let engine = EngineRef::parse(" web-md@1.2.0-rc.1 ").unwrap();
+        assert_eq!(engine.name, "web-md");
+        assert_eq!(
+            engine.version,
+            Some(Version::new(1, 2, 0)).map(|mut v| {
+                v.pre = semver::Prerelease::new("rc.1").unwrap();
+                v
+            })
+        );
+        assert_eq!(engine.to_string(), "web-md@1.2.0-rc.1");
+    }
+
+    #[test]
+    fn waha_style_upper_case_names_are_accepted() {
+        assert_eq!(EngineRef::parse("SANDBOX").unwrap().name, "sandbox");
+    }
+
+    #[test]
+    fn malformed_references_say_what_is_wrong() {
+        for (bad, says) in [
+            ("", "engine name"),
+            ("a b", "engine name"),
+            ("../x", "engine name"),
+            ("@1.0.0", "engine name"),
+            ("sandbox@", "semantic version"),
+            ("sandbox@1", "semantic version"),
+            ("sandbox@latest", "semantic version"),
+            ("sandbox@1.0.0@2", "semantic version"),
+        ] {
+            let err = EngineRef::parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Rescanning the engines directory while the host runs: on request
+//! (`POST /api/server/engines/reload`), on SIGHUP, and, with `--watch`,
+//! whenever the directory changes.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use crate::registry::{Fingerprint, Registry, ReloadReport};
+
+/// Rescans off the async runtime: loading a library blocks.
+pub async fn rescan(registry: &Arc<Registry>) -> std::io::Result<ReloadReport> {
+    let registry = Arc::clone(registry);
+    tokio::task::spawn_blocking(move || registry.rescan())
+        .await
+        .unwrap_or_else(|panicked| {
+            Err(std::io::Error::other(format!(
+                "the rescan failed: {panicked}"
+            )))
+        })
+}
+
+async fn rescan_and_log(registry: &Arc<Registry>, trigger: &str) {
+    match rescan(registry).await {
+        Ok(report) => tracing::info!(
+            trigger,
+            added = ?report.added,
+            removed = ?report.removed,
+            rejected = report.rejected.len(),
+            "engines rescanned"
+        ),
+        Err(err) => tracing::error!(
+            trigger,
+            dir = %registry.dir().display(),
+            error = %err,
+            "cannot rescan the engines directory; the loaded engines stay"
+        ),
+    }
+}
+
+/// Rescans on every SIGHUP, the usual "reload your configuration" signal.
+#[cfg(unix)]
+pub async fn on_sighup(registry: Arc<Registry>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGHUP; reload engines over HTTP instead");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        rescan_and_log(&registry, "SIGHUP").await;
+    }
+}
+
+/// Rescans when the directory's library files change, once they have
+/// stopped changing: a library still being copied in is left alone until
+/// two looks `interval` apart agree.
+///
+/// Polling rather than file-system events: it sees every way a file can
+/// change (copy, rename, rewrite in place, network file systems), and a
+/// settled state is what matters, not each write.
+pub async fn watch(registry: Arc<Registry>, interval: Duration) {
+    let mut previous: Option<Vec<(PathBuf, Fingerprint)>> = None;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let listing = {
+            let registry = Arc::clone(&registry);
+            match tokio::task::spawn_blocking(move || registry.listing()).await {
+                Ok(Ok(listing)) => listing,
+                // Unreadable for now (being replaced, say): look again later.
+                _ => continue,
+            }
+        };
+        let settled = previous.as_ref() == Some(&listing);
+        if settled && !registry.is_current(&listing) {
+            rescan_and_log(&registry, "watch").await;
+        }
+        previous = Some(listing);
+    }
+}

@@ -1,0 +1,3 @@
+//! Version 1 of the evolving test engine.
+
+wharf_engine_api::export_engine!(wharf_test_evolving::EvolvingEngine<1>);

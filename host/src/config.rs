@@ -19,6 +19,68 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
+    /// Inspect engine libraries without starting a server.
+    #[command(subcommand)]
+    Engines(EnginesCommand),
+    /// Check an engine library the way the host will use it, and report.
+    Conformance(ConformanceArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnginesCommand {
+    /// Every library in the engines directory: manifest, whether this host
+    /// accepts it (and why not), and its features. Exits 1 if any is rejected.
+    List {
+        /// Directory of engine libraries [default: `engines/` beside the binary].
+        #[arg(long, env = "WHARF_ENGINES_DIR")]
+        engines_dir: Option<PathBuf>,
+        /// `text`, or `markdown` for documentation.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// One library file, as `list` shows it. Exits 1 if it is rejected.
+    Inspect {
+        /// The library file.
+        file: PathBuf,
+        /// `text`, or `markdown` for documentation.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// How `wharf engines` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConformanceArgs {
+    /// The engine library to check.
+    pub file: PathBuf,
+
+    /// The session config (JSON object) the engine's sessions are opened with.
+    #[arg(long, default_value = "{}")]
+    pub config: String,
+
+    /// Seconds one operation may take, as `wharf serve --engine-timeout`.
+    #[arg(long, default_value = "30", value_parser = parse_seconds)]
+    pub engine_timeout: Duration,
+
+    /// How many calls the concurrency check makes at once.
+    #[arg(long, default_value = "200", value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub concurrent_calls: u16,
+}
+
+/// The engines directory when none is given: `engines/` beside the binary,
+/// the layout of `cargo xtask dist`.
+pub fn default_engines_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the wharf binary's path")?;
+    let beside = exe
+        .parent()
+        .context("the wharf binary has no parent directory")?;
+    Ok(beside.join("engines"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -57,14 +119,10 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub fn engines_dir(&self) -> anyhow::Result<PathBuf> {
-        if let Some(dir) = &self.engines_dir {
-            return Ok(dir.clone());
+        match &self.engines_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => default_engines_dir(),
         }
-        let exe = std::env::current_exe().context("cannot find the wharf binary's path")?;
-        let beside = exe
-            .parent()
-            .context("the wharf binary has no parent directory")?;
-        Ok(beside.join("engines"))
     }
 
     /// The API keys from `WHARF_API_KEY` and `WAHA_API_KEY`. Read from the

@@ -6,10 +6,12 @@
 
 pub mod auth;
 pub mod config;
+pub mod conformance;
 pub mod contact_id;
 pub mod dispatch;
 mod engine_bridge;
 pub mod errors;
+pub mod inspect;
 pub mod profile_pictures;
 pub mod registry;
 pub mod reload;

@@ -58,6 +58,13 @@ pub fn artifact(file_name: &str) -> PathBuf {
     path
 }
 
+/// The `wharf` binary, for its command-line tools.
+pub fn wharf() -> Command {
+    let mut command = Command::new(artifact(&format!("wharf{}", std::env::consts::EXE_SUFFIX)));
+    command.stdin(Stdio::null()).env("NO_COLOR", "1");
+    command
+}
+
 /// The file name of an engine library on this platform.
 pub fn library_file(name: &str) -> String {
     format!(
@@ -126,7 +133,7 @@ impl Host {
     fn launch(&mut self) {
         self.address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let log = fs::File::create(self.root.path().join("wharf.log")).expect("the host log");
-        let child = Command::new(artifact(&format!("wharf{}", std::env::consts::EXE_SUFFIX)))
+        let child = wharf()
             .arg("serve")
             .arg("--listen")
             .arg(self.address.to_string())
@@ -139,7 +146,6 @@ impl Host {
             .env_remove("WHARF_API_KEY")
             .env_remove("WAHA_API_KEY")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
             .stdout(log.try_clone().expect("the host log"))
             .stderr(log)
             .spawn()

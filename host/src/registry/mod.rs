@@ -143,17 +143,29 @@ impl Registry {
     /// directory gives an empty registry: the host still serves, and
     /// `GET /api/server/engines` shows that nothing is loaded.
     pub fn load(dir: &Path, copies: Option<PrivateCopies>) -> Self {
-        let registry = Self {
+        let registry = Self::empty(dir, copies);
+        if let Err(err) = registry.rescan() {
+            tracing::warn!(dir = %dir.display(), error = %err, "cannot read the engines directory; no engine is loaded");
+        }
+        registry
+    }
+
+    /// Like [`Registry::load`], but a directory that cannot be read is an
+    /// error, for tools that have nothing to do without it.
+    pub fn try_load(dir: &Path, copies: Option<PrivateCopies>) -> std::io::Result<Self> {
+        let registry = Self::empty(dir, copies);
+        registry.rescan()?;
+        Ok(registry)
+    }
+
+    fn empty(dir: &Path, copies: Option<PrivateCopies>) -> Self {
+        Self {
             dir: dir.to_owned(),
             copies,
             current: RwLock::default(),
             retired: Mutex::default(),
             rescanning: Mutex::default(),
-        };
-        if let Err(err) = registry.rescan() {
-            tracing::warn!(dir = %dir.display(), error = %err, "cannot read the engines directory; no engine is loaded");
         }
-        registry
     }
 
     /// The engines directory.

@@ -1,0 +1,740 @@
+//! `wharf conformance FILE`: checks an engine library the way the host will
+//! use it, and prints a report.
+//!
+//! Nothing here is a model of the host: the library is loaded by the real
+//! [`Registry`] (from a private copy), its sessions are opened by the real
+//! [`SessionManager`], and every operation goes through the real
+//! [`dispatch`](crate::dispatch::dispatch), with its feature gate and
+//! deadline. What the kit adds is the contract each answer must keep.
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use abi_stable::std_types::RResult;
+use anyhow::Context;
+use async_ffi::FfiFuture;
+use serde_json::Value;
+use wharf_engine_api::{
+    ABI_VERSION, Contact, ContactName, EngineError, ListQuery, RString, SessionStatus, SortBy,
+    SortOrder, Support, features, ffi::SessionBox,
+};
+
+use crate::{
+    config::ConformanceArgs,
+    contact_id::parse_contact_id,
+    dispatch::{dispatch, gate_pairing},
+    errors::ApiError,
+    registry::{Feature, Library, LoadedEngine, PrivateCopies, Registry},
+    sessions::{NewSession, SessionManager},
+    storage::Storage,
+};
+
+/// The session the checks run on, and a second one opened beside it.
+const SESSION: &str = "conformance";
+const SECOND_SESSION: &str = "conformance-2";
+
+/// A chat id that cannot belong to anyone: North American area codes never
+/// start with 0. Used where the engine gives no contact of its own.
+const NOBODY: &str = "10000000000@c.us";
+
+/// Runs every check on `args.file`; returns whether all passed.
+pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
+    let config: Value = serde_json::from_str(&args.config).context("--config is not JSON")?;
+    anyhow::ensure!(config.is_object(), "--config must be a JSON object");
+    let work = tempfile::tempdir().context("cannot create a working directory")?;
+    let engines_dir = work.path().join("engines");
+    std::fs::create_dir_all(&engines_dir)?;
+    let file_name = args
+        .file
+        .file_name()
+        .context("the library path names no file")?;
+    std::fs::copy(&args.file, engines_dir.join(file_name))
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+
+    println!("wharf conformance: {}", args.file.display());
+    let mut report = Report::default();
+    let registry = Arc::new(Registry::load(
+        &engines_dir,
+        Some(PrivateCopies::new(work.path().join("copies"))?),
+    ));
+    let engine = match registry.snapshot().libraries().next() {
+        Some(Library::Loaded(engine)) => Arc::clone(engine),
+        Some(Library::Rejected(rejected)) => {
+            report.fail("the host accepts the library", &rejected.reason);
+            return Ok(report.finish());
+        }
+        None => {
+            report.fail("the host accepts the library", "no library was found");
+            return Ok(report.finish());
+        }
+    };
+    report.pass(
+        "the host accepts the library",
+        format!(
+            "{} (ABI {}, this host speaks {ABI_VERSION})",
+            engine.label(),
+            engine.manifest().abi_version
+        ),
+    );
+    check_manifest(&mut report, &engine);
+
+    let sessions = Arc::new(SessionManager::new(
+        Arc::clone(&registry),
+        Storage::open(&work.path().join("wharf.db"))?,
+        work.path().join("data"),
+        engine.label(),
+        args.engine_timeout,
+    ));
+    let kit = Kit {
+        sessions,
+        engine,
+        config,
+        deadline: args.engine_timeout,
+    };
+    let status = kit.open(&mut report, SESSION, "a session opens").await;
+    if status == Some(SessionStatus::Working) {
+        kit.check_contacts(&mut report).await;
+        kit.check_concurrency(&mut report, usize::from(args.concurrent_calls))
+            .await;
+    } else {
+        let why = match status {
+            Some(status) => format!(
+                "the session is {}, not WORKING; pass a --config it can work with",
+                status.as_waha()
+            ),
+            None => "the session did not open".to_owned(),
+        };
+        for feature in features::CONTACTS {
+            if kit.supports(feature) {
+                report.skip(feature, &why);
+            }
+        }
+    }
+    kit.check_pairing(&mut report).await;
+    kit.check_lifecycle(&mut report, status).await;
+    kit.sessions.close_all().await;
+    Ok(report.finish())
+}
+
+fn check_manifest(report: &mut Report, engine: &LoadedEngine) {
+    let manifest = engine.manifest();
+    if manifest.description.trim().is_empty() {
+        report.fail(
+            "the manifest describes the engine",
+            "the description is empty; operators read it in GET /api/server/engines",
+        );
+    } else {
+        report.pass(
+            "the manifest describes the engine",
+            manifest.description.as_str(),
+        );
+    }
+    let mut unexplained = Vec::new();
+    let mut unknown = Vec::new();
+    for (key, support) in manifest
+        .features
+        .iter()
+        .map(|f| (f.key.as_str(), &f.support))
+    {
+        if let Support::Unsupported { reason } = support
+            && reason.trim().is_empty()
+        {
+            unexplained.push(key);
+        }
+        if !features::ALL.contains(&key) {
+            unknown.push(key);
+        }
+    }
+    if unexplained.is_empty() {
+        report.pass(
+            "every unsupported feature says why",
+            "REST users read the reason in 501 answers",
+        );
+    } else {
+        report.fail(
+            "every unsupported feature says why",
+            format!("no reason for {}", unexplained.join(", ")),
+        );
+    }
+    if !unknown.is_empty() {
+        report.note(format!(
+            "this host does not know {} and ignores it",
+            unknown.join(", ")
+        ));
+    }
+}
+
+struct Kit {
+    sessions: Arc<SessionManager>,
+    engine: Arc<LoadedEngine>,
+    config: Value,
+    deadline: Duration,
+}
+
+/// Whether an answer from the host path keeps the contract: data, or an
+/// error the engine meant (not a panic, an internal failure or a timeout).
+fn judge<T>(answer: &Result<T, ApiError>) -> Result<(), String> {
+    match answer {
+        Ok(_) => Ok(()),
+        Err(err) => match err.status().as_u16() {
+            500 => Err(format!("the engine failed: {err}")),
+            504 => Err(format!("no answer within the deadline: {err}")),
+            501 => Err(format!("the host refused a supported feature: {err}")),
+            _ if err.to_string().trim().is_empty() => Err("an error without a message".into()),
+            _ => Ok(()),
+        },
+    }
+}
+
+impl Kit {
+    fn supports(&self, feature: &str) -> bool {
+        self.engine.feature(feature) == Feature::Supported
+    }
+
+    /// Creates and starts `name`, waits until it leaves STARTING (or the
+    /// deadline passes), and reports; returns the status it reached.
+    async fn open(&self, report: &mut Report, name: &str, check: &str) -> Option<SessionStatus> {
+        let started = Instant::now();
+        let created = self
+            .sessions
+            .create(NewSession {
+                name: name.to_owned(),
+                engine: Some(self.engine.label()),
+                config: self.config.clone(),
+                start: true,
+            })
+            .await;
+        if let Err(err) = created {
+            report.fail(check, err);
+            return None;
+        }
+        self.settle(report, name, check, started).await
+    }
+
+    async fn settle(
+        &self,
+        report: &mut Report,
+        name: &str,
+        check: &str,
+        started: Instant,
+    ) -> Option<SessionStatus> {
+        let session = self.sessions.get(name)?;
+        loop {
+            let run = session.run();
+            let (status, reason) = run.state().status();
+            let opened = run.state().handle().is_some();
+            let settled = match status {
+                SessionStatus::Starting => false,
+                SessionStatus::Failed => true,
+                _ => opened,
+            };
+            let waited = started.elapsed();
+            if settled || waited >= self.deadline {
+                let took = waited.as_millis();
+                match (status, reason) {
+                    (SessionStatus::Failed, None) => report.fail(check, "FAILED without a reason"),
+                    (SessionStatus::Starting, _) if !opened => report.fail(
+                        check,
+                        format!(
+                            "the engine did not open the session within {:?}",
+                            self.deadline
+                        ),
+                    ),
+                    (status, Some(reason)) => report.pass(
+                        check,
+                        format!("{} after {took} ms: {reason}", status.as_waha()),
+                    ),
+                    (status, None) => {
+                        report.pass(check, format!("{} after {took} ms", status.as_waha()))
+                    }
+                }
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs one operation through the host's dispatch and judges it.
+    async fn call<T>(
+        &self,
+        feature: &'static str,
+        call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
+    ) -> Result<Result<T, ApiError>, String> {
+        let answer = dispatch(&self.sessions, SESSION, feature, call).await;
+        judge(&answer).map(|()| answer)
+    }
+
+    async fn check_contacts(&self, report: &mut Report) {
+        let listed = if self.supports(features::CONTACTS_LIST) {
+            let outcome = self.check_list().await;
+            let listed = outcome.as_ref().ok().map(|(_, contacts)| contacts.clone());
+            report.outcome(features::CONTACTS_LIST, outcome.map(|(detail, _)| detail));
+            listed.unwrap_or_default()
+        } else {
+            report.skip(
+                features::CONTACTS_LIST,
+                self.unsupported_reason(features::CONTACTS_LIST),
+            );
+            Vec::new()
+        };
+        // A contact of the engine's own to ask about, preferably a person.
+        let sample = listed
+            .iter()
+            .find(|c| !c.is_group && !c.is_me && c.id.ends_with("@c.us"))
+            .cloned();
+        let sample_id = sample
+            .as_ref()
+            .map_or_else(|| NOBODY.to_owned(), |c| c.id.to_string());
+
+        for feature in features::CONTACTS.into_iter().skip(1) {
+            if !self.supports(feature) {
+                report.skip(feature, self.unsupported_reason(feature));
+                continue;
+            }
+            let outcome = match feature {
+                features::CONTACTS_GET => self.check_get(&sample_id).await,
+                features::CONTACTS_CHECK_EXISTS => self.check_exists(&sample_id).await,
+                features::CONTACTS_ABOUT => self.check_about(&sample_id).await,
+                features::CONTACTS_PROFILE_PICTURE => self.check_picture(&sample_id).await,
+                features::CONTACTS_BLOCK => self.check_block(&sample_id, sample.as_ref()).await,
+                features::CONTACTS_UNBLOCK => self.check_unblock(&sample_id, sample.as_ref()).await,
+                features::CONTACTS_UPSERT => self.check_upsert(sample.as_ref()).await,
+                _ => continue,
+            };
+            report.outcome(feature, outcome);
+        }
+    }
+
+    fn unsupported_reason(&self, feature: &str) -> String {
+        match self.engine.feature(feature) {
+            Feature::Unsupported { reason } => {
+                format!("unsupported, so never called ({reason})")
+            }
+            Feature::Supported => "supported".to_owned(),
+        }
+    }
+
+    /// The whole book, then pages and orders that must equal
+    /// [`ListQuery::apply`] on it.
+    async fn check_list(&self) -> Result<(String, Vec<Contact>), String> {
+        let all = self
+            .call(features::CONTACTS_LIST, |s| {
+                s.list_contacts(ListQuery::default())
+            })
+            .await?
+            .map_err(|err| format!("listing failed: {err}"))?
+            .into_vec();
+        let mut seen = std::collections::HashSet::new();
+        for contact in &all {
+            let id = contact.id.as_str();
+            match parse_contact_id("id", id) {
+                Ok(parsed) if parsed == id => {}
+                _ => return Err(format!("'{id}' is not a chat id in the form the host uses")),
+            }
+            if !seen.insert(id) {
+                return Err(format!("'{id}' is listed twice"));
+            }
+        }
+        let queries = [
+            ListQuery {
+                limit: Some(3).into(),
+                ..ListQuery::default()
+            },
+            ListQuery {
+                limit: Some(2).into(),
+                offset: 2,
+                ..ListQuery::default()
+            },
+            ListQuery {
+                offset: u32::try_from(all.len()).unwrap_or(u32::MAX),
+                ..ListQuery::default()
+            },
+            ListQuery {
+                sort_by: SortBy::Name,
+                sort_order: SortOrder::Asc,
+                ..ListQuery::default()
+            },
+            ListQuery {
+                sort_by: SortBy::Name,
+                sort_order: SortOrder::Desc,
+                ..ListQuery::default()
+            },
+            ListQuery {
+                sort_by: SortBy::Id,
+                sort_order: SortOrder::Desc,
+                ..ListQuery::default()
+            },
+        ];
+        for query in queries {
+            let page = self
+                .call(features::CONTACTS_LIST, |s| s.list_contacts(query))
+                .await?
+                .map_err(|err| format!("listing with {query:?} failed: {err}"))?;
+            let ids = |contacts: &[Contact]| {
+                contacts
+                    .iter()
+                    .map(|c| c.id.to_string())
+                    .collect::<Vec<_>>()
+            };
+            let expected = query.apply(all.clone());
+            if ids(&page) != ids(&expected) {
+                return Err(format!(
+                    "{query:?} gave {:?}, the contract (ListQuery::apply) gives {:?}",
+                    ids(&page),
+                    ids(&expected)
+                ));
+            }
+        }
+        Ok((
+            format!(
+                "{} contact(s), valid and unique ids; paging and sorting keep the contract",
+                all.len()
+            ),
+            all,
+        ))
+    }
+
+    async fn check_get(&self, id: &str) -> Result<String, String> {
+        let answer = self
+            .call(features::CONTACTS_GET, |s| s.get_contact(id.into()))
+            .await?;
+        match answer {
+            Ok(contact) if contact.id == id => Ok(format!("{id} → {}", contact.id)),
+            Ok(contact) => Err(format!("asked for {id}, answered {}", contact.id)),
+            Err(err) if err.status().as_u16() == 404 => Ok(format!("{id} → not found")),
+            Err(err) => Err(format!("{id}: {err}")),
+        }
+    }
+
+    async fn check_exists(&self, id: &str) -> Result<String, String> {
+        let phone = id.trim_end_matches("@c.us").to_owned();
+        let answer = self
+            .call(features::CONTACTS_CHECK_EXISTS, |s| {
+                s.check_exists(phone.as_str().into())
+            })
+            .await?;
+        match answer {
+            Ok(answer) => match (answer.number_exists, answer.chat_id.into_option()) {
+                (true, Some(chat_id)) if parse_contact_id("chatId", &chat_id).is_ok() => {
+                    Ok(format!("{phone} exists as {chat_id}"))
+                }
+                (true, other) => Err(format!("{phone} exists, but its chatId is {other:?}")),
+                (false, _) => Ok(format!("{phone} is not on WhatsApp")),
+            },
+            Err(err) => Ok(format!("{phone}: {err}")),
+        }
+    }
+
+    async fn check_about(&self, id: &str) -> Result<String, String> {
+        let answer = self
+            .call(features::CONTACTS_ABOUT, |s| s.about(id.into()))
+            .await?;
+        Ok(describe(answer, |about| {
+            match about.as_ref().into_option() {
+                Some(text) => format!("{id} → {:?}", text.as_str()),
+                None => format!("{id} → private or empty"),
+            }
+        }))
+    }
+
+    async fn check_picture(&self, id: &str) -> Result<String, String> {
+        let answer = self
+            .call(features::CONTACTS_PROFILE_PICTURE, |s| {
+                s.profile_picture(id.into(), false)
+            })
+            .await?;
+        match answer.map(|url| url.into_option()) {
+            Ok(Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
+                Ok(format!("{id} → {url}"))
+            }
+            Ok(Some(url)) => Err(format!("'{url}' is not an http(s) URL")),
+            Ok(None) => Ok(format!("{id} → no picture")),
+            Err(err) => Ok(format!("{id}: {err}")),
+        }
+    }
+
+    /// Blocks the sample, then puts it back as it was.
+    async fn check_block(&self, id: &str, sample: Option<&Contact>) -> Result<String, String> {
+        let answer = self
+            .call(features::CONTACTS_BLOCK, |s| s.block(id.into()))
+            .await?;
+        let was_blocked = sample.is_some_and(|c| c.is_blocked);
+        if answer.is_ok() && !was_blocked && self.supports(features::CONTACTS_UNBLOCK) {
+            self.call(features::CONTACTS_UNBLOCK, |s| s.unblock(id.into()))
+                .await?
+                .map_err(|err| format!("could not unblock {id} again: {err}"))?;
+        }
+        Ok(describe(answer, |()| {
+            format!("{id} blocked, then restored")
+        }))
+    }
+
+    /// Unblocks the sample, then puts it back as it was.
+    async fn check_unblock(&self, id: &str, sample: Option<&Contact>) -> Result<String, String> {
+        let answer = self
+            .call(features::CONTACTS_UNBLOCK, |s| s.unblock(id.into()))
+            .await?;
+        let was_blocked = sample.is_some_and(|c| c.is_blocked);
+        if answer.is_ok() && was_blocked && self.supports(features::CONTACTS_BLOCK) {
+            self.call(features::CONTACTS_BLOCK, |s| s.block(id.into()))
+                .await?
+                .map_err(|err| format!("could not block {id} again: {err}"))?;
+        }
+        Ok(describe(answer, |()| {
+            format!("{id} unblocked, then restored")
+        }))
+    }
+
+    /// Saves a named contact under the name it already has, so the book
+    /// is left as it was; without one, the id nobody has.
+    async fn check_upsert(&self, sample: Option<&Contact>) -> Result<String, String> {
+        let (id, name) = match sample.and_then(|c| c.name.as_ref().into_option().map(|n| (c, n))) {
+            Some((contact, name)) => (contact.id.to_string(), name.clone()),
+            None => (NOBODY.to_owned(), RString::from("wharf conformance")),
+        };
+        let contact_name = ContactName {
+            first_name: name.clone(),
+            last_name: RString::new(),
+        };
+        let answer = self
+            .call(features::CONTACTS_UPSERT, |s| {
+                s.upsert_contact(id.as_str().into(), contact_name)
+            })
+            .await?;
+        Ok(describe(answer, |()| format!("{id} saved as '{name}'")))
+    }
+
+    /// Many calls at once through the host: every one answered, none failed.
+    async fn check_concurrency(&self, report: &mut Report, calls: usize) {
+        const CHECK: &str = "concurrent calls";
+        let feature = [
+            features::CONTACTS_GET,
+            features::CONTACTS_LIST,
+            features::CONTACTS_CHECK_EXISTS,
+        ]
+        .into_iter()
+        .find(|f| self.supports(f));
+        let Some(feature) = feature else {
+            report.skip(CHECK, "the engine supports no read-only contacts feature");
+            return;
+        };
+        let started = Instant::now();
+        let mut calls_in_flight = tokio::task::JoinSet::new();
+        for _ in 0..calls {
+            let sessions = Arc::clone(&self.sessions);
+            calls_in_flight.spawn(async move {
+                let answer = match feature {
+                    features::CONTACTS_GET => dispatch(&sessions, SESSION, feature, |s| {
+                        s.get_contact(NOBODY.into())
+                    })
+                    .await
+                    .map(drop),
+                    features::CONTACTS_LIST => {
+                        let first = ListQuery {
+                            limit: Some(1).into(),
+                            ..ListQuery::default()
+                        };
+                        dispatch(&sessions, SESSION, feature, |s| s.list_contacts(first))
+                            .await
+                            .map(drop)
+                    }
+                    _ => dispatch(&sessions, SESSION, feature, |s| {
+                        s.check_exists("10000000000".into())
+                    })
+                    .await
+                    .map(drop),
+                };
+                judge(&answer)
+            });
+        }
+        let answers = calls_in_flight.join_all().await;
+        let failures: Vec<String> = answers.into_iter().filter_map(Result::err).collect();
+        let elapsed = started.elapsed();
+        match failures.first() {
+            None => report.pass(
+                CHECK,
+                format!(
+                    "{calls} × {feature} at once, all answered in {} ms",
+                    elapsed.as_millis()
+                ),
+            ),
+            Some(first) => report.fail(
+                CHECK,
+                format!(
+                    "{} of {calls} × {feature} failed; the first: {first}",
+                    failures.len()
+                ),
+            ),
+        }
+    }
+
+    async fn check_pairing(&self, report: &mut Report) {
+        let status = self
+            .sessions
+            .get(SESSION)
+            .map(|s| s.run().state().status().0);
+        let waiting = status == Some(SessionStatus::ScanQrCode);
+        for feature in features::AUTH {
+            if !self.supports(feature) {
+                report.skip(feature, self.unsupported_reason(feature));
+                continue;
+            }
+            if !waiting {
+                report.skip(
+                    feature,
+                    "the session is not waiting for pairing (SCAN_QR_CODE)",
+                );
+                continue;
+            }
+            let outcome = match feature {
+                features::AUTH_QR => self.check_qr().await,
+                _ => self.check_pairing_code().await,
+            };
+            report.outcome(feature, outcome);
+        }
+    }
+
+    async fn check_qr(&self) -> Result<String, String> {
+        let started = Instant::now();
+        loop {
+            let qr = self
+                .sessions
+                .get(SESSION)
+                .and_then(|s| s.run().state().qr());
+            if let Some(qr) = qr {
+                return Ok(format!("a QR value of {} characters", qr.len()));
+            }
+            if started.elapsed() >= self.deadline {
+                return Err(format!(
+                    "no QR value within {:?} of SCAN_QR_CODE",
+                    self.deadline
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn check_pairing_code(&self) -> Result<String, String> {
+        let target = gate_pairing(&self.sessions, SESSION, features::AUTH_CODE)
+            .map_err(|err| format!("the host would not route it: {err}"))?;
+        let answer = target
+            .call(|s| s.request_pairing_code("10000000000".into()))
+            .await;
+        judge(&answer)?;
+        Ok(describe(answer, |code| format!("code '{code}'")))
+    }
+
+    /// Stops and starts the session again on its data, and opens a second
+    /// one beside it: each reaches the same status, and closing is prompt.
+    async fn check_lifecycle(&self, report: &mut Report, first: Option<SessionStatus>) {
+        let Some(first) = first else { return };
+        let Some(session) = self.sessions.get(SESSION) else {
+            return;
+        };
+        let started = Instant::now();
+        let stopped = self.sessions.stop(&session).await;
+        let took = started.elapsed();
+        match stopped {
+            Err(err) => report.fail("sessions close cleanly", err),
+            Ok(()) if took >= self.deadline => report.fail(
+                "sessions close cleanly",
+                format!("closing took {} ms, past the deadline", took.as_millis()),
+            ),
+            Ok(()) => report.pass(
+                "sessions close cleanly",
+                format!("closed in {} ms", took.as_millis()),
+            ),
+        }
+        let started = Instant::now();
+        if let Err(err) = self.sessions.start(&session).await {
+            report.fail("a session reopens on its data", err);
+            return;
+        }
+        let again = self
+            .settle(report, SESSION, "a session reopens on its data", started)
+            .await;
+        if again != Some(first) {
+            report.fail(
+                "a session reopens on its data",
+                format!(
+                    "it reached {:?} this time, {:?} the first time",
+                    again.map(SessionStatus::as_waha),
+                    first.as_waha()
+                ),
+            );
+        }
+        self.open(report, SECOND_SESSION, "a second session opens beside it")
+            .await;
+    }
+}
+
+/// `what` of a good answer, or the error the engine meant.
+fn describe<T>(answer: Result<T, ApiError>, what: impl FnOnce(&T) -> String) -> String {
+    match answer {
+        Ok(value) => what(&value),
+        Err(err) => format!("answered with an error: {err}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Skip => "SKIP",
+        })
+    }
+}
+
+/// The checks' verdicts, printed as they come.
+#[derive(Default)]
+struct Report {
+    counts: [usize; 3],
+}
+
+impl Report {
+    fn record(&mut self, verdict: Verdict, check: &str, detail: impl fmt::Display) {
+        self.counts[verdict as usize] += 1;
+        println!("  {verdict}  {check}: {detail}");
+    }
+
+    fn pass(&mut self, check: &str, detail: impl fmt::Display) {
+        self.record(Verdict::Pass, check, detail);
+    }
+
+    fn fail(&mut self, check: &str, detail: impl fmt::Display) {
+        self.record(Verdict::Fail, check, detail);
+    }
+
+    fn skip(&mut self, check: &str, detail: impl fmt::Display) {
+        self.record(Verdict::Skip, check, detail);
+    }
+
+    fn note(&mut self, detail: impl fmt::Display) {
+        println!("  NOTE  {detail}");
+    }
+
+    fn outcome(&mut self, check: &str, outcome: Result<String, String>) {
+        match outcome {
+            Ok(detail) => self.pass(check, detail),
+            Err(detail) => self.fail(check, detail),
+        }
+    }
+
+    /// Prints the tally; true when nothing failed.
+    fn finish(self) -> bool {
+        let [passed, failed, skipped] = self.counts;
+        println!("{passed} passed, {failed} failed, {skipped} skipped");
+        failed == 0
+    }
+}

@@ -1,0 +1,226 @@
+//! The operator and engine-author tools of the `wharf` binary:
+//! `wharf engines list`, `wharf engines inspect` and `wharf conformance`.
+
+use std::{fs, process::Output};
+
+use wharf_e2e::{artifact, engines, library_file, wharf};
+
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Ran {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = wharf().args(args).output().expect("run wharf");
+    Ran {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+fn library(name: &str) -> String {
+    artifact(&library_file(name)).display().to_string()
+}
+
+fn engines_dir(libraries: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in libraries {
+        fs::copy(
+            artifact(&library_file(name)),
+            dir.path().join(library_file(name)),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn engines_list_shows_manifests_and_features_and_fails_on_a_rejected_file() {
+    let dir = engines_dir(&[engines::SANDBOX, engines::COUNTING]);
+    let path = dir.path().to_str().unwrap();
+    let ran = run(&["engines", "list", "--engines-dir", path]);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    let sandbox = format!(
+        "{}: accepted",
+        dir.path().join(library_file(engines::SANDBOX)).display()
+    );
+    assert!(ran.stdout.contains(&sandbox), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("  engine:      sandbox 0.1.0\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(
+            "    contacts.upsert            unsupported: like WhatsApp Web, the counting engine cannot add contacts\n"
+        ),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("    contacts.list              supported\n")
+    );
+
+    fs::copy(
+        artifact(&library_file(engines::INCOMPATIBLE)),
+        dir.path().join(library_file(engines::INCOMPATIBLE)),
+    )
+    .unwrap();
+    let ran = run(&["engines", "list", "--engines-dir", path]);
+    assert_eq!(ran.code, Some(1), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains(
+            "  reason:      incompatible engine ABI (this host speaks 1.0.0): the library was built for ABI 2.0.0\n"
+        ),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("sandbox 0.1.0"),
+        "the others are still shown"
+    );
+}
+
+#[test]
+fn engines_list_reads_the_directory_from_the_environment_and_says_when_it_cannot() {
+    let dir = engines_dir(&[engines::SANDBOX]);
+    let ran = run(&["engines", "list"]);
+    assert_eq!(ran.code, Some(2), "{}", ran.stdout);
+    assert!(
+        ran.stderr.contains("cannot read the engines directory"),
+        "{}",
+        ran.stderr
+    );
+
+    let mut command = wharf();
+    let output = command
+        .args(["engines", "list"])
+        .env("WHARF_ENGINES_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("sandbox 0.1.0"));
+}
+
+#[test]
+fn engines_inspect_checks_one_file() {
+    let ran = run(&["engines", "inspect", &library(engines::SANDBOX)]);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout
+            .contains("  abi:         1.0.0 (this host speaks 1.0.0)\n")
+    );
+
+    let ran = run(&["engines", "inspect", &library(engines::INCOMPATIBLE)]);
+    assert_eq!(ran.code, Some(1));
+    assert!(ran.stdout.contains(": rejected\n"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("the library was built for ABI 2.0.0"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.so");
+    fs::write(&junk, "not a library").unwrap();
+    let ran = run(&["engines", "inspect", junk.to_str().unwrap()]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stdout
+            .contains("  reason:      cannot load the library"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn engines_list_writes_a_markdown_feature_table() {
+    let dir = engines_dir(&[engines::COUNTING, engines::SANDBOX]);
+    let path = dir.path().to_str().unwrap();
+    let ran = run(&[
+        "engines",
+        "list",
+        "--engines-dir",
+        path,
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(ran.code, Some(0));
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines[0], "| feature | `counting` 0.1.0 | `sandbox` 0.1.0 |");
+    assert_eq!(lines[1], "|---|---|---|");
+    assert!(
+        lines
+            .contains(&"| `contacts.about` | no: the counting engine keeps no about texts | yes |")
+    );
+}
+
+#[test]
+fn conformance_passes_a_good_engine() {
+    let ran = run(&["conformance", &library(engines::SANDBOX)]);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    for line in [
+        "  PASS  a session opens: WORKING",
+        "  PASS  contacts.list: 55 contact(s), valid and unique ids; paging and sorting keep the contract",
+        "  PASS  contacts.upsert: ",
+        "  PASS  concurrent calls: 200 × contacts.get at once, all answered",
+        "  SKIP  auth.qr: unsupported, so never called (sandbox sessions need no pairing: they start WORKING)",
+        "  PASS  sessions close cleanly",
+        "  PASS  a session reopens on its data: WORKING",
+        "16 passed, 0 failed, 2 skipped",
+    ] {
+        assert!(
+            ran.stdout.contains(line),
+            "missing {line:?} in\n{}",
+            ran.stdout
+        );
+    }
+}
+
+#[test]
+fn conformance_fails_a_panicking_engine_and_a_rejected_library() {
+    let ran = run(&["conformance", &library(engines::PANICKY)]);
+    assert_eq!(ran.code, Some(1), "{}{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout.contains(
+            "  FAIL  contacts.list: the engine failed: 500 the engine panicked: panicky engine: listing contacts always panics"
+        ),
+        "{}",
+        ran.stdout
+    );
+    // The panic failed one check; the kit carried on with the others.
+    assert!(
+        ran.stdout.contains("  PASS  sessions close cleanly"),
+        "{}",
+        ran.stdout
+    );
+
+    let ran = run(&["conformance", &library(engines::INCOMPATIBLE)]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stdout
+            .contains("  FAIL  the host accepts the library: incompatible engine ABI")
+    );
+}
+
+#[test]
+fn conformance_says_which_argument_is_wrong() {
+    let ran = run(&["conformance", &library(engines::SANDBOX), "--config", "[1]"]);
+    assert_eq!(ran.code, Some(2));
+    assert!(
+        ran.stderr.contains("--config must be a JSON object"),
+        "{}",
+        ran.stderr
+    );
+    let ran = run(&["conformance", "/nonexistent/libnothing.so"]);
+    assert_eq!(ran.code, Some(2));
+    assert!(
+        ran.stderr
+            .contains("cannot read /nonexistent/libnothing.so"),
+        "{}",
+        ran.stderr
+    );
+}

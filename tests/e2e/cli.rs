@@ -24,6 +24,18 @@ fn run(args: &[&str]) -> Ran {
     }
 }
 
+impl Ran {
+    /// Asserts that the standard output has `text`.
+    fn shows(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "missing {text:?} in\n{}{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
 fn library(name: &str) -> String {
     artifact(&library_file(name)).display().to_string()
 }
@@ -50,23 +62,10 @@ fn engines_list_shows_manifests_and_features_and_fails_on_a_rejected_file() {
         "{}: accepted",
         dir.path().join(library_file(engines::SANDBOX)).display()
     );
-    assert!(ran.stdout.contains(&sandbox), "{}", ran.stdout);
-    assert!(
-        ran.stdout.contains("  engine:      sandbox 0.1.0\n"),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stdout.contains(
-            "    contacts.upsert            unsupported: like WhatsApp Web, the counting engine cannot add contacts\n"
-        ),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stdout
-            .contains("    contacts.list              supported\n")
-    );
+    ran.shows(&sandbox);
+    ran.shows("  engine:      sandbox 0.1.0\n");
+    ran.shows("    contacts.upsert            unsupported: like WhatsApp Web, the counting engine cannot add contacts\n");
+    ran.shows("    contacts.list              supported\n");
 
     fs::copy(
         artifact(&library_file(engines::INCOMPATIBLE)),
@@ -75,17 +74,8 @@ fn engines_list_shows_manifests_and_features_and_fails_on_a_rejected_file() {
     .unwrap();
     let ran = run(&["engines", "list", "--engines-dir", path]);
     assert_eq!(ran.code, Some(1), "{}", ran.stdout);
-    assert!(
-        ran.stdout.contains(
-            "  reason:      incompatible engine ABI (this host speaks 1.0.0): the library was built for ABI 2.0.0\n"
-        ),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stdout.contains("sandbox 0.1.0"),
-        "the others are still shown"
-    );
+    ran.shows("  reason:      incompatible engine ABI (this host speaks 1.0.0): the library was built for ABI 2.0.0\n");
+    ran.shows("sandbox 0.1.0");
 }
 
 #[test]
@@ -113,27 +103,19 @@ fn engines_list_reads_the_directory_from_the_environment_and_says_when_it_cannot
 fn engines_inspect_checks_one_file() {
     let ran = run(&["engines", "inspect", &library(engines::SANDBOX)]);
     assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
-    assert!(
-        ran.stdout
-            .contains("  abi:         1.0.0 (this host speaks 1.0.0)\n")
-    );
+    ran.shows("  abi:         1.0.0 (this host speaks 1.0.0)\n");
 
     let ran = run(&["engines", "inspect", &library(engines::INCOMPATIBLE)]);
     assert_eq!(ran.code, Some(1));
-    assert!(ran.stdout.contains(": rejected\n"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("the library was built for ABI 2.0.0"));
+    ran.shows(": rejected\n");
+    ran.shows("the library was built for ABI 2.0.0");
 
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.so");
     fs::write(&junk, "not a library").unwrap();
     let ran = run(&["engines", "inspect", junk.to_str().unwrap()]);
     assert_eq!(ran.code, Some(1));
-    assert!(
-        ran.stdout
-            .contains("  reason:      cannot load the library"),
-        "{}",
-        ran.stdout
-    );
+    ran.shows("  reason:      cannot load the library");
 }
 
 #[test]
@@ -172,11 +154,7 @@ fn conformance_passes_a_good_engine() {
         "  PASS  a session reopens on its data: WORKING",
         "16 passed, 0 failed, 2 skipped",
     ] {
-        assert!(
-            ran.stdout.contains(line),
-            "missing {line:?} in\n{}",
-            ran.stdout
-        );
+        ran.shows(line);
     }
 }
 
@@ -184,26 +162,13 @@ fn conformance_passes_a_good_engine() {
 fn conformance_fails_a_panicking_engine_and_a_rejected_library() {
     let ran = run(&["conformance", &library(engines::PANICKY)]);
     assert_eq!(ran.code, Some(1), "{}{}", ran.stdout, ran.stderr);
-    assert!(
-        ran.stdout.contains(
-            "  FAIL  contacts.list: the engine failed: 500 the engine panicked: panicky engine: listing contacts always panics"
-        ),
-        "{}",
-        ran.stdout
-    );
+    ran.shows("  FAIL  contacts.list: the engine failed: 500 the engine panicked: panicky engine: listing contacts always panics");
     // The panic failed one check; the kit carried on with the others.
-    assert!(
-        ran.stdout.contains("  PASS  sessions close cleanly"),
-        "{}",
-        ran.stdout
-    );
+    ran.shows("  PASS  sessions close cleanly");
 
     let ran = run(&["conformance", &library(engines::INCOMPATIBLE)]);
     assert_eq!(ran.code, Some(1));
-    assert!(
-        ran.stdout
-            .contains("  FAIL  the host accepts the library: incompatible engine ABI")
-    );
+    ran.shows("  FAIL  the host accepts the library: incompatible engine ABI");
 }
 
 #[test]

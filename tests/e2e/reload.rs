@@ -2,13 +2,7 @@
 //! `--watch`, versions side by side, sessions moved one at a time, and the
 //! host process never restarted.
 
-use std::{
-    fs,
-    path::Path,
-    process::Command,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{fs, path::Path, process::Command};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -59,20 +53,11 @@ fn sighup(host: &Host) {
 
 /// Polls the engines list until `done` holds for it.
 fn wait_for_engines(host: &Host, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
+    host.eventually(what, || {
         let (status, list) = host.get("/api/server/engines");
         assert_eq!(status, StatusCode::OK);
-        if done(&list) {
-            return list;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what}: engines are {list}\n{}",
-            host.log()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+        if done(&list) { Ok(list) } else { Err(list) }
+    })
 }
 
 #[test]

@@ -275,18 +275,34 @@ impl Host {
 
     /// Polls the session until it has `wanted` status; returns the session.
     pub fn wait_for_status(&self, name: &str, wanted: &str) -> Value {
-        let started = Instant::now();
-        loop {
+        self.eventually(&format!("session {name} to be {wanted}"), || {
             let (status, session) = self.get(&format!("/api/sessions/{name}"));
             assert_eq!(status, StatusCode::OK, "{session}");
             if session["status"] == wanted {
-                return session;
+                Ok(session)
+            } else {
+                Err(session)
             }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "session {name} is {session} after {PATIENCE:?}, not {wanted}:\n{}",
-                self.log()
-            );
+        })
+    }
+
+    /// Calls `probe` until it gives `Ok`, for as long as a host may take to
+    /// settle; `Err` carries what it saw, for the failure message.
+    pub fn eventually<T>(
+        &self,
+        waiting_for: &str,
+        mut probe: impl FnMut() -> Result<T, Value>,
+    ) -> T {
+        let started = Instant::now();
+        loop {
+            match probe() {
+                Ok(value) => return value,
+                Err(seen) => assert!(
+                    started.elapsed() < PATIENCE,
+                    "waited {PATIENCE:?} for {waiting_for}; last saw {seen}\n{}",
+                    self.log()
+                ),
+            }
             thread::sleep(Duration::from_millis(20));
         }
     }

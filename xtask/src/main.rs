@@ -7,6 +7,10 @@
 //! - `cargo xtask test [ARGS…]`: build the host and every engine library,
 //!   then run every test of the workspace.
 //! - `cargo xtask bench [abi]`: print benchmark figures.
+//! - `cargo xtask new-engine NAME [--path DIR]`: a new engine crate, in
+//!   `engines/NAME` or anywhere else, that builds and passes conformance.
+//! - `cargo xtask docs [--check]`: write `docs/engines.md` from the shipped
+//!   engines' manifests; with `--check`, fail if it is not up to date.
 
 use std::{
     env,
@@ -19,7 +23,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi]>";
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi] | new-engine NAME [--path DIR] | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -43,6 +47,8 @@ fn run_command() -> Result<()> {
         "serve" => serve(&rest),
         "test" => test(&rest),
         "bench" => bench(&rest),
+        "new-engine" => new_engine(&rest),
+        "docs" => docs(&rest),
         _ => bail!("{USAGE}"),
     }
 }
@@ -91,6 +97,7 @@ fn packages() -> Result<Vec<Value>> {
 struct EngineCrate {
     package: String,
     library: String,
+    dir: PathBuf,
 }
 
 fn shipped_engines() -> Result<Vec<EngineCrate>> {
@@ -114,6 +121,7 @@ fn shipped_engines() -> Result<Vec<EngineCrate>> {
             engines.push(EngineCrate {
                 package: name.to_owned(),
                 library: target["name"].as_str().unwrap_or(name).replace('-', "_"),
+                dir: manifest.parent().unwrap_or(&engines_dir).to_owned(),
             });
         }
     }
@@ -206,7 +214,79 @@ fn test(args: &[OsString]) -> Result<()> {
     let mut test = cargo();
     test.args(["test", "--workspace"]).args(args);
     run(test)?;
-    client_tests()
+    client_tests()?;
+    conformance_of_shipped_engines()?;
+    new_engine_template_check()
+}
+
+/// The debug `wharf` binary.
+fn wharf_binary() -> PathBuf {
+    workspace_root()
+        .join("target")
+        .join("debug")
+        .join(format!("wharf{}", env::consts::EXE_SUFFIX))
+}
+
+/// Runs `wharf conformance` on `library`, with the session config in
+/// `config_file` when there is one. The deadline is short: the shipped
+/// engines answer in milliseconds or fail at once, and an engine that
+/// cannot reach its service (CI has no network) is waited for this long.
+fn conformance(library: &Path, config_file: &Path) -> Result<()> {
+    let config = match fs::read_to_string(config_file) {
+        Ok(config) => config,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => "{}".to_owned(),
+        Err(err) => bail!("cannot read {}: {err}", config_file.display()),
+    };
+    let mut check = Command::new(wharf_binary());
+    check
+        .args(["conformance", "--engine-timeout", "5", "--config"])
+        .arg(config.trim())
+        .arg(library);
+    run(check)
+}
+
+/// `wharf conformance` on every shipped engine, each with the config in its
+/// crate's `conformance.json`, which keeps it on loopback.
+fn conformance_of_shipped_engines() -> Result<()> {
+    let debug = workspace_root().join("target").join("debug");
+    for engine in shipped_engines()? {
+        conformance(
+            &debug.join(library_file(&engine.library)),
+            &engine.dir.join("conformance.json"),
+        )
+        .with_context(|| format!("{} does not pass conformance", engine.package))?;
+    }
+    Ok(())
+}
+
+/// A crate made by `new-engine`, outside the workspace as an author would
+/// make it, must build and pass conformance as generated.
+fn new_engine_template_check() -> Result<()> {
+    let root = workspace_root();
+    let dir = root.join("target").join("xtask").join("new-engine-check");
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => bail!("cannot clear {}: {err}", dir.display()),
+    }
+    let generated = generate_engine("template-check", &dir)?;
+    let mut build = cargo();
+    build
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        // Shares the workspace's build directory, so the engine API and its
+        // dependencies are not compiled again.
+        .env("CARGO_TARGET_DIR", root.join("target"));
+    run(build)?;
+    conformance(
+        &root
+            .join("target")
+            .join("debug")
+            .join(library_file(&generated.library)),
+        &dir.join("conformance.json"),
+    )
+    .context("the new-engine template does not pass conformance")
 }
 
 /// Runs `tests/clients`: third-party WAHA clients and OpenAPI checkers
@@ -288,4 +368,217 @@ fn bench_abi() -> Result<()> {
         .args(["bench", "--package", "wharf", "--bench", "abi"])
         .env("WHARF_BENCH_ENGINE", library);
     run(bench)
+}
+
+/// What `new-engine` made.
+struct GeneratedEngine {
+    package: String,
+    library: String,
+}
+
+fn new_engine(args: &[OsString]) -> Result<()> {
+    let usage = "usage: cargo xtask new-engine NAME [--path DIR]";
+    let mut name = None;
+    let mut path = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--path") => path = Some(PathBuf::from(args.next().context(usage)?)),
+            Some(value) if name.is_none() && !value.starts_with('-') => {
+                name = Some(value.to_owned())
+            }
+            _ => bail!("{usage}"),
+        }
+    }
+    let name = name.context(usage)?;
+    let root = workspace_root();
+    let dir = match path {
+        Some(path) => env::current_dir()?.join(path),
+        None => root.join("engines").join(&name),
+    };
+    let generated = generate_engine(&name, &dir)?;
+    let inside = is_workspace_engine(&dir);
+    println!("created {} (crate {})", dir.display(), generated.package);
+    println!("next:");
+    if inside {
+        println!("  cargo build -p {}", generated.package);
+        println!(
+            "  target/debug/wharf conformance target/debug/{}",
+            library_file(&generated.library)
+        );
+        println!("  cargo xtask dist   # ships it in target/dist/engines/ with the others");
+    } else {
+        println!("  cd {} && cargo build", dir.display());
+        println!(
+            "  wharf conformance target/debug/{}",
+            library_file(&generated.library)
+        );
+    }
+    Ok(())
+}
+
+/// A directory right under `engines/` is a member of this workspace
+/// (`engines/*`); anywhere else, the crate gets a workspace of its own.
+fn is_workspace_engine(dir: &Path) -> bool {
+    dir.parent() == Some(workspace_root().join("engines").as_path())
+}
+
+/// Writes a new engine crate named `name` into `dir` (which must be new or
+/// empty).
+fn generate_engine(name: &str, dir: &Path) -> Result<GeneratedEngine> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !name_ok {
+        bail!(
+            "NAME: '{name}' must start with a-z and be up to 64 characters of a-z, 0-9, '-' or '_' (it becomes the engine's name in URLs and configs)"
+        );
+    }
+    if fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        bail!("{} already exists and is not empty", dir.display());
+    }
+    let root = workspace_root();
+    let ident = name.replace('-', "_");
+    let package = format!("wharf-engine-{}", name.replace('_', "-"));
+    let library = format!("wharf_{ident}");
+    let type_name: String = ident
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    let inside = is_workspace_engine(dir);
+    let artifact = format!("target/debug/{}", library_file(&library));
+    let values: [(&str, String); 9] = [
+        ("name", name.to_owned()),
+        ("type", type_name),
+        ("crate", package.clone()),
+        ("library", library.clone()),
+        (
+            "package_settings",
+            if inside {
+                "edition.workspace = true\nrust-version.workspace = true\nlicense.workspace = true\npublish.workspace = true".to_owned()
+            } else {
+                "edition = \"2024\"\npublish = false".to_owned()
+            },
+        ),
+        (
+            "api_dependency",
+            if inside {
+                "wharf-engine-api.workspace = true".to_owned()
+            } else {
+                format!(
+                    "wharf-engine-api = {{ path = {:?} }}",
+                    root.join("engine-api").display().to_string()
+                )
+            },
+        ),
+        (
+            "workspace",
+            if inside {
+                String::new()
+            } else {
+                "\n# A workspace of its own, apart from any around it.\n[workspace]\n".to_owned()
+            },
+        ),
+        (
+            "build",
+            if inside {
+                format!("cargo build -p {package}")
+            } else {
+                "cargo build".to_owned()
+            },
+        ),
+        ("artifact", artifact),
+    ];
+    let fill = |template: &str| {
+        values
+            .iter()
+            .fold(template.to_owned(), |text, (key, value)| {
+                text.replace(&format!("{{{{{key}}}}}"), value)
+            })
+    };
+    fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let files = [
+        ("Cargo.toml", include_str!("../templates/engine/Cargo.toml")),
+        ("src/lib.rs", include_str!("../templates/engine/lib.rs")),
+        ("README.md", include_str!("../templates/engine/README.md")),
+        (
+            "conformance.json",
+            include_str!("../templates/engine/conformance.json"),
+        ),
+    ];
+    for (file, template) in files {
+        fs::write(dir.join(file), fill(template))
+            .with_context(|| format!("cannot write {}", dir.join(file).display()))?;
+    }
+    if !inside {
+        // Start from the versions this repository is tested with, rather than
+        // whatever is newest on crates.io today.
+        fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    }
+    Ok(GeneratedEngine { package, library })
+}
+
+const ENGINES_DOC: &str = "docs/engines.md";
+
+/// Writes (or, with `--check`, verifies) the feature table of the shipped
+/// engines, read from their manifests by `wharf engines list`.
+fn docs(args: &[OsString]) -> Result<()> {
+    let check = match args
+        .iter()
+        .map(|a| a.to_str())
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => false,
+        [Some("--check")] => true,
+        _ => bail!("usage: cargo xtask docs [--check]"),
+    };
+    let engines = shipped_engines()?;
+    build_workspace()?;
+    let layout = lay_out("debug", "docs", &engines)?;
+    let output = Command::new(layout.join(format!("wharf{}", env::consts::EXE_SUFFIX)))
+        .args(["engines", "list", "--format", "markdown", "--engines-dir"])
+        .arg(layout.join("engines"))
+        .output()
+        .context("cannot run wharf engines list")?;
+    if !output.status.success() {
+        bail!(
+            "wharf engines list failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let document = format!(
+        "# Engines\n\n\
+         <!-- Written by `cargo xtask docs` from the engines' manifests; do not edit. -->\n\n\
+         What each engine shipped with wharf supports. The host answers `501` for an\n\
+         unsupported feature, with the reason below, and never calls the engine.\n\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let path = workspace_root().join(ENGINES_DOC);
+    if check {
+        let current = fs::read_to_string(&path).unwrap_or_default();
+        if current != document {
+            bail!(
+                "{ENGINES_DOC} is not up to date with the engines' manifests: run `cargo xtask docs`"
+            );
+        }
+        println!("{ENGINES_DOC} is up to date");
+    } else {
+        fs::create_dir_all(path.parent().context("docs/ has a parent")?)?;
+        fs::write(&path, document)?;
+        println!("wrote {ENGINES_DOC}");
+    }
+    Ok(())
 }

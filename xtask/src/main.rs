@@ -9,6 +9,8 @@
 //! - `cargo xtask bench [abi]`: print benchmark figures.
 //! - `cargo xtask new-engine NAME [--path DIR]`: a new engine crate, in
 //!   `engines/NAME` or anywhere else, that builds and passes conformance.
+//! - `cargo xtask conformance`: `wharf conformance` on every engine under
+//!   `engines/` and on a freshly generated one (part of `test`).
 //! - `cargo xtask docs [--check]`: write `docs/engines.md` from the shipped
 //!   engines' manifests; with `--check`, fail if it is not up to date.
 
@@ -23,7 +25,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi] | new-engine NAME [--path DIR] | docs [--check]>";
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi] | new-engine NAME [--path DIR] | conformance | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -48,6 +50,10 @@ fn run_command() -> Result<()> {
         "test" => test(&rest),
         "bench" => bench(&rest),
         "new-engine" => new_engine(&rest),
+        "conformance" => {
+            build_workspace()?;
+            conformance_of_engines()
+        }
         "docs" => docs(&rest),
         _ => bail!("{USAGE}"),
     }
@@ -215,6 +221,11 @@ fn test(args: &[OsString]) -> Result<()> {
     test.args(["test", "--workspace"]).args(args);
     run(test)?;
     client_tests()?;
+    conformance_of_engines()
+}
+
+/// `wharf conformance` on every engine crate and on the new-engine template.
+fn conformance_of_engines() -> Result<()> {
     conformance_of_shipped_engines()?;
     new_engine_template_check()
 }

@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! cargo build -p wharf-engine-api --example minimal_engine
-//! cp target/debug/examples/libminimal_engine.so target/dist/engines/
+//! target/debug/wharf conformance target/debug/examples/libminimal_engine.so
+//! cp target/debug/examples/libminimal_engine.so target/serve/engines/
+//! curl -X POST localhost:3000/api/server/engines/reload
 //! ```
 
 use wharf_engine_api::{

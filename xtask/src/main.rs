@@ -224,9 +224,17 @@ fn test(args: &[OsString]) -> Result<()> {
     conformance_of_engines()
 }
 
-/// `wharf conformance` on every engine crate and on the new-engine template.
+/// `wharf conformance` on every engine crate, the engine-api example and
+/// the new-engine template.
 fn conformance_of_engines() -> Result<()> {
     conformance_of_shipped_engines()?;
+    let example = workspace_root()
+        .join("target")
+        .join("debug")
+        .join("examples")
+        .join(library_file("minimal_engine"));
+    conformance(&example, None)
+        .context("engine-api/examples/minimal_engine.rs does not pass conformance")?;
     new_engine_template_check()
 }
 
@@ -239,14 +247,17 @@ fn wharf_binary() -> PathBuf {
 }
 
 /// Runs `wharf conformance` on `library`, with the session config in
-/// `config_file` when there is one. The deadline is short: the shipped
+/// `config_file` when it exists (`{}` otherwise). The deadline is short: the shipped
 /// engines answer in milliseconds or fail at once, and an engine that
 /// cannot reach its service (CI has no network) is waited for this long.
-fn conformance(library: &Path, config_file: &Path) -> Result<()> {
-    let config = match fs::read_to_string(config_file) {
-        Ok(config) => config,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => "{}".to_owned(),
-        Err(err) => bail!("cannot read {}: {err}", config_file.display()),
+fn conformance(library: &Path, config_file: Option<&Path>) -> Result<()> {
+    let config = match config_file {
+        None => "{}".to_owned(),
+        Some(file) => match fs::read_to_string(file) {
+            Ok(config) => config,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => "{}".to_owned(),
+            Err(err) => bail!("cannot read {}: {err}", file.display()),
+        },
     };
     let mut check = Command::new(wharf_binary());
     check
@@ -263,7 +274,7 @@ fn conformance_of_shipped_engines() -> Result<()> {
     for engine in shipped_engines()? {
         conformance(
             &debug.join(library_file(&engine.library)),
-            &engine.dir.join("conformance.json"),
+            Some(&engine.dir.join("conformance.json")),
         )
         .with_context(|| format!("{} does not pass conformance", engine.package))?;
     }
@@ -295,7 +306,7 @@ fn new_engine_template_check() -> Result<()> {
             .join("target")
             .join("debug")
             .join(library_file(&generated.library)),
-        &dir.join("conformance.json"),
+        Some(&dir.join("conformance.json")),
     )
     .context("the new-engine template does not pass conformance")
 }

@@ -53,7 +53,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot prepare {}", copies_dir.display()))?;
     let registry = Arc::new(Registry::load(&engines_dir, Some(copies)));
     #[cfg(unix)]
-    tokio::spawn(reload::on_sighup(Arc::clone(&registry)));
+    reload::on_sighup(Arc::clone(&registry)).context("cannot listen for SIGHUP")?;
     if args.watch {
         tracing::info!(dir = %engines_dir.display(), "watching the engines directory for changes");
         tokio::spawn(reload::watch(Arc::clone(&registry), WATCH_INTERVAL));

@@ -37,19 +37,20 @@ async fn rescan_and_log(registry: &Arc<Registry>, trigger: &str) {
 }
 
 /// Rescans on every SIGHUP, the usual "reload your configuration" signal.
+///
+/// The handler is in place when this returns (before the server answers
+/// anyone), so an early SIGHUP cannot take SIGHUP's default action and end
+/// the process.
 #[cfg(unix)]
-pub async fn on_sighup(registry: Arc<Registry>) {
+pub fn on_sighup(registry: Arc<Registry>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot listen for SIGHUP; reload engines over HTTP instead");
-            return;
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            rescan_and_log(&registry, "SIGHUP").await;
         }
-    };
-    while hangups.recv().await.is_some() {
-        rescan_and_log(&registry, "SIGHUP").await;
-    }
+    });
+    Ok(())
 }
 
 /// Rescans when the directory's library files change, once they have

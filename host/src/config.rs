@@ -94,8 +94,10 @@ pub struct ServeArgs {
     pub engines_dir: Option<PathBuf>,
 
     /// Rescan the engines directory whenever its libraries change (SIGHUP
-    /// and `POST /api/server/engines/reload` always do).
-    #[arg(long, env = "WHARF_WATCH_ENGINES")]
+    /// and `POST /api/server/engines/reload` always do). The variable takes
+    /// 1/0, true/false, yes/no or on/off.
+    #[arg(long, env = "WHARF_WATCH_ENGINES", action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new())]
     pub watch: bool,
 
     /// Directory for the host's and the sessions' data.

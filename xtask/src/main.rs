@@ -6,7 +6,7 @@
 //!   defaults with a session `default` on the sandbox engine.
 //! - `cargo xtask test [ARGS…]`: build the host and every engine library,
 //!   then run every test of the workspace.
-//! - `cargo xtask bench [abi]`: print benchmark figures.
+//! - `cargo xtask bench [abi | reload]`: print benchmark figures.
 //! - `cargo xtask new-engine NAME [--path DIR]`: a new engine crate, in
 //!   `engines/NAME` or anywhere else, that builds and passes conformance.
 //! - `cargo xtask conformance`: `wharf conformance` on every engine under
@@ -25,7 +25,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi] | new-engine NAME [--path DIR] | conformance | docs [--check]>";
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload] | new-engine NAME [--path DIR] | conformance | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -370,12 +370,17 @@ fn bench(args: &[OsString]) -> Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        [] | ["abi"] => bench_abi(),
-        _ => bail!("unknown benchmark {which:?}; available: abi"),
+        [] => {
+            bench_with_sandbox("abi")?;
+            bench_with_sandbox("reload")
+        }
+        [name @ ("abi" | "reload")] => bench_with_sandbox(name),
+        _ => bail!("unknown benchmark {which:?}; available: abi, reload"),
     }
 }
 
-fn bench_abi() -> Result<()> {
+/// Runs the host's benchmark `name` against the release sandbox library.
+fn bench_with_sandbox(name: &str) -> Result<()> {
     run({
         let mut build = cargo();
         build.args(["build", "--release", "--package", "wharf-engine-sandbox"]);
@@ -387,7 +392,7 @@ fn bench_abi() -> Result<()> {
         .join(library_file("wharf_sandbox"));
     let mut bench = cargo();
     bench
-        .args(["bench", "--package", "wharf", "--bench", "abi"])
+        .args(["bench", "--package", "wharf", "--bench", name])
         .env("WHARF_BENCH_ENGINE", library);
     run(bench)
 }

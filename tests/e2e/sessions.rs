@@ -193,6 +193,18 @@ fn pairing_serves_the_qr_code_and_the_pairing_code() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "image/png");
     assert!(response.bytes().unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    // WAHA's JSON clients ask for the image as base64.
+    let (status, body) = host.send(
+        host.request(Method::GET, "/api/pair/auth/qr")
+            .header("Accept", "application/json"),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["mimetype"], "image/png");
+    // The PNG signature, base64-encoded.
+    assert!(
+        body["data"].as_str().unwrap().starts_with("iVBORw0KGgo"),
+        "{body}"
+    );
     let (status, body) = host.post("/api/pair/auth/request-code", json!({"phoneNumber": "x"}));
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "phoneNumber");

@@ -4,9 +4,10 @@
 use axum::{
     Json,
     extract::State,
-    http::header,
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -37,6 +38,25 @@ struct QrValue {
     value: String,
 }
 
+/// The QR code as a base64 PNG, for clients that take only JSON.
+#[derive(Serialize, ToSchema)]
+struct QrImage {
+    #[schema(example = "image/png")]
+    mimetype: &'static str,
+    /// The PNG, base64-encoded.
+    #[schema(example = "iVBORw0KGgoAAAANSUhEUgAA…")]
+    data: String,
+}
+
+/// The QR code as JSON: `{value}` with `format=raw`, otherwise the image as
+/// `{mimetype, data}`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum QrJson {
+    Value(QrValue),
+    Image(QrImage),
+}
+
 /// Pixels per QR module, and modules of white border the standard asks for.
 const MODULE_PIXELS: usize = 8;
 const QUIET_ZONE: usize = 4;
@@ -44,7 +64,9 @@ const QUIET_ZONE: usize = 4;
 /// Get the QR code to pair
 ///
 /// While the session is SCAN_QR_CODE: the QR code to scan with WhatsApp on
-/// the phone, as a PNG image, or with `format=raw` as `{value}`.
+/// the phone, as a PNG image, or with `format=raw` as `{value}`. A client
+/// that prefers `Accept: application/json` gets the image as
+/// `{mimetype, data}` (base64), as WAHA answers.
 #[utoipa::path(
     get,
     path = "/api/{session}/auth/qr",
@@ -56,7 +78,7 @@ const QUIET_ZONE: usize = 4;
     ),
     responses(
         (status = 200, description = "The QR code", content(
-            (QrValue = "application/json"),
+            (QrJson = "application/json"),
             (Vec<u8> = "image/png"),
         )),
         EngineRouteErrors,
@@ -66,6 +88,7 @@ async fn qr(
     State(state): State<AppState>,
     ApiPath(session): ApiPath<String>,
     params: Params,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let raw = params
         .choice("format", &[("image", false), ("raw", true)])?
@@ -78,10 +101,55 @@ async fn qr(
         )
     })?;
     if raw {
-        return Ok(Json(QrValue { value }).into_response());
+        return Ok(Json(QrJson::Value(QrValue { value })).into_response());
     }
     let png = render_png(&value)?;
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .unwrap_or("*/*");
+    if prefers_json_to_png(accept) {
+        return Ok(Json(QrJson::Image(QrImage {
+            mimetype: "image/png",
+            data: base64::engine::general_purpose::STANDARD.encode(png),
+        }))
+        .into_response());
+    }
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// Whether an `Accept` header ranks `application/json` above `image/png`
+/// (by q-value, a specific type over a wildcard). Ties, and headers that
+/// mention neither, go to the image.
+fn prefers_json_to_png(accept: &str) -> bool {
+    // The q-value and specificity (2 exact, 1 `type/*`, 0 `*/*`) of the
+    // range that best matches `wanted`.
+    let rank = |wanted: &str| {
+        let (kind, _) = wanted.split_once('/').unwrap_or((wanted, ""));
+        accept
+            .split(',')
+            .filter_map(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next()?.to_ascii_lowercase();
+                let q = parts
+                    .filter_map(|param| param.strip_prefix("q="))
+                    .find_map(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                let specificity = if media == wanted {
+                    2
+                } else if media == format!("{kind}/*") {
+                    1
+                } else if media == "*/*" {
+                    0
+                } else {
+                    return None;
+                };
+                Some((specificity, q))
+            })
+            .max_by_key(|&(specificity, _)| specificity)
+            .map_or(0.0, |(_, q)| q)
+    };
+    rank("application/json") > rank("image/png")
 }
 
 /// Renders `value` as a black-on-white QR code PNG.
@@ -173,5 +241,30 @@ mod tests {
         assert!(pixels.iter().all(|&p| p == 0 || p == 255));
         assert!(pixels.contains(&0), "some modules are dark");
         assert_eq!(pixels[0], 255, "the quiet zone is white");
+    }
+
+    #[test]
+    fn json_clients_get_the_image_as_base64_and_everyone_else_the_png() {
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json, */*;q=0.8",
+            "image/png;q=0.5, application/json",
+            "application/*",
+        ] {
+            assert!(prefers_json_to_png(json), "{json}");
+        }
+        for png in [
+            "*/*",
+            "",
+            "image/png",
+            "image/*",
+            "text/html",
+            "application/json, image/png",
+            "application/json;q=0.4, image/*;q=0.5",
+            "application/json;q=0",
+        ] {
+            assert!(!prefers_json_to_png(png), "{png}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! use it, and prints a report.
 //!
 //! Nothing here is a model of the host: the library is loaded by the real
-//! [`Registry`] (from a private copy), its sessions are opened by the real
+//! [`Registry`] (from a copy in a working directory), its sessions are opened by the real
 //! [`SessionManager`], and every operation goes through the real
 //! [`dispatch`](crate::dispatch::dispatch), with its feature gate and
 //! deadline. What the kit adds is the contract each answer must keep.
@@ -27,7 +27,7 @@ use crate::{
     contact_id::parse_contact_id,
     dispatch::{dispatch, gate_pairing},
     errors::ApiError,
-    registry::{Feature, Library, LoadedEngine, PrivateCopies, Registry},
+    registry::{Feature, Library, LoadedEngine, Registry},
     sessions::{NewSession, SessionManager},
     storage::Storage,
 };
@@ -56,10 +56,8 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
 
     println!("wharf conformance: {}", args.file.display());
     let mut report = Report::default();
-    let registry = Arc::new(Registry::load(
-        &engines_dir,
-        Some(PrivateCopies::new(work.path().join("copies"))?),
-    ));
+    // The working directory's copy is already private to this run.
+    let registry = Arc::new(Registry::load(&engines_dir, None));
     let engine = match registry.snapshot().libraries().next() {
         Some(Library::Loaded(engine)) => Arc::clone(engine),
         Some(Library::Rejected(rejected)) => {
@@ -299,8 +297,13 @@ impl Kit {
                 features::CONTACTS_CHECK_EXISTS => self.check_exists(&sample_id).await,
                 features::CONTACTS_ABOUT => self.check_about(&sample_id).await,
                 features::CONTACTS_PROFILE_PICTURE => self.check_picture(&sample_id).await,
-                features::CONTACTS_BLOCK => self.check_block(&sample_id, sample.as_ref()).await,
-                features::CONTACTS_UNBLOCK => self.check_unblock(&sample_id, sample.as_ref()).await,
+                features::CONTACTS_BLOCK => {
+                    self.check_blocking(true, &sample_id, sample.as_ref()).await
+                }
+                features::CONTACTS_UNBLOCK => {
+                    self.check_blocking(false, &sample_id, sample.as_ref())
+                        .await
+                }
                 features::CONTACTS_UPSERT => self.check_upsert(sample.as_ref()).await,
                 _ => continue,
             };
@@ -456,36 +459,35 @@ impl Kit {
         }
     }
 
-    /// Blocks the sample, then puts it back as it was.
-    async fn check_block(&self, id: &str, sample: Option<&Contact>) -> Result<String, String> {
-        let answer = self
-            .call(features::CONTACTS_BLOCK, |s| s.block(id.into()))
-            .await?;
+    /// Blocks (or unblocks) the sample, then puts it back as it was when
+    /// the engine can.
+    async fn check_blocking(
+        &self,
+        block: bool,
+        id: &str,
+        sample: Option<&Contact>,
+    ) -> Result<String, String> {
+        let answer = self.set_blocked(block, id).await?;
         let was_blocked = sample.is_some_and(|c| c.is_blocked);
-        if answer.is_ok() && !was_blocked && self.supports(features::CONTACTS_UNBLOCK) {
-            self.call(features::CONTACTS_UNBLOCK, |s| s.unblock(id.into()))
+        let restore = !block;
+        if answer.is_ok() && was_blocked == restore && self.supports(blocking_feature(restore)) {
+            self.set_blocked(restore, id)
                 .await?
-                .map_err(|err| format!("could not unblock {id} again: {err}"))?;
+                .map_err(|err| format!("could not put {id} back as it was: {err}"))?;
         }
-        Ok(describe(answer, |()| {
-            format!("{id} blocked, then restored")
-        }))
+        let done = if block { "blocked" } else { "unblocked" };
+        Ok(describe(answer, |()| format!("{id} {done}, then restored")))
     }
 
-    /// Unblocks the sample, then puts it back as it was.
-    async fn check_unblock(&self, id: &str, sample: Option<&Contact>) -> Result<String, String> {
-        let answer = self
-            .call(features::CONTACTS_UNBLOCK, |s| s.unblock(id.into()))
-            .await?;
-        let was_blocked = sample.is_some_and(|c| c.is_blocked);
-        if answer.is_ok() && was_blocked && self.supports(features::CONTACTS_BLOCK) {
-            self.call(features::CONTACTS_BLOCK, |s| s.block(id.into()))
-                .await?
-                .map_err(|err| format!("could not block {id} again: {err}"))?;
-        }
-        Ok(describe(answer, |()| {
-            format!("{id} unblocked, then restored")
-        }))
+    async fn set_blocked(&self, block: bool, id: &str) -> Result<Result<(), ApiError>, String> {
+        self.call(blocking_feature(block), |s| {
+            if block {
+                s.block(id.into())
+            } else {
+                s.unblock(id.into())
+            }
+        })
+        .await
     }
 
     /// Saves a named contact under the name it already has, so the book
@@ -668,6 +670,14 @@ impl Kit {
         }
         self.open(report, SECOND_SESSION, "a second session opens beside it")
             .await;
+    }
+}
+
+fn blocking_feature(block: bool) -> &'static str {
+    if block {
+        features::CONTACTS_BLOCK
+    } else {
+        features::CONTACTS_UNBLOCK
     }
 }
 

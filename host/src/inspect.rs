@@ -51,13 +51,6 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// The state of every feature key this host knows, for one engine.
-fn feature_table(engine: &LoadedEngine) -> impl Iterator<Item = (&'static str, Feature<'_>)> {
-    features::ALL
-        .into_iter()
-        .map(|key| (key, engine.feature(key)))
-}
-
 fn text(library: &Library) -> String {
     let mut out = String::new();
     match library {
@@ -65,7 +58,7 @@ fn text(library: &Library) -> String {
             let _ = writeln!(out, "{}: accepted", engine.file().display());
             manifest_lines(&mut out, engine.manifest());
             let _ = writeln!(out, "  features:");
-            for (key, feature) in feature_table(engine) {
+            for (key, feature) in engine.feature_matrix() {
                 let _ = match feature {
                     Feature::Supported => writeln!(out, "    {key:<26} supported"),
                     Feature::Unsupported { reason } => {

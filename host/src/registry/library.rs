@@ -19,7 +19,7 @@ use abi_stable::{
 use libloading::Library;
 use semver::Version;
 use wharf_engine_api::{
-    ABI_VERSION, EngineError, Manifest, SessionContext, Support,
+    ABI_VERSION, EngineError, Manifest, SessionContext, Support, features,
     ffi::{EngineModuleRef, FfiResult, SessionBox},
 };
 
@@ -101,6 +101,14 @@ impl LoadedEngine {
                 reason: "the engine does not declare this feature",
             },
         }
+    }
+
+    /// Every feature key this host knows, in documentation order, with
+    /// whether this engine supports it.
+    pub fn feature_matrix(&self) -> impl Iterator<Item = (&'static str, Feature<'_>)> {
+        features::ALL
+            .into_iter()
+            .map(|key| (key, self.feature(key)))
     }
 
     /// Opens a session on this engine.

@@ -11,7 +11,7 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wharf_engine_api::{ABI_VERSION, Manifest, features};
+use wharf_engine_api::{ABI_VERSION, Manifest};
 
 use super::AppState;
 use crate::{
@@ -201,10 +201,10 @@ impl EngineLibrary {
             engine.file().display().to_string(),
             status,
         );
-        library.features = features::ALL
-            .iter()
-            .map(|&key| {
-                let state = match engine.feature(key) {
+        library.features = engine
+            .feature_matrix()
+            .map(|(key, feature)| {
+                let state = match feature {
                     Feature::Supported => FeatureState {
                         supported: true,
                         reason: None,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use abi_stable::{
     StableAbi, sabi_trait,
-    std_types::{RArc, ROption, RStr, RString},
+    std_types::{RArc, ROption, RResult, RStr, RString, RVec},
 };
 use serde::de::DeserializeOwned;
 
@@ -98,6 +98,12 @@ pub trait HostServices: Clone + Send + Sync {
     /// A session event (status change, QR code).
     #[sabi(last_prefix_field)]
     fn emit(&self, event: SessionEvent);
+
+    /// The bytes of a file that the session config names in `field`: only
+    /// from the directory the host's operator set aside for such files,
+    /// only a regular file, and only up to the host's size limit. Errors
+    /// name the field and never quote the file. Blocks while it reads.
+    fn read_config_file(&self, field: RStr<'_>, name: RStr<'_>) -> RResult<RVec<u8>, EngineError>;
 }
 
 /// The host services object as it crosses the boundary.
@@ -120,9 +126,13 @@ pub struct SessionContext {
 impl SessionContext {
     /// Parses the session config into the engine's own config type. A config
     /// that does not fit is an [`crate::ErrorKind::InvalidInput`] naming the problem.
+    ///
+    /// The error names the field (`config.accessToken: invalid type:
+    /// integer, expected a string`) but never quotes the value that was
+    /// sent: config values are often secrets, and error messages end up in
+    /// logs and in answers.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, EngineError> {
-        serde_json::from_str(self.config.as_str())
-            .map_err(|err| EngineError::invalid_input(format!("config: {err}")))
+        parse_config(self.config.as_str())
     }
 
     /// The session's data directory.
@@ -134,6 +144,54 @@ impl SessionContext {
     pub fn host(&self) -> Host {
         Host(self.host.clone())
     }
+}
+
+fn parse_config<T: DeserializeOwned>(json: &str) -> Result<T, EngineError> {
+    let mut json = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut json).map_err(|err| {
+        let path = err.path().to_string();
+        let field = if path == "." {
+            "config".to_owned()
+        } else {
+            format!("config.{path}")
+        };
+        let problem = without_values(&err.into_inner().to_string());
+        EngineError::invalid_input(format!("{field}: {problem}"))
+    })
+}
+
+/// A serde error message without the value it quotes: serde says
+/// ``invalid type: string "s3cr3t", expected u64`` and ``unknown variant
+/// `x`, expected `fast` ``, and the value may be a secret. Names serde
+/// quotes (fields, expected variants) stay. The position (`at line 1
+/// column 9`) goes too: with the field named it adds nothing.
+fn without_values(message: &str) -> String {
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(head, _)| head);
+    for lead in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(at) = message.find(lead) else {
+            continue;
+        };
+        let after = at + lead.len();
+        // The quoted value ends where serde's ", expected" begins.
+        let Some(end) = message[after..].find(", expected") else {
+            continue;
+        };
+        let described = &message[after..after + end];
+        let kind = described
+            .split(['`', '"'])
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        let lead = if kind.is_empty() {
+            lead.trim_end()
+        } else {
+            lead
+        };
+        return format!("{}{lead}{kind}{}", &message[..at], &message[after + end..]);
+    }
+    message.to_owned()
 }
 
 /// A cheap, cloneable handle to the host for one session.
@@ -182,10 +240,73 @@ impl Host {
         });
     }
 
+    /// The bytes of the file that the session config names in `field`
+    /// (`fixture`, say), read by the host from the directory its operator
+    /// allows: see [`HostServices::read_config_file`]. It blocks while it
+    /// reads, so call it from `tokio::task::spawn_blocking`.
+    pub fn read_config_file(&self, field: &str, name: &str) -> Result<Vec<u8>, EngineError> {
+        self.0
+            .read_config_file(field.into(), name.into())
+            .into_result()
+            .map(RVec::into_vec)
+    }
+
     /// Reports a new QR code to scan.
     pub fn qr(&self, value: &str) {
         self.0.emit(SessionEvent::Qr {
             value: value.into(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Config {
+        #[allow(dead_code)]
+        access_token: String,
+        #[allow(dead_code)]
+        retries: Option<u8>,
+        #[allow(dead_code)]
+        mode: Option<Mode>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        Fast,
+    }
+
+    fn config_error(json: &str) -> String {
+        parse_config::<Config>(json)
+            .unwrap_err()
+            .message
+            .into_string()
+    }
+
+    #[test]
+    fn config_errors_name_the_field_and_never_quote_the_value() {
+        assert_eq!(
+            config_error(r#"{"accessToken": 918273645}"#),
+            "config.accessToken: invalid type: integer, expected a string"
+        );
+        assert_eq!(
+            config_error(r#"{"accessToken": "x", "retries": "TOPSECRET"}"#),
+            "config.retries: invalid type: string, expected u8"
+        );
+        assert_eq!(
+            config_error(r#"{"accessToken": "x", "retries": 300}"#),
+            "config.retries: invalid value: integer, expected u8"
+        );
+        assert_eq!(
+            config_error(r#"{"accessToken": "x", "mode": "TOPSECRET"}"#),
+            "config.mode: unknown variant, expected `fast`"
+        );
+        assert_eq!(config_error("{}"), "config: missing field `accessToken`");
+        assert!(!config_error(r#"{"accessToken": "TOPSECRET"#).contains("TOPSECRET"));
+        assert!(matches!(Mode::Fast, Mode::Fast));
     }
 }

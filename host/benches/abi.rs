@@ -11,7 +11,7 @@ use std::{
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, RStr},
+    std_types::{RArc, RResult, RStr, RVec},
 };
 use wharf::{
     registry::Registry,
@@ -19,8 +19,8 @@ use wharf::{
     storage::Storage,
 };
 use wharf_engine_api::{
-    Engine, HostServices, HostServices_TO, ListQuery, LogLevel, RSome, Session, SessionContext,
-    SessionEvent,
+    Engine, EngineError, HostServices, HostServices_TO, ListQuery, LogLevel, RSome, Session,
+    SessionContext, SessionEvent,
 };
 use wharf_sandbox::SandboxEngine;
 
@@ -33,6 +33,11 @@ struct QuietHost;
 impl HostServices for QuietHost {
     fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
     fn emit(&self, _event: SessionEvent) {}
+    fn read_config_file(&self, field: RStr<'_>, _name: RStr<'_>) -> RResult<RVec<u8>, EngineError> {
+        RResult::RErr(EngineError::invalid_input(format!(
+            "config.{field}: the benchmark host reads no files"
+        )))
+    }
 }
 
 /// Median time per call over `ROUNDS` rounds of `CALLS_PER_ROUND` calls.

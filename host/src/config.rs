@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::ApiKeys;
+use crate::{auth::ApiKeys, config_files::ConfigFiles};
 
 /// wharf: a WhatsApp HTTP API server (WAHA-compatible) with plug-in engines.
 #[derive(Debug, Parser)]
@@ -68,6 +68,11 @@ pub struct ConformanceArgs {
     #[arg(long, default_value = "30", value_parser = parse_seconds)]
     pub engine_timeout: Duration,
 
+    /// Directory of files the session config may name, as `wharf serve
+    /// --config-files-dir`.
+    #[arg(long)]
+    pub config_files_dir: Option<PathBuf>,
+
     /// How many calls the concurrency check makes at once.
     #[arg(long, default_value = "200", value_parser = clap::value_parser!(u16).range(1..=10_000))]
     pub concurrent_calls: u16,
@@ -117,6 +122,11 @@ pub struct ServeArgs {
     /// Seconds an engine may take for one operation before the client gets 504.
     #[arg(long, env = "WHARF_ENGINE_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
     pub engine_timeout: Duration,
+
+    /// Directory of files that session configs may name (a sandbox
+    /// `fixture`, say). Without it, a config that names a file is refused.
+    #[arg(long, env = "WHARF_CONFIG_FILES_DIR")]
+    pub config_files_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -135,6 +145,15 @@ impl ServeArgs {
             .into_iter()
             .filter_map(|variable| std::env::var(variable).ok().map(|value| (variable, value)));
         ApiKeys::parse(configured).map_err(anyhow::Error::msg)
+    }
+
+    /// The files session configs may name, from `--config-files-dir`.
+    pub fn config_files(&self) -> anyhow::Result<ConfigFiles> {
+        match &self.config_files_dir {
+            None => Ok(ConfigFiles::none()),
+            Some(dir) => ConfigFiles::in_dir(dir)
+                .with_context(|| format!("--config-files-dir {}: cannot use it", dir.display())),
+        }
     }
 
     pub fn default_engine(&self) -> String {

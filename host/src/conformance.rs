@@ -24,6 +24,7 @@ use wharf_engine_api::{
 
 use crate::{
     config::ConformanceArgs,
+    config_files::ConfigFiles,
     contact_id::parse_contact_id,
     dispatch::{dispatch, gate_pairing},
     errors::ApiError,
@@ -79,13 +80,21 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
     );
     check_manifest(&mut report, &engine);
 
-    let sessions = Arc::new(SessionManager::new(
-        Arc::clone(&registry),
-        Storage::open(&work.path().join("wharf.db"))?,
-        work.path().join("data"),
-        engine.label(),
-        args.engine_timeout,
-    ));
+    let config_files = match &args.config_files_dir {
+        Some(dir) => ConfigFiles::in_dir(dir)
+            .with_context(|| format!("--config-files-dir {}: cannot use it", dir.display()))?,
+        None => ConfigFiles::none(),
+    };
+    let sessions = Arc::new(
+        SessionManager::new(
+            Arc::clone(&registry),
+            Storage::open(&work.path().join("wharf.db"))?,
+            work.path().join("data"),
+            engine.label(),
+            args.engine_timeout,
+        )
+        .with_config_files(config_files),
+    );
     let kit = Kit {
         sessions,
         engine,

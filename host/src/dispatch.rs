@@ -104,7 +104,8 @@ impl Target {
         let engine = self.run.engine().map_or("", |engine| engine.name());
         match tokio::time::timeout(self.deadline, call(&self.handle)).await {
             Ok(RResult::ROk(value)) => Ok(value),
-            Ok(RResult::RErr(error)) => {
+            Ok(RResult::RErr(mut error)) => {
+                error.message = self.run.state().scrub(error.message.as_str()).into();
                 tracing::debug!(session = self.session, feature = self.feature, engine, %error, "engine error");
                 Err(ApiError::engine(engine, error))
             }

@@ -8,25 +8,37 @@ use std::sync::Arc;
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, RStr},
+    std_types::{RArc, RResult, RStr, RVec},
 };
-use wharf_engine_api::{HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionEvent};
+use wharf_engine_api::{
+    EngineError, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionEvent,
+};
 
-use crate::sessions::{Me, SessionState};
+use crate::{
+    config_files::ConfigFiles,
+    sessions::{Me, SessionState},
+};
 
 #[derive(Clone)]
 pub struct EngineBridge {
     session: Arc<str>,
     engine: Arc<str>,
     state: Arc<SessionState>,
+    config_files: Arc<ConfigFiles>,
 }
 
 impl EngineBridge {
-    pub fn boxed(session: &str, engine: &str, state: Arc<SessionState>) -> HostServicesBox {
+    pub fn boxed(
+        session: &str,
+        engine: &str,
+        state: Arc<SessionState>,
+        config_files: Arc<ConfigFiles>,
+    ) -> HostServicesBox {
         let bridge = EngineBridge {
             session: session.into(),
             engine: engine.into(),
             state,
+            config_files,
         };
         HostServices_TO::from_ptr(RArc::new(bridge), TD_Opaque)
     }
@@ -34,6 +46,7 @@ impl EngineBridge {
 
 impl HostServices for EngineBridge {
     fn log(&self, level: LogLevel, message: RStr<'_>) {
+        let message = self.state.scrub(message.as_str());
         let (session, engine, message) = (&*self.session, &*self.engine, message.as_str());
         match level {
             LogLevel::Error => {
@@ -53,7 +66,7 @@ impl HostServices for EngineBridge {
     fn emit(&self, event: SessionEvent) {
         match event {
             SessionEvent::Status { status, reason } => {
-                let reason = reason.into_option().map(|r| r.into_string());
+                let reason = reason.into_option().map(|r| self.state.scrub(r.as_str()));
                 tracing::info!(
                     session = &*self.session,
                     status = status.as_waha(),
@@ -68,5 +81,12 @@ impl HostServices for EngineBridge {
                 push_name: push_name.into_option().map(|name| name.into_string()),
             }),
         }
+    }
+
+    fn read_config_file(&self, field: RStr<'_>, name: RStr<'_>) -> RResult<RVec<u8>, EngineError> {
+        self.config_files
+            .read(field.as_str(), name.as_str())
+            .map(RVec::from)
+            .into()
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod config_files;
 pub mod conformance;
 pub mod contact_id;
 pub mod dispatch;
@@ -40,6 +41,7 @@ const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// `--watch`, any change) rescans the engines directory.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let api_keys = args.api_keys()?;
+    let config_files = args.config_files()?;
     if !api_keys.is_enabled() {
         tracing::warn!(
             "no API key is set (WHARF_API_KEY or WAHA_API_KEY): every /api route is open to anyone who can reach {}",
@@ -59,13 +61,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(reload::watch(Arc::clone(&registry), WATCH_INTERVAL));
     }
     let storage = Storage::open(&args.data_dir.join("wharf.db"))?;
-    let sessions = Arc::new(SessionManager::new(
-        registry,
-        storage,
-        args.data_dir.clone(),
-        args.default_engine(),
-        args.engine_timeout,
-    ));
+    let sessions = Arc::new(
+        SessionManager::new(
+            registry,
+            storage,
+            args.data_dir.clone(),
+            args.default_engine(),
+            args.engine_timeout,
+        )
+        .with_config_files(config_files),
+    );
     sessions
         .restore()
         .await

@@ -24,6 +24,7 @@ use utoipa::ToSchema;
 use wharf_engine_api::{SessionContext, SessionStatus, ffi::SessionBox};
 
 use crate::{
+    config_files::ConfigFiles,
     engine_bridge::EngineBridge,
     errors::ApiError,
     registry::{EngineRef, LoadedEngine, Registry},
@@ -41,6 +42,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 pub struct SessionState {
     inner: Mutex<Lifecycle>,
+    /// Hides the run's config secrets in text the engine hands back.
+    secrets: secrets::Scrubber,
 }
 
 struct Lifecycle {
@@ -82,7 +85,14 @@ impl SessionState {
         state
     }
 
+    /// Text from the engine (a reason, an error, a log line) with the
+    /// session config's secrets hidden.
+    pub fn scrub(&self, text: &str) -> String {
+        self.secrets.scrub(text)
+    }
+
     pub fn set_status(&self, status: SessionStatus, reason: Option<String>) {
+        let reason = reason.map(|reason| self.scrub(&reason));
         let mut state = lock(&self.inner);
         state.status = status;
         state.reason = reason;
@@ -280,6 +290,7 @@ pub struct SessionManager {
     sessions_dir: PathBuf,
     default_engine: String,
     deadline: Duration,
+    config_files: Arc<ConfigFiles>,
     sessions: RwLock<BTreeMap<String, Arc<ManagedSession>>>,
 }
 
@@ -297,8 +308,15 @@ impl SessionManager {
             sessions_dir: data_dir.join("sessions"),
             default_engine,
             deadline,
+            config_files: Arc::new(ConfigFiles::none()),
             sessions: RwLock::default(),
         }
+    }
+
+    /// Lets session configs name files in `files` (none by default).
+    pub fn with_config_files(mut self, files: ConfigFiles) -> Self {
+        self.config_files = Arc::new(files);
+        self
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -491,7 +509,14 @@ impl SessionManager {
             Spec {
                 engine: engine.unwrap_or(current.engine),
                 config: match update.config {
-                    Some(config) => secrets::unmasked(config, &current.config),
+                    Some(config) => {
+                        secrets::unmasked(config, &current.config).map_err(|refused| {
+                            ApiError::bad_request(
+                                &format!("config.{}", refused.changed),
+                                refused.message(),
+                            )
+                        })?
+                    }
                     None => current.config,
                 },
             }
@@ -585,15 +610,18 @@ impl SessionManager {
             ));
             return;
         };
-        let run = Run::new(
-            Some(Arc::clone(&engine)),
-            SessionState::with_status(SessionStatus::Starting, None),
-        );
+        let spec_config = lock(&session.spec).config.clone();
+        let state = SessionState {
+            secrets: secrets::Scrubber::for_config(&spec_config),
+            ..SessionState::with_status(SessionStatus::Starting, None)
+        };
+        let run = Run::new(Some(Arc::clone(&engine)), state);
         session.replace_run(Arc::clone(&run));
         let data_dir = self.sessions_dir.join(&session.name);
         let deadline = self.deadline;
         let name = session.name.clone();
-        let config = lock(&session.spec).config.to_string();
+        let config = spec_config.to_string();
+        let config_files = Arc::clone(&self.config_files);
         let session = Arc::clone(session);
         tokio::spawn(async move {
             if let Err(err) = tokio::fs::create_dir_all(&data_dir).await {
@@ -605,7 +633,12 @@ impl SessionManager {
                 session: name.as_str().into(),
                 config: config.into(),
                 data_dir: data_dir.to_string_lossy().as_ref().into(),
-                host: EngineBridge::boxed(&name, engine.name(), Arc::clone(&run.state)),
+                host: EngineBridge::boxed(
+                    &name,
+                    engine.name(),
+                    Arc::clone(&run.state),
+                    config_files,
+                ),
             };
             match tokio::time::timeout(deadline, engine.open_session(context)).await {
                 Ok(RResult::ROk(handle)) => {
@@ -625,7 +658,7 @@ impl SessionManager {
                     }
                 }
                 Ok(RResult::RErr(err)) => {
-                    let reason = err.message.into_string();
+                    let reason = run.state.scrub(err.message.as_str());
                     tracing::warn!(session = name, %reason, "session failed to open");
                     run.state.set_status(SessionStatus::Failed, Some(reason));
                 }

@@ -342,3 +342,93 @@ fn sessions_that_meta_refuses_fail_with_meta_s_reason_and_never_show_the_token()
         "a token is in the log"
     );
 }
+
+#[test]
+fn a_masked_token_is_never_sent_to_a_new_place() {
+    let (host, _) = cloudapi_host();
+    let (elsewhere, elsewhere_address) = start_fake();
+    let (_, shown) = host.get("/api/sessions/biz");
+    assert_eq!(shown["config"]["accessToken"], "********");
+
+    let mut moved = shown["config"].clone();
+    moved["graphApiUrl"] = json!(format!("http://{elsewhere_address}"));
+    let (status, body) = host.put("/api/sessions/biz", json!({"config": moved}));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "config.graphApiUrl");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("config.accessToken"),
+        "{body}"
+    );
+    let mut renumbered = shown["config"].clone();
+    renumbered["phoneNumberId"] = json!("999");
+    let (status, body) = host.put("/api/sessions/biz", json!({"config": renumbered}));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "config.phoneNumberId");
+    assert!(elsewhere.seen.lock().unwrap().is_empty());
+    // Refused changes change nothing.
+    let (_, still) = host.get("/api/sessions/biz");
+    assert_eq!(still["config"], shown["config"]);
+    assert_eq!(still["status"], "WORKING");
+
+    // Sent again in clear, the token may go anywhere its owner says.
+    let mut resent = moved.clone();
+    resent["accessToken"] = json!(TOKEN);
+    let (status, body) = host.put("/api/sessions/biz", json!({"config": resent}));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    host.wait_for_status("biz", "WORKING");
+    assert_eq!(elsewhere.seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn secrets_of_every_shape_are_masked_and_kept_out_of_logs_and_reasons() {
+    let (_, address) = start_fake();
+    let host = Host::start(&[engines::SANDBOX, engines::CLOUDAPI]);
+    let numeric_token = 918_273_645_012_u64;
+    let mut numeric = config(address);
+    numeric["accessToken"] = json!(numeric_token);
+    let (status, _) = host.post(
+        "/api/sessions",
+        json!({"name": "numeric", "engine": "cloudapi", "config": numeric}),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    let failed = host.wait_for_status("numeric", "FAILED");
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("config.accessToken"), "{reason}");
+    assert_eq!(failed["config"]["accessToken"], "********");
+
+    // WAHA-shaped extras that the sandbox ignores but the host stores.
+    let shapes = json!({
+        "webhooks": [{
+            "url": "https://hookuser:hookpass-5511@hooks.example/in?token=querytok-6622&x=1",
+            "customHeaders": [{"name": "Authorization", "value": "Bearer hdrtok-7733"}]
+        }],
+        "extra": {"apiKeys": ["arraykey-8844"], "credentials": {"pass": "objpass-9955"}}
+    });
+    host.create_session("shapes", "sandbox", shapes);
+    let (_, everything) = host.get("/api/sessions?all=true");
+    let shown = everything.to_string();
+    let secrets = [
+        numeric_token.to_string(),
+        "hookpass-5511".into(),
+        "hookuser".into(),
+        "querytok-6622".into(),
+        "hdrtok-7733".into(),
+        "arraykey-8844".into(),
+        "objpass-9955".into(),
+    ];
+    for secret in &secrets {
+        assert!(!shown.contains(secret.as_str()), "{secret} in {shown}");
+    }
+    let (_, shapes_shown) = host.get("/api/sessions/shapes");
+    assert_eq!(
+        shapes_shown["config"]["webhooks"][0]["customHeaders"][0]["name"],
+        "Authorization"
+    );
+    let log = host.log();
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "{secret} is in the log");
+    }
+}

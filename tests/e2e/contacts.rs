@@ -304,20 +304,23 @@ fn requests_for_unknown_sessions_are_404_naming_the_session() {
 
 #[test]
 fn a_session_can_start_from_its_own_fixture() {
-    let host = Host::start(&[engines::SANDBOX]);
-    let fixture = host.data_dir().with_file_name("tiny.json");
+    let fixtures = tempfile::tempdir().unwrap();
     std::fs::write(
-        &fixture,
+        fixtures.path().join("tiny.json"),
         r#"{"contacts": [{"id": "10000000000@c.us", "number": "10000000000", "name": "Only One", "isWAContact": true}]}"#,
     )
     .unwrap();
-    host.create_session("tiny", "sandbox", json!({"fixture": fixture}));
+    let host = Host::start_with(
+        &[engines::SANDBOX],
+        &["--config-files-dir", fixtures.path().to_str().unwrap()],
+    );
+    host.create_session("tiny", "sandbox", json!({"fixture": "tiny.json"}));
     let (_, list) = host.get("/api/tiny/contacts/all");
     assert_eq!(ids(&list), ["10000000000@c.us"]);
 
     let (status, _) = host.post(
         "/api/sessions",
-        json!({"name": "broken", "engine": "sandbox", "config": {"fixture": "/nonexistent.json"}}),
+        json!({"name": "broken", "engine": "sandbox", "config": {"fixture": "nonexistent.json"}}),
     );
     assert_eq!(status, StatusCode::CREATED);
     let failed = host.wait_for_status("broken", "FAILED");

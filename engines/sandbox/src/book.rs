@@ -35,8 +35,23 @@ pub struct Book {
 impl Book {
     /// Parses and checks a fixture or a saved book. `origin` names the file in errors.
     pub fn parse(json: &str, origin: &str) -> Result<Self, EngineError> {
-        let book: Book = serde_json::from_str(json)
-            .map_err(|err| EngineError::invalid_input(format!("{origin}: {err}")))?;
+        // serde's message quotes what it could not read, and a fixture may be
+        // a file the client should not see: say where and what kind of
+        // problem, never what the file holds.
+        let book: Book = serde_json::from_str(json).map_err(|err| {
+            let problem = match err.classify() {
+                serde_json::error::Category::Io | serde_json::error::Category::Syntax => {
+                    "is not valid JSON"
+                }
+                serde_json::error::Category::Eof => "ends too soon",
+                serde_json::error::Category::Data => "is not a contact book",
+            };
+            EngineError::invalid_input(format!(
+                "{origin}: {problem} (line {}, column {})",
+                err.line(),
+                err.column()
+            ))
+        })?;
         book.validate()
             .map_err(|reason| EngineError::invalid_input(format!("{origin}: {reason}")))?;
         Ok(book)

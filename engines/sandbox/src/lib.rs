@@ -5,8 +5,12 @@
 //! Session config (all optional):
 //!
 //! ```json
-//! { "fixture": "/path/to/book.json" }
+//! { "fixture": "book.json" }
 //! ```
+//!
+//! A fixture is a file in the directory the host's operator allows
+//! (`wharf serve --config-files-dir`), read through the host, which keeps
+//! API clients from naming any other file.
 //!
 //! The book starts from the fixture (the bundled one by default) and is then
 //! kept in the session's data directory: block, unblock and upsert survive
@@ -37,7 +41,8 @@ pub struct SandboxEngine;
 /// the same object (`webhooks`, `metadata`, …); the sandbox ignores them.
 #[derive(Debug, Default, Deserialize)]
 struct SandboxConfig {
-    /// A fixture file to start the book from instead of the bundled one.
+    /// A fixture to start the book from instead of the bundled one: a file
+    /// name in the host's config files directory.
     fixture: Option<String>,
 }
 
@@ -64,13 +69,8 @@ impl Engine for SandboxEngine {
     async fn open_session(&self, context: SessionContext) -> Result<SandboxSession, EngineError> {
         let host = context.host();
         let config: SandboxConfig = context.config()?;
-        let fixture = match &config.fixture {
-            Some(path) => {
-                let json = tokio::fs::read_to_string(path).await.map_err(|err| {
-                    EngineError::invalid_input(format!("config.fixture: cannot read {path}: {err}"))
-                })?;
-                Some((json, path.clone()))
-            }
+        let fixture = match config.fixture {
+            Some(name) => Some(read_fixture(&host, name).await?),
             None => None,
         };
         let store = BookStore::new(context.data_dir());
@@ -99,6 +99,19 @@ impl Engine for SandboxEngine {
             host,
         })
     }
+}
+
+/// The fixture named `name`, read through the host (which decides which
+/// files a config may name), with its origin for error messages.
+async fn read_fixture(host: &Host, name: String) -> Result<(String, String), EngineError> {
+    let reader = host.clone();
+    let origin = format!("config.fixture {name:?}");
+    let bytes = tokio::task::spawn_blocking(move || reader.read_config_file("fixture", &name))
+        .await
+        .map_err(|err| EngineError::internal(format!("reading the fixture: {err}")))??;
+    let json = String::from_utf8(bytes)
+        .map_err(|_| EngineError::invalid_input(format!("{origin}: is not UTF-8 text")))?;
+    Ok((json, origin))
 }
 
 /// One sandbox session: its book, and where the book is kept.

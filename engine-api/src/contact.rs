@@ -72,6 +72,11 @@ pub struct ContactName {
 }
 
 impl ContactName {
+    /// The longest first or last name, in characters, that the host passes
+    /// to an engine: enough for any real name, and a bound on what one
+    /// request can make an engine store.
+    pub const MAX_CHARS: usize = 128;
+
     /// First and last name joined by a space, as the address book shows them.
     pub fn full_name(&self) -> String {
         let first = self.first_name.trim();

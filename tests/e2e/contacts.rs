@@ -335,3 +335,37 @@ fn a_session_can_start_from_its_own_fixture() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["status"], "FAILED");
 }
+
+#[test]
+fn names_longer_than_the_documented_limit_are_refused_naming_the_field() {
+    let host = Host::start(&[engines::SANDBOX]);
+    host.create_session("books", "sandbox", json!({}));
+    let path = "/api/books/contacts/14155550140@c.us";
+    let longest = "é".repeat(128);
+    let (status, body) = host.put(path, json!({"firstName": longest, "lastName": longest}));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, saved) = host.get("/api/books/contacts/14155550140@c.us");
+    assert_eq!(saved["name"], format!("{longest} {longest}"));
+
+    let too_long = "x".repeat(129);
+    for (body, field) in [
+        (json!({"firstName": too_long}), "firstName"),
+        (json!({"firstName": "Ok", "lastName": too_long}), "lastName"),
+        (
+            json!({"firstName": "x".repeat(64 * 1024 - 100)}),
+            "firstName",
+        ),
+    ] {
+        let (status, answer) = host.put(path, body);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["field"], field, "{answer}");
+    }
+    let (_, unchanged) = host.get("/api/books/contacts/14155550140@c.us");
+    assert_eq!(unchanged["name"], saved["name"]);
+
+    // Clients can know the limit before they send.
+    let (_, document) = host.get("/openapi.json");
+    let schema = &document["components"]["schemas"]["UpsertRequest"]["properties"];
+    assert_eq!(schema["firstName"]["maxLength"], 128, "{schema}");
+    assert_eq!(schema["lastName"]["maxLength"], 128, "{schema}");
+}

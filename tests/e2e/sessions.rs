@@ -103,7 +103,7 @@ fn put_moves_a_running_session_to_another_engine_and_config() {
 fn delete_removes_the_session_and_its_data() {
     let host = Host::start(&[engines::SANDBOX]);
     host.create_session("gone", "sandbox", json!({}));
-    assert!(host.session_dir("gone").join("book.json").exists());
+    assert!(host.session_dir("gone").join("book.sqlite3").exists());
     let (status, _) = host.send(host.request(Method::DELETE, "/api/sessions/gone"));
     assert_eq!(status, StatusCode::OK);
     assert_eq!(host.get("/api/sessions/gone").0, StatusCode::NOT_FOUND);

@@ -6,7 +6,7 @@
 //!   defaults with a session `default` on the sandbox engine.
 //! - `cargo xtask test [ARGS…]`: build the host and every engine library,
 //!   then run every test of the workspace.
-//! - `cargo xtask bench [abi | reload]`: print benchmark figures.
+//! - `cargo xtask bench [abi | reload | book]`: print benchmark figures.
 //! - `cargo xtask new-engine NAME [--path DIR]`: a new engine crate, in
 //!   `engines/NAME` or anywhere else, that builds and passes conformance.
 //! - `cargo xtask conformance`: `wharf conformance` on every engine under
@@ -25,7 +25,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload] | new-engine NAME [--path DIR] | conformance | docs [--check]>";
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | book] | new-engine NAME [--path DIR] | conformance | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -372,10 +372,12 @@ fn bench(args: &[OsString]) -> Result<()> {
     {
         [] => {
             bench_with_sandbox("abi")?;
-            bench_with_sandbox("reload")
+            bench_with_sandbox("reload")?;
+            bench_book_writes()
         }
         [name @ ("abi" | "reload")] => bench_with_sandbox(name),
-        _ => bail!("unknown benchmark {which:?}; available: abi, reload"),
+        ["book"] => bench_book_writes(),
+        _ => bail!("unknown benchmark {which:?}; available: abi, reload, book"),
     }
 }
 
@@ -394,6 +396,19 @@ fn bench_with_sandbox(name: &str) -> Result<()> {
     bench
         .args(["bench", "--package", "wharf", "--bench", name])
         .env("WHARF_BENCH_ENGINE", library);
+    run(bench)
+}
+
+/// The sandbox's cost of one durable write as its book grows.
+fn bench_book_writes() -> Result<()> {
+    let mut bench = cargo();
+    bench.args([
+        "bench",
+        "--package",
+        "wharf-engine-sandbox",
+        "--bench",
+        "writes",
+    ]);
     run(bench)
 }
 

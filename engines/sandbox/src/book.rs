@@ -52,12 +52,14 @@ impl Book {
                 err.column()
             ))
         })?;
-        book.validate()
+        book.check()
             .map_err(|reason| EngineError::invalid_input(format!("{origin}: {reason}")))?;
         Ok(book)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks what the engine relies on: well-formed, unique ids and
+    /// registered numbers in digits.
+    pub(crate) fn check(&self) -> Result<(), String> {
         let mut seen = HashSet::new();
         for (index, entry) in self.contacts.iter().enumerate() {
             let id = entry.contact.id.as_str();
@@ -161,30 +163,39 @@ impl Book {
         }
     }
 
-    /// Blocks or unblocks `id`; a registered number outside the book is added
-    /// to it, as WhatsApp keeps blocked numbers on the list.
-    pub fn set_blocked(&mut self, id: &str, blocked: bool) -> Result<(), EngineError> {
+    /// Puts `entry` in the book: in place of the entry with its id, or at
+    /// the end. Changes are computed first ([`Book::blocked`],
+    /// [`Book::renamed`]), saved, and only then put, so a failed save
+    /// leaves the book as it was without copying it.
+    pub fn put(&mut self, entry: Entry) {
+        match self.entry_mut(entry.contact.id.as_str()) {
+            Some(existing) => *existing = entry,
+            None => self.contacts.push(entry),
+        }
+    }
+
+    /// `id`'s entry blocked or unblocked; a registered number outside the
+    /// book gets an entry, as WhatsApp keeps blocked numbers on the list.
+    pub fn blocked(&self, id: &str, blocked: bool) -> Result<Entry, EngineError> {
         if id.ends_with("@g.us") {
             return Err(EngineError::invalid_input(format!(
                 "contactId: {id} is a group; groups cannot be blocked"
             )));
         }
-        if self.entry(id).is_none() {
-            let contact = self.contact(id)?;
-            self.contacts.push(Entry {
-                contact,
+        let mut entry = match self.entry(id) {
+            Some(entry) => entry.clone(),
+            None => Entry {
+                contact: self.contact(id)?,
                 about: None,
                 profile_picture_url: None,
-            });
-        }
-        if let Some(entry) = self.entry_mut(id) {
-            entry.contact.is_blocked = blocked;
-        }
-        Ok(())
+            },
+        };
+        entry.contact.is_blocked = blocked;
+        Ok(entry)
     }
 
-    /// Saves `id` in the address book under `name`, adding it when new.
-    pub fn upsert(&mut self, id: &str, name: &ContactName) -> Result<(), EngineError> {
+    /// `id`'s entry saved in the address book under `name`, new if it had none.
+    pub fn renamed(&self, id: &str, name: &ContactName) -> Result<Entry, EngineError> {
         let Some(number) = id.strip_suffix("@c.us") else {
             return Err(EngineError::invalid_input(format!(
                 "contactId: {id} is not a phone contact (…@c.us); only those can be saved"
@@ -194,22 +205,18 @@ impl Book {
         if full_name.is_empty() {
             return Err(EngineError::invalid_input("firstName: must not be empty"));
         }
-        let is_wa_contact = self.is_registered(number);
-        let entry = match self.entry_mut(id) {
-            Some(entry) => entry,
-            None => {
-                self.contacts.push(Entry {
-                    contact: Contact {
-                        id: id.into(),
-                        number: Some(RString::from(number)).into(),
-                        is_wa_contact,
-                        ..Contact::default()
-                    },
-                    about: None,
-                    profile_picture_url: None,
-                });
-                self.contacts.last_mut().expect("an entry was just pushed")
-            }
+        let mut entry = match self.entry(id) {
+            Some(entry) => entry.clone(),
+            None => Entry {
+                contact: Contact {
+                    id: id.into(),
+                    number: Some(RString::from(number)).into(),
+                    is_wa_contact: self.is_registered(number),
+                    ..Contact::default()
+                },
+                about: None,
+                profile_picture_url: None,
+            },
         };
         let short_name = if name.first_name.trim().is_empty() {
             name.last_name.trim()
@@ -219,7 +226,7 @@ impl Book {
         entry.contact.name = Some(RString::from(full_name)).into();
         entry.contact.short_name = Some(RString::from(short_name)).into();
         entry.contact.is_my_contact = true;
-        Ok(())
+        Ok(entry)
     }
 }
 
@@ -308,17 +315,17 @@ mod tests {
             first_name: first.into(),
             last_name: last.into(),
         };
-        book.upsert("14155550140@c.us", &name("New", "Person"))
-            .unwrap();
+        let added = book.renamed("14155550140@c.us", &name("New", "Person"));
+        book.put(added.unwrap());
         let added = book.contact("14155550140@c.us").unwrap();
         assert_eq!(added.name.into_option().unwrap(), "New Person");
         assert!(added.is_my_contact && added.is_wa_contact);
-        book.upsert("14155550140@c.us", &name("Renamed", ""))
-            .unwrap();
+        let renamed = book.renamed("14155550140@c.us", &name("Renamed", ""));
+        book.put(renamed.unwrap());
         let renamed = book.contact("14155550140@c.us").unwrap();
         assert_eq!(renamed.short_name.into_option().unwrap(), "Renamed");
         assert!(
-            book.upsert("120363021234567890@g.us", &name("x", ""))
+            book.renamed("120363021234567890@g.us", &name("x", ""))
                 .is_err()
         );
     }

@@ -13,7 +13,8 @@
 //! API clients from naming any other file.
 //!
 //! The book starts from the fixture (the bundled one by default) and is then
-//! kept in the session's data directory: block, unblock and upsert survive
+//! kept in the session's data directory (an SQLite database, one row per
+//! contact): block, unblock and upsert survive
 //! host restarts. Once a session has a saved book, that book wins over the
 //! fixture; delete the session's data to start again from a fixture.
 
@@ -73,14 +74,14 @@ impl Engine for SandboxEngine {
             Some(name) => Some(read_fixture(&host, name).await?),
             None => None,
         };
-        let store = BookStore::new(context.data_dir());
-        let book = match store.load().await? {
+        let (store, saved) = BookStore::open(context.data_dir()).await?;
+        let book = match saved {
             Some(saved) => saved,
             None => {
                 let (json, origin) = fixture
                     .unwrap_or_else(|| (DEFAULT_FIXTURE.to_owned(), "bundled fixture".into()));
                 let book = Book::parse(&json, &origin)?;
-                store.save(&book).await?;
+                store.create(&book).await?;
                 book
             }
         };
@@ -122,17 +123,16 @@ pub struct SandboxSession {
 }
 
 impl SandboxSession {
-    /// Applies `change` to a copy of the book, saves the copy, and only then
-    /// makes it current: a failed save leaves the session as it was.
+    /// Computes the entry `change` makes, saves it, and only then puts it
+    /// in the book: a failed save leaves the session as it was.
     async fn change(
         &self,
-        change: impl FnOnce(&mut Book) -> Result<(), EngineError>,
+        change: impl FnOnce(&Book) -> Result<book::Entry, EngineError>,
     ) -> Result<(), EngineError> {
         let mut book = self.book.lock().await;
-        let mut next = book.clone();
-        change(&mut next)?;
-        self.store.save(&next).await?;
-        *book = next;
+        let entry = change(&book)?;
+        self.store.save(&entry).await?;
+        book.put(entry);
         Ok(())
     }
 }
@@ -169,15 +169,13 @@ impl Session for SandboxSession {
     }
 
     async fn block(&self, contact_id: String) -> Result<(), EngineError> {
-        self.change(|book| book.set_blocked(&contact_id, true))
-            .await?;
+        self.change(|book| book.blocked(&contact_id, true)).await?;
         self.host.info(&format!("blocked {contact_id}"));
         Ok(())
     }
 
     async fn unblock(&self, contact_id: String) -> Result<(), EngineError> {
-        self.change(|book| book.set_blocked(&contact_id, false))
-            .await?;
+        self.change(|book| book.blocked(&contact_id, false)).await?;
         self.host.info(&format!("unblocked {contact_id}"));
         Ok(())
     }
@@ -187,7 +185,7 @@ impl Session for SandboxSession {
         contact_id: String,
         name: ContactName,
     ) -> Result<(), EngineError> {
-        self.change(|book| book.upsert(&contact_id, &name)).await?;
+        self.change(|book| book.renamed(&contact_id, &name)).await?;
         self.host
             .info(&format!("saved {contact_id} as {}", name.full_name()));
         Ok(())

@@ -1,67 +1,284 @@
-//! Where a session's book is kept: `book.json` in the session's data
-//! directory, replaced atomically so a crash mid-write never loses the book.
+//! Where a session's book is kept: an SQLite database in the session's data
+//! directory, one row per contact.
+//!
+//! A change writes one row in one transaction, so its cost does not grow
+//! with the book (the book used to be one JSON file, rewritten and synced
+//! whole on every change). Commits are durable (WAL, `synchronous=FULL`):
+//! a change the session acknowledged survives a crash. A `book.json` left
+//! by an earlier version is imported once, then removed.
 
-use std::{io, path::PathBuf};
+use std::{
+    io,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, PoisonError},
+};
 
-use wharf_engine_api::{EngineError, support::write_atomically};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use wharf_engine_api::EngineError;
 
-use crate::Book;
+use crate::{Book, book::Entry};
 
-const FILE_NAME: &str = "book.json";
+const DATABASE: &str = "book.sqlite3";
+/// The file earlier versions kept the whole book in.
+const LEGACY_JSON: &str = "book.json";
+
+/// What the book holds besides its contacts, stored as one JSON value.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    description: String,
+    registered: Vec<String>,
+}
 
 pub struct BookStore {
-    dir: PathBuf,
+    connection: Arc<Mutex<Connection>>,
+    path: PathBuf,
 }
 
 impl BookStore {
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+    /// Opens (or creates) the store in `dir`; returns it with the saved
+    /// book, or `None` for a session that has none yet.
+    pub async fn open(dir: PathBuf) -> Result<(Self, Option<Book>), EngineError> {
+        blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|err| cannot("create", &dir, err))?;
+            let path = dir.join(DATABASE);
+            let connection = Connection::open(&path).map_err(|err| cannot("open", &path, err))?;
+            connection
+                .execute_batch(
+                    "PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = FULL;
+                     CREATE TABLE IF NOT EXISTS header (
+                         only INTEGER PRIMARY KEY CHECK (only = 1),
+                         book TEXT NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS contacts (
+                         position INTEGER PRIMARY KEY,
+                         id TEXT NOT NULL UNIQUE,
+                         entry TEXT NOT NULL
+                     );",
+                )
+                .map_err(|err| cannot("prepare", &path, err))?;
+            let store = Self {
+                connection: Arc::new(Mutex::new(connection)),
+                path,
+            };
+            let book = match store.read()? {
+                Some(book) => Some(book),
+                None => store.import_legacy(&dir)?,
+            };
+            // Imported or not, a leftover JSON book is stale once a database
+            // book exists (a crash may have come between import and removal).
+            if book.is_some() {
+                remove_if_present(&dir.join(LEGACY_JSON))?;
+            }
+            Ok((store, book))
+        })
+        .await
     }
 
-    fn path(&self) -> PathBuf {
-        self.dir.join(FILE_NAME)
+    /// Saves a whole new book, in one transaction.
+    pub async fn create(&self, book: &Book) -> Result<(), EngineError> {
+        let encoded = Encoded::of(book)?;
+        let (connection, path) = (Arc::clone(&self.connection), self.path.clone());
+        blocking(move || encoded.write(&connection, &path)).await
     }
 
-    /// The saved book, or `None` for a session that has none yet. A saved
-    /// book that does not parse is an error, never silently replaced.
-    pub async fn load(&self) -> Result<Option<Book>, EngineError> {
-        let path = self.path();
-        match tokio::fs::read_to_string(&path).await {
-            Ok(json) => Book::parse(&json, &path.display().to_string()).map(Some),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(EngineError::internal(format!(
-                "cannot read {}: {err}",
-                path.display()
-            ))),
-        }
+    /// Saves one entry: a new contact is added after the others, a known
+    /// one keeps its place.
+    pub async fn save(&self, entry: &Entry) -> Result<(), EngineError> {
+        let id = entry.contact.id.to_string();
+        let json = encode(entry)?;
+        let (connection, path) = (Arc::clone(&self.connection), self.path.clone());
+        blocking(move || {
+            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            connection
+                .execute(
+                    "INSERT INTO contacts (id, entry) VALUES (?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
+                    params![id, json],
+                )
+                .map(drop)
+                .map_err(|err| cannot("save", &path, err))
+        })
+        .await
     }
 
-    pub async fn save(&self, book: &Book) -> Result<(), EngineError> {
-        let dir = self.dir.clone();
-        let json = book.to_json();
-        let path = self.path();
-        tokio::task::spawn_blocking(move || write_atomically(&dir, FILE_NAME, json.as_bytes()))
-            .await
-            .map_err(|err| EngineError::internal(format!("saving the book: {err}")))?
-            .map_err(|err| EngineError::internal(format!("cannot save {}: {err}", path.display())))
+    fn read(&self) -> Result<Option<Book>, EngineError> {
+        let connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let corrupt = |err: &dyn std::fmt::Display| {
+            EngineError::internal(format!(
+                "{} holds a book that cannot be read ({err}); delete the session's data to start again",
+                self.path.display()
+            ))
+        };
+        let header: Option<String> = connection
+            .query_row("SELECT book FROM header", [], |row| row.get(0))
+            .optional()
+            .map_err(|err| corrupt(&err))?;
+        let Some(header) = header else {
+            return Ok(None);
+        };
+        let header: Header = serde_json::from_str(&header).map_err(|err| corrupt(&err))?;
+        let mut query = connection
+            .prepare("SELECT entry FROM contacts ORDER BY position")
+            .map_err(|err| corrupt(&err))?;
+        let contacts = query
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|err| corrupt(&err))?
+            .map(|json| {
+                let json = json.map_err(|err| corrupt(&err))?;
+                serde_json::from_str::<Entry>(&json).map_err(|err| corrupt(&err))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let book = Book {
+            description: header.description,
+            contacts,
+            registered: header.registered,
+        };
+        book.check()
+            .map_err(|problem| corrupt(&problem))
+            .map(|()| Some(book))
     }
+
+    /// Moves a book that an earlier version saved as JSON into the database.
+    fn import_legacy(&self, dir: &Path) -> Result<Option<Book>, EngineError> {
+        let legacy = dir.join(LEGACY_JSON);
+        let json = match std::fs::read_to_string(&legacy) {
+            Ok(json) => json,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(cannot("read", &legacy, err)),
+        };
+        let book = Book::parse(&json, &legacy.display().to_string())?;
+        Encoded::of(&book)?.write(&self.connection, &self.path)?;
+        Ok(Some(book))
+    }
+}
+
+/// A whole book as rows, ready to write.
+struct Encoded {
+    header: String,
+    entries: Vec<(String, String)>,
+}
+
+impl Encoded {
+    fn of(book: &Book) -> Result<Self, EngineError> {
+        let header = serde_json::to_string(&Header {
+            description: book.description.clone(),
+            registered: book.registered.clone(),
+        })
+        .map_err(|err| EngineError::internal(format!("encoding the book: {err}")))?;
+        let entries = book
+            .contacts
+            .iter()
+            .map(|entry| encode(entry).map(|json| (entry.contact.id.to_string(), json)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { header, entries })
+    }
+
+    /// Replaces whatever `connection` holds with this book, in one transaction.
+    fn write(&self, connection: &Mutex<Connection>, path: &Path) -> Result<(), EngineError> {
+        let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+        let write = |connection: &mut Connection| -> rusqlite::Result<()> {
+            let transaction = connection.transaction()?;
+            transaction.execute("DELETE FROM contacts", [])?;
+            transaction.execute(
+                "INSERT OR REPLACE INTO header (only, book) VALUES (1, ?1)",
+                params![self.header],
+            )?;
+            {
+                let mut insert =
+                    transaction.prepare("INSERT INTO contacts (id, entry) VALUES (?1, ?2)")?;
+                for (id, json) in &self.entries {
+                    insert.execute(params![id, json])?;
+                }
+            }
+            transaction.commit()
+        };
+        write(&mut connection).map_err(|err| cannot("save", path, err))
+    }
+}
+
+fn encode(entry: &Entry) -> Result<String, EngineError> {
+    serde_json::to_string(entry)
+        .map_err(|err| EngineError::internal(format!("encoding a contact: {err}")))
+}
+
+fn remove_if_present(file: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_file(file) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(cannot("remove", file, err)),
+    }
+}
+
+fn cannot(what: &str, path: &Path, err: impl std::fmt::Display) -> EngineError {
+    EngineError::internal(format!("cannot {what} {}: {err}", path.display()))
+}
+
+/// Runs `work` on tokio's blocking pool: SQLite and the file system block.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| EngineError::internal(format!("the book store failed: {err}")))?
 }
 
 #[cfg(test)]
 mod tests {
+    use wharf_engine_api::ContactName;
+
     use super::*;
 
-    #[tokio::test]
-    async fn saved_book_loads_back_and_corrupt_book_is_an_error() {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_saved_book_and_its_changes_load_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BookStore::new(dir.path().join("session"));
-        assert!(store.load().await.unwrap().is_none());
-        let book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
-        store.save(&book).await.unwrap();
-        assert_eq!(store.load().await.unwrap().unwrap(), book);
+        let session = dir.path().join("session");
+        let (store, saved) = BookStore::open(session.clone()).await.unwrap();
+        assert!(saved.is_none());
+        let mut book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
+        store.create(&book).await.unwrap();
 
-        std::fs::write(dir.path().join("session").join(FILE_NAME), "{ not json").unwrap();
-        let err = store.load().await.unwrap_err();
+        let name = ContactName {
+            first_name: "New".into(),
+            last_name: "Person".into(),
+        };
+        let added = book.renamed("14155550140@c.us", &name).unwrap();
+        store.save(&added).await.unwrap();
+        book.put(added);
+        let blocked = book.blocked("14155550100@c.us", true).unwrap();
+        store.save(&blocked).await.unwrap();
+        book.put(blocked);
+        drop(store);
+
+        let (_, loaded) = BookStore::open(session).await.unwrap();
+        assert_eq!(loaded.unwrap(), book);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_json_book_from_an_earlier_version_is_imported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
+        let blocked = book.blocked("14155550100@c.us", true).unwrap();
+        book.put(blocked);
+        std::fs::write(dir.path().join(LEGACY_JSON), book.to_json()).unwrap();
+
+        let (_, imported) = BookStore::open(dir.path().to_owned()).await.unwrap();
+        assert_eq!(imported.unwrap(), book);
+        assert!(!dir.path().join(LEGACY_JSON).exists());
+        let (_, reopened) = BookStore::open(dir.path().to_owned()).await.unwrap();
+        assert_eq!(reopened.unwrap(), book);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_corrupt_book_is_an_error_never_silently_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LEGACY_JSON), "{ not json").unwrap();
+        let err = BookStore::open(dir.path().to_owned()).await.err().unwrap();
         assert!(err.message.contains("book.json"), "{err}");
+        assert!(dir.path().join(LEGACY_JSON).exists());
     }
 }

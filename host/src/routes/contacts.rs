@@ -328,16 +328,22 @@ async fn set_blocked(
     Ok((StatusCode::CREATED, Json(Success::default())))
 }
 
+// The schema below repeats the limit as a literal, which utoipa requires.
+const _: () = assert!(
+    ContactName::MAX_CHARS == 128,
+    "update UpsertRequest's maxLength"
+);
+
 /// Body of upsert.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UpsertRequest {
-    /// First name; must not be empty.
-    #[schema(example = "John")]
+    /// First name; must not be blank.
+    #[schema(example = "John", min_length = 1, max_length = 128, pattern = r"\S")]
     first_name: String,
     /// Last name.
     #[serde(default)]
-    #[schema(example = "Doe")]
+    #[schema(example = "Doe", max_length = 128)]
     last_name: String,
 }
 
@@ -365,6 +371,17 @@ async fn upsert(
     let chat_id = parse_contact_id("contactId", &chat_id)?;
     if request.first_name.trim().is_empty() {
         return Err(ApiError::bad_request("firstName", "must not be empty"));
+    }
+    for (field, value) in [
+        ("firstName", &request.first_name),
+        ("lastName", &request.last_name),
+    ] {
+        if value.chars().count() > ContactName::MAX_CHARS {
+            return Err(ApiError::bad_request(
+                field,
+                format!("must be at most {} characters", ContactName::MAX_CHARS),
+            ));
+        }
     }
     let name = ContactName {
         first_name: request.first_name.trim().into(),

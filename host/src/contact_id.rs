@@ -8,6 +8,15 @@ use crate::errors::ApiError;
 const MIN_DIGITS: usize = 5;
 const MAX_DIGITS: usize = 15;
 
+/// What [`parse_phone`] accepts, as a JSON Schema pattern for the OpenAPI
+/// document: 5 to 15 digits, with spaces, dots, dashes and parentheses
+/// between them and one leading `+`.
+pub const PHONE_PATTERN: &str = r"^\+?[ ().-]*(?:[0-9][ ().-]*){5,15}$";
+
+/// What [`parse_contact_id`] accepts, as a JSON Schema pattern: a phone
+/// number as [`PHONE_PATTERN`], or a chat id.
+pub const CONTACT_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]+(?:-[0-9]+)*@g\.us|[0-9]+@lid)$";
+
 /// Parses a contact id as users write it and returns the chat id engines
 /// expect: a phone number in any common form (`+55 (11) 98765-4321`,
 /// `5511987654321`) becomes `5511987654321@c.us`; `…@s.whatsapp.net`
@@ -44,6 +53,27 @@ pub fn parse_contact_id(field: &str, raw: &str) -> Result<String, ApiError> {
             "has an unknown server; use a phone number, …@c.us, …@g.us or …@lid",
         )),
     }
+}
+
+/// What [`parse_person_id`] accepts, as a JSON Schema pattern: a contact
+/// id that is not a group's.
+pub const PERSON_ID_PATTERN: &str =
+    r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]+@lid)$";
+
+/// [`parse_contact_id`] for operations on a person (blocking): a group id
+/// is refused here, before any engine is asked.
+pub fn parse_person_id(field: &str, raw: &str) -> Result<String, ApiError> {
+    let id = parse_contact_id(field, raw)?;
+    if id.ends_with("@g.us") {
+        return Err(ApiError::bad_request(
+            field,
+            format!(
+                "'{}' is a group; this takes a person (a phone number, …@c.us or …@lid)",
+                raw.trim()
+            ),
+        ));
+    }
+    Ok(id)
 }
 
 /// Parses a phone number in any common form and returns its digits, country
@@ -143,6 +173,13 @@ mod tests {
         assert!(parse_phone("phone", "5511987654321@c.us").is_err());
     }
 
+    #[test]
+    fn groups_are_not_persons() {
+        assert_eq!(parse_person_id("contactId", "123@lid").unwrap(), "123@lid");
+        let error = parse_person_id("contactId", "120363021234567890@g.us").unwrap_err();
+        assert!(error.to_string().contains("is a group"), "{error}");
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -167,6 +204,14 @@ mod tests {
             })
         }
 
+        /// Strings that match an anchored pattern (the generator wants
+        /// the pattern without its anchors; it generates whole strings).
+        fn generated(pattern: &str) -> impl Strategy<Value = String> {
+            let unanchored = pattern.trim_start_matches('^').trim_end_matches('$');
+            proptest::string::string_regex(unanchored)
+                .expect("a pattern proptest can generate from")
+        }
+
         proptest! {
             #[test]
             fn typed_phone_numbers_become_their_digits_at_c_us((digits, typed) in typed_phone()) {
@@ -183,6 +228,18 @@ mod tests {
                         prop_assert!(error.to_string().contains("contactId"));
                     }
                 }
+            }
+
+            #[test]
+            fn whatever_the_documented_patterns_allow_is_accepted(
+                contact_id in generated(CONTACT_ID_PATTERN),
+                person in generated(PERSON_ID_PATTERN),
+                phone in generated(PHONE_PATTERN),
+            ) {
+                prop_assert!(parse_person_id("contactId", &person).is_ok(), "{person}");
+                prop_assert!(parse_contact_id("contactId", &contact_id).is_ok(), "{contact_id}");
+                prop_assert!(parse_phone("phone", &phone).is_ok(), "{phone}");
+                prop_assert!(parse_contact_id("contactId", &phone).is_ok(), "{phone}");
             }
 
             #[test]

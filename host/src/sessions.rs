@@ -733,6 +733,10 @@ fn validate_config(config: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// What [`validate_session_name`] accepts, as a JSON Schema pattern for the
+/// OpenAPI document.
+pub const SESSION_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
 /// Session names become directory names and URL segments, so they are kept
 /// to a safe alphabet.
 fn validate_session_name(name: &str) -> Result<(), ApiError> {
@@ -754,6 +758,18 @@ fn validate_session_name(name: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn names_the_documented_pattern_allows_are_accepted(
+            name in proptest::string::string_regex(
+                SESSION_NAME_PATTERN.trim_start_matches('^').trim_end_matches('$'),
+            )
+            .unwrap(),
+        ) {
+            proptest::prop_assert!(validate_session_name(&name).is_ok(), "{name}");
+        }
+    }
 
     #[test]
     fn session_names_cannot_escape_the_data_directory() {

@@ -5,6 +5,10 @@ use std::fmt;
 
 use semver::Version;
 
+/// What [`EngineRef::parse`] accepts, as a JSON Schema pattern for the
+/// OpenAPI document: a name, then optionally `@` and a semantic version.
+pub const ENGINE_REF_PATTERN: &str = r"^[A-Za-z0-9_-]{1,64}(?:@(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})(?:-(?:0|[1-9][0-9]{0,8}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9][0-9]{0,8}|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)?$";
+
 /// A parsed engine reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineRef {
@@ -65,6 +69,18 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn references_the_documented_pattern_allows_are_accepted(
+            reference in proptest::string::string_regex(
+                ENGINE_REF_PATTERN.trim_start_matches('^').trim_end_matches('$'),
+            )
+            .unwrap(),
+        ) {
+            proptest::prop_assert!(EngineRef::parse(&reference).is_ok(), "{reference}");
+        }
+    }
 
     #[test]
     fn a_bare_name_means_the_newest_version() {

@@ -22,7 +22,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError, RwLock, Weak},
 };
 
-pub use engine_ref::EngineRef;
+pub use engine_ref::{ENGINE_REF_PATTERN, EngineRef};
 pub use library::{Feature, Fingerprint, LoadedEngine, PrivateCopies, RejectedLibrary, load};
 
 /// What became of one library file in a scan.

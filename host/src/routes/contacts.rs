@@ -15,7 +15,7 @@ use super::{
     extract::{ApiJson, ApiPath, Params},
 };
 use crate::{
-    contact_id::{parse_contact_id, parse_phone},
+    contact_id::{parse_contact_id, parse_person_id, parse_phone},
     dispatch::{dispatch, gate},
     errors::{ApiError, BodyErrors, EngineRouteErrors},
 };
@@ -37,19 +37,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// The values of `sortBy`, and what each means.
+pub(super) const SORT_BY: [(&str, SortBy); 2] = [("id", SortBy::Id), ("name", SortBy::Name)];
+
+/// The values of `sortOrder`: `asc` is A to Z.
+pub(super) const SORT_ORDER: [(&str, SortOrder); 2] =
+    [("asc", SortOrder::Asc), ("desc", SortOrder::Desc)];
+
 fn list_query(params: &Params) -> Result<ListQuery, ApiError> {
     Ok(ListQuery {
         limit: params.count("limit")?.into(),
         offset: params.count("offset")?.unwrap_or(0),
-        sort_by: params
-            .choice("sortBy", &[("id", SortBy::Id), ("name", SortBy::Name)])?
-            .unwrap_or_default(),
-        sort_order: params
-            .choice(
-                "sortOrder",
-                &[("asc", SortOrder::Asc), ("desc", SortOrder::Desc)],
-            )?
-            .unwrap_or_default(),
+        sort_by: params.choice("sortBy", &SORT_BY)?.unwrap_or_default(),
+        sort_order: params.choice("sortOrder", &SORT_ORDER)?.unwrap_or_default(),
     })
 }
 
@@ -266,7 +266,7 @@ async fn profile_picture(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ContactRequest {
-    /// Phone number or chat id.
+    /// Phone number or chat id of a person (not a group).
     #[schema(example = "11231231231")]
     contact_id: String,
     /// Session name.
@@ -311,7 +311,7 @@ async fn set_blocked(
     request: ContactRequest,
     blocked: bool,
 ) -> Result<(StatusCode, Json<Success>), ApiError> {
-    let contact_id = parse_contact_id("contactId", &request.contact_id)?.into();
+    let contact_id = parse_person_id("contactId", &request.contact_id)?.into();
     let feature = if blocked {
         features::CONTACTS_BLOCK
     } else {

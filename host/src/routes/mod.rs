@@ -1,5 +1,6 @@
 //! The HTTP API: WAHA-compatible routes grouped by area.
 
+mod constraints;
 mod contacts;
 mod docs;
 mod extract;
@@ -56,7 +57,7 @@ impl Default for Success {
 
 /// The OpenAPI document of every route in [`router`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    constraints::constrained(api_routes().split_for_parts().1)
 }
 
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -72,6 +73,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// redirects to `/swagger/`).
 pub fn router(state: AppState, api_keys: ApiKeys) -> Router {
     let (api, openapi) = api_routes().split_for_parts();
+    let openapi = constraints::constrained(openapi);
     let document = Json(openapi.clone());
     api.route("/openapi.json", get(move || async move { document }))
         .merge(SwaggerUi::new("/swagger").url("/swagger/openapi.json", openapi))

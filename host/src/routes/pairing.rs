@@ -31,6 +31,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_code))
 }
 
+/// The values of the QR route's `format`, and whether each asks for the
+/// raw value (`image` is a PNG).
+pub(super) const QR_FORMATS: [(&str, bool); 2] = [("image", false), ("raw", true)];
+
 /// The text inside the QR code.
 #[derive(Serialize, ToSchema)]
 struct QrValue {
@@ -90,9 +94,7 @@ async fn qr(
     params: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let raw = params
-        .choice("format", &[("image", false), ("raw", true)])?
-        .unwrap_or(false);
+    let raw = params.choice("format", &QR_FORMATS)?.unwrap_or(false);
     let target = gate_pairing(&state.sessions, &session, features::AUTH_QR)?;
     let value = target.run().state().qr().ok_or_else(|| {
         ApiError::not_ready(

@@ -10,6 +10,8 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
+    io::Write,
+    net::TcpStream,
     sync::atomic::{AtomicBool, Ordering},
     thread,
 };
@@ -112,6 +114,43 @@ fn delete_racing_start_leaves_no_session_directory_or_engine_session() {
         .collect();
     assert_eq!(leftovers, Vec::<String>::new(), "directories left behind");
     assert_eq!(open_engine_sessions(&host), BTreeMap::new(), "orphans");
+}
+
+#[test]
+fn a_delete_whose_client_goes_away_still_completes() {
+    let host = Host::start(&[engines::COUNTING]);
+    let (status, body) = host.post(
+        "/api/sessions",
+        json!({"name": "quitter", "engine": "counting", "config": {"openDelayMs": 1000}}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let url = host.url("");
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut client = TcpStream::connect(address).expect("a connection to the host");
+    client
+        .write_all(
+            b"DELETE /api/sessions/quitter HTTP/1.1\r\nHost: wharf\r\nContent-Length: 0\r\n\r\n",
+        )
+        .expect("the request is sent");
+    // The delete has begun once the session shows STOPPED; it then waits
+    // for the opening, and the client gives up meanwhile.
+    host.eventually("the delete to begin", || {
+        let (_, session) = host.get("/api/sessions/quitter");
+        if session["status"] == "STOPPED" {
+            Ok(())
+        } else {
+            Err(session)
+        }
+    });
+    drop(client);
+    host.eventually("the delete to finish", || {
+        match host.get("/api/sessions/quitter") {
+            (StatusCode::NOT_FOUND, _) => Ok(()),
+            (_, session) => Err(session),
+        }
+    });
+    assert!(!host.session_dir("quitter").exists());
+    assert_eq!(open_engine_sessions(&host), BTreeMap::new());
 }
 
 #[test]

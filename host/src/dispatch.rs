@@ -4,6 +4,11 @@
 //! session, checks the feature matrix of the session's engine *before*
 //! anything reaches the engine, and checks that the session can serve.
 //! [`Target::call`] then bounds the engine's time and maps its errors.
+//!
+//! A [`Target`] holds its run open: stopping, restarting, logging out or
+//! deleting the session waits until the calls made through it are done, so
+//! an engine call never meets a closed engine session or a removed data
+//! directory.
 
 use std::sync::Arc;
 
@@ -14,13 +19,15 @@ use wharf_engine_api::{EngineError, SessionStatus, ffi::SessionBox};
 use crate::{
     errors::ApiError,
     registry::Feature,
-    sessions::{Run, SessionManager},
+    sessions::{CallGuard, Run, SessionManager},
 };
 
 /// A session cleared to receive one operation.
 pub struct Target {
     run: Arc<Run>,
     handle: Arc<SessionBox>,
+    /// Keeps the run from closing while the operation is in flight.
+    _open: CallGuard,
     feature: &'static str,
     session: String,
     deadline: std::time::Duration,
@@ -35,7 +42,7 @@ fn gate_when(
     needed: SessionStatus,
 ) -> Result<Target, ApiError> {
     let managed = sessions.find(session)?;
-    let run = managed.run();
+    let (run, open) = managed.enter();
     // A running session answers for the engine instance it runs on; a
     // stopped one for the engine it would start on.
     let engine = match run.engine() {
@@ -57,6 +64,16 @@ fn gate_when(
             supported_by,
         ));
     }
+    let Some(open) = open else {
+        // Only a run a closing has already taken over refuses calls: it is
+        // as good as stopped.
+        return Err(ApiError::session_not_in(
+            session,
+            SessionStatus::Stopped,
+            None,
+            needed,
+        ));
+    };
     let (status, reason) = run.state().status();
     let handle = run
         .state()
@@ -66,6 +83,7 @@ fn gate_when(
     Ok(Target {
         run,
         handle,
+        _open: open,
         feature,
         session: session.to_owned(),
         deadline: sessions.deadline(),

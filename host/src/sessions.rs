@@ -6,6 +6,30 @@
 //! stored, so the host starts again after a restart or crash every session
 //! that was running. Each start is a new [`Run`]: one engine instance, kept
 //! until the session stops or restarts, whose events update only that run.
+//!
+//! # What each operation guarantees
+//!
+//! Lifecycle operations on one session (create, start, stop, restart,
+//! update, logout, delete) take the session's lifecycle lock, so each one
+//! happens whole, before or after any other; an operation that found the
+//! session before a delete finished answers 404 and revives nothing.
+//!
+//! - `start`, `restart`, `update` and `create` answer promptly: the engine
+//!   opens the session in the background (STARTING until it reports).
+//! - Closing a run (`stop`, `restart`, `update` of a running session,
+//!   `logout`, `delete`) first waits for that run's opening to finish, and
+//!   for the engine calls in flight on it, each bounded by the engine
+//!   deadline; then it closes the engine session the run opened. Calls that
+//!   arrive once closing has begun see the new state (422, or 404 once
+//!   deleted), never a closed engine session.
+//! - `logout` and `delete` remove the data directory only after the run is
+//!   fully closed, so nothing of the old run writes into it afterwards.
+//!   `delete` removes the directory before the stored session, so a new
+//!   session of the same name never inherits old data.
+//! - When the call answers 200, the end state is the documented one:
+//!   `stop` leaves the session STOPPED, `start`/`restart` running, `logout`
+//!   running again (on fresh data) when it was running, `delete` gone with
+//!   no directory and no engine session left open.
 
 use std::{
     collections::BTreeMap,
@@ -20,6 +44,10 @@ use std::{
 use abi_stable::std_types::RResult;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::{
+    sync::{OwnedRwLockReadGuard, RwLock as CallLock},
+    task::JoinHandle,
+};
 use utoipa::ToSchema;
 use wharf_engine_api::{SessionContext, SessionStatus, ffi::SessionBox};
 
@@ -163,11 +191,22 @@ impl SessionState {
 /// when it restarts.
 static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Held by an engine call for its whole duration: the run it goes to does
+/// not close until the call is done.
+pub type CallGuard = OwnedRwLockReadGuard<()>;
+
 /// One opening of a session on one engine instance.
 pub struct Run {
     id: u64,
     engine: Option<Arc<LoadedEngine>>,
     state: Arc<SessionState>,
+    /// The background opening, awaited before the run closes: what it opens
+    /// must be closed, and it must not write into a directory being removed.
+    opening: Mutex<Option<JoinHandle<()>>>,
+    /// Engine calls hold the shared side; closing takes the exclusive side
+    /// once, after the run stopped being current, so it waits for the calls
+    /// in flight and no call can start on it afterwards.
+    calls: Arc<CallLock<()>>,
 }
 
 impl Run {
@@ -176,6 +215,8 @@ impl Run {
             id: NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed),
             engine,
             state: Arc::new(state),
+            opening: Mutex::new(None),
+            calls: Arc::default(),
         })
     }
 
@@ -198,6 +239,20 @@ impl Run {
             SessionStatus::Stopped | SessionStatus::Failed
         )
     }
+
+    /// Waits until nothing uses this run any more: its opening has finished
+    /// (the opening bounds itself by the engine deadline) and the engine
+    /// calls in flight are done (each bounded by the deadline too). Only for
+    /// a run that is no longer current, which no new call can reach.
+    async fn quiesce(&self, session: &str) {
+        let opening = lock(&self.opening).take();
+        if let Some(opening) = opening
+            && let Err(err) = opening.await
+        {
+            tracing::warn!(session, %err, "the opening of the session ended abnormally");
+        }
+        drop(self.calls.write().await);
+    }
 }
 
 /// What a session is: its engine and config.
@@ -212,8 +267,10 @@ pub struct ManagedSession {
     name: String,
     spec: Mutex<Spec>,
     run: Mutex<Arc<Run>>,
-    /// Serializes start, stop, update, logout and delete of this session.
-    lifecycle: tokio::sync::Mutex<()>,
+    /// Serializes create, start, stop, restart, update, logout and delete of
+    /// this session. Holds `true` once the session is deleted: a request
+    /// that looked the session up before then must not act on it.
+    lifecycle: tokio::sync::Mutex<bool>,
 }
 
 impl ManagedSession {
@@ -232,8 +289,27 @@ impl ManagedSession {
         Arc::clone(&lock(&self.run))
     }
 
+    /// The current run, with a guard that keeps it from closing while one
+    /// engine call is in flight; `None` for a run already closing.
+    pub fn enter(&self) -> (Arc<Run>, Option<CallGuard>) {
+        // Under the run lock, so a closing can only take a run over after
+        // this guard is counted, or this sees the run that replaced it.
+        let current = lock(&self.run);
+        let guard = Arc::clone(&current.calls).try_read_owned().ok();
+        (Arc::clone(&current), guard)
+    }
+
     fn replace_run(&self, run: Arc<Run>) {
         *lock(&self.run) = run;
+    }
+
+    /// Takes the lifecycle lock; a session deleted meanwhile is a 404.
+    async fn lock_lifecycle(&self) -> Result<tokio::sync::MutexGuard<'_, bool>, ApiError> {
+        let lifecycle = self.lifecycle.lock().await;
+        if *lifecycle {
+            return Err(ApiError::session_not_found(&self.name));
+        }
+        Ok(lifecycle)
     }
 }
 
@@ -398,26 +474,38 @@ impl SessionManager {
         for session in stored {
             let name = session.name.clone();
             let should_run = session.should_run;
-            let managed = self.insert(session.name, session.engine, session.config);
+            self.insert(session.name, session.engine, session.config, should_run)
+                .await;
             tracing::info!(session = name, should_run, "session restored");
-            if should_run {
-                self.start_run(&managed);
-            }
         }
         Ok(())
     }
 
-    fn insert(&self, name: String, engine: String, config: Value) -> Arc<ManagedSession> {
+    /// Makes the session known and, when asked, starts it, under its
+    /// lifecycle lock: a delete that finds it at once waits for the start.
+    async fn insert(
+        &self,
+        name: String,
+        engine: String,
+        config: Value,
+        start: bool,
+    ) -> Arc<ManagedSession> {
         let session = Arc::new(ManagedSession {
             name: name.clone(),
             spec: Mutex::new(Spec { engine, config }),
             run: Mutex::new(Run::new(None, SessionState::default())),
-            lifecycle: tokio::sync::Mutex::new(()),
+            lifecycle: tokio::sync::Mutex::new(false),
         });
-        self.sessions
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name, Arc::clone(&session));
+        {
+            let _lifecycle = session.lifecycle.lock().await;
+            self.sessions
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name, Arc::clone(&session));
+            if start {
+                self.start_run(&session);
+            }
+        }
         session
     }
 
@@ -446,21 +534,22 @@ impl SessionManager {
         {
             return Err(ApiError::session_exists(&request.name));
         }
-        let session = self.insert(request.name, engine, request.config);
-        if request.start {
-            self.start_run(&session);
-        }
-        Ok(session)
+        Ok(self
+            .insert(request.name, engine, request.config, request.start)
+            .await)
     }
 
     /// Starts a stopped or failed session; a running one is left as it is.
     pub async fn start(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
-        let _lifecycle = session.lifecycle.lock().await;
+        let _lifecycle = session.lock_lifecycle().await?;
         self.storage
             .set_should_run(&session.name, true)
             .await
             .map_err(ApiError::storage)?;
         if !session.run().is_active() {
+            // A run that failed or stopped on its own may still hold an
+            // engine session; it is closed before the new one opens.
+            self.close_run(session).await;
             self.start_run(session);
         }
         Ok(())
@@ -468,7 +557,7 @@ impl SessionManager {
 
     /// Stops a session; it stays stopped across host restarts.
     pub async fn stop(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
-        let _lifecycle = session.lifecycle.lock().await;
+        let _lifecycle = session.lock_lifecycle().await?;
         self.storage
             .set_should_run(&session.name, false)
             .await
@@ -479,7 +568,7 @@ impl SessionManager {
 
     /// Stops the session if it runs, then starts it on a new engine instance.
     pub async fn restart(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
-        let _lifecycle = session.lifecycle.lock().await;
+        let _lifecycle = session.lock_lifecycle().await?;
         self.storage
             .set_should_run(&session.name, true)
             .await
@@ -503,7 +592,7 @@ impl SessionManager {
             .as_deref()
             .map(|engine| self.engine_reference("engine", engine))
             .transpose()?;
-        let _lifecycle = session.lifecycle.lock().await;
+        let _lifecycle = session.lock_lifecycle().await?;
         let spec = {
             let current = lock(&session.spec).clone();
             Spec {
@@ -537,10 +626,12 @@ impl SessionManager {
     /// credentials) is deleted, and a session that was running starts again,
     /// ready to pair anew.
     pub async fn logout(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
-        let _lifecycle = session.lifecycle.lock().await;
-        let run = session.run();
-        let was_running = run.is_active();
-        if let Some(handle) = run.state.handle() {
+        let _lifecycle = session.lock_lifecycle().await?;
+        let was_running = session.run().is_active();
+        // Quiesced first, so a session still opening logs out too and the
+        // calls in flight finish before the engine forgets the account.
+        let run = self.detach_run(session).await;
+        if let Some(handle) = run.state.take_handle() {
             let engine = run.engine.as_ref().map_or("", |e| e.name());
             match tokio::time::timeout(self.deadline, handle.logout()).await {
                 Ok(RResult::ROk(())) => {}
@@ -555,8 +646,8 @@ impl SessionManager {
                     );
                 }
             }
+            close_engine_session(&session.name, &handle, self.deadline).await;
         }
-        self.close_run(session).await;
         self.remove_data(&session.name).await?;
         if was_running {
             self.start_run(session);
@@ -566,17 +657,22 @@ impl SessionManager {
 
     /// Stops the session and deletes it with its data.
     pub async fn delete(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
-        let _lifecycle = session.lifecycle.lock().await;
+        let mut deleted = session.lock_lifecycle().await?;
         self.close_run(session).await;
+        // The data goes before the stored session and the name: until both
+        // are gone no new session of this name can be created, so it can
+        // never find this one's data.
+        self.remove_data(&session.name).await?;
         self.storage
             .delete(&session.name)
             .await
             .map_err(ApiError::storage)?;
+        *deleted = true;
         self.sessions
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&session.name);
-        self.remove_data(&session.name).await
+        Ok(())
     }
 
     async fn remove_data(&self, name: &str) -> Result<(), ApiError> {
@@ -622,8 +718,9 @@ impl SessionManager {
         let name = session.name.clone();
         let config = spec_config.to_string();
         let config_files = Arc::clone(&self.config_files);
-        let session = Arc::clone(session);
-        tokio::spawn(async move {
+        let opening_run = Arc::clone(&run);
+        let opening = tokio::spawn(async move {
+            let run = opening_run;
             if let Err(err) = tokio::fs::create_dir_all(&data_dir).await {
                 let reason = format!("cannot create {}: {err}", data_dir.display());
                 run.state.set_status(SessionStatus::Failed, Some(reason));
@@ -641,22 +738,9 @@ impl SessionManager {
                 ),
             };
             match tokio::time::timeout(deadline, engine.open_session(context)).await {
-                Ok(RResult::ROk(handle)) => {
-                    // Stopped or restarted while opening: this engine session
-                    // belongs to no run any more, so it is closed at once.
-                    let abandoned = {
-                        let current = lock(&session.run);
-                        if Arc::ptr_eq(&current, &run) {
-                            run.state.opened(handle);
-                            None
-                        } else {
-                            Some(handle)
-                        }
-                    };
-                    if let Some(handle) = abandoned {
-                        close_engine_session(&name, &handle, deadline).await;
-                    }
-                }
+                // Kept even when the run was closed meanwhile: the closing
+                // waits for this task and then closes what it opened.
+                Ok(RResult::ROk(handle)) => run.state.opened(handle),
                 Ok(RResult::RErr(err)) => {
                     let reason = run.state.scrub(err.message.as_str());
                     tracing::warn!(session = name, %reason, "session failed to open");
@@ -668,18 +752,25 @@ impl SessionManager {
                 }
             }
         });
+        *lock(&run.opening) = Some(opening);
     }
 
-    /// Closes the current run, if it holds an engine session, and marks the
-    /// session STOPPED. A run still opening is abandoned: its late result
-    /// lands on a run that is no longer current.
-    async fn close_run(&self, session: &ManagedSession) {
-        // Replace first, then take the handle: an opening that finishes in
-        // between sees it is no longer current and closes its own session.
+    /// Replaces the current run with a STOPPED one, so new requests see the
+    /// session stopped at once, then waits until the old run is quiet (see
+    /// [`Run::quiesce`]) and returns it, its engine session still open.
+    async fn detach_run(&self, session: &ManagedSession) -> Arc<Run> {
         let run = std::mem::replace(
             &mut *lock(&session.run),
             Run::new(None, SessionState::default()),
         );
+        run.quiesce(&session.name).await;
+        run
+    }
+
+    /// Closes the current run: waits for its opening and the calls in
+    /// flight, closes its engine session, and leaves the session STOPPED.
+    async fn close_run(&self, session: &ManagedSession) {
+        let run = self.detach_run(session).await;
         if let Some(handle) = run.state.take_handle() {
             close_engine_session(&session.name, &handle, self.deadline).await;
         }

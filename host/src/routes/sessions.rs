@@ -1,4 +1,11 @@
 //! WAHA's sessions routes: the lifecycle of a session.
+//!
+//! Each change runs to its end on its own task, even when the client goes
+//! away: hyper drops the handler of a closed connection, and an operation
+//! dropped half way would leave the session half closed (an engine session
+//! nobody closes, data left behind, a stored session that is not listed).
+
+use std::{future::Future, sync::Arc};
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
@@ -12,7 +19,7 @@ use super::{
 };
 use crate::{
     errors::{ApiError, BodyErrors, ReadErrors, SessionRouteErrors},
-    sessions::{Me, NewSession, SessionInfo, SessionUpdate},
+    sessions::{ManagedSession, Me, NewSession, SessionInfo, SessionManager, SessionUpdate},
 };
 
 const TAG: &str = "🖥️ Sessions";
@@ -29,6 +36,27 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 type Answer = Result<Json<SessionInfo>, ApiError>;
+
+/// Runs `operation` on its own task, so it finishes even if the request is
+/// dropped.
+async fn to_completion<T: Send + 'static>(
+    operation: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(operation)
+        .await
+        .map_err(|err| ApiError::internal(format!("the session operation failed: {err}")))?
+}
+
+/// Runs a lifecycle operation on `session` to its end and answers with the
+/// session as it then is.
+async fn change<F, Fut>(state: &AppState, session: Arc<ManagedSession>, operation: F) -> Answer
+where
+    F: FnOnce(Arc<SessionManager>, Arc<ManagedSession>) -> Fut,
+    Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
+{
+    to_completion(operation(Arc::clone(&state.sessions), Arc::clone(&session))).await?;
+    Ok(Json(state.sessions.info(&session)))
+}
 
 /// Body of `POST /api/sessions`, as WAHA takes it. Fields wharf does not
 /// know (WAHA's `apps`, …) are ignored, as WAHA ignores unknown fields.
@@ -82,15 +110,14 @@ async fn create(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<SessionInfo>), ApiError> {
-    let session = state
-        .sessions
-        .create(NewSession {
-            name: request.name,
-            engine: request.engine,
-            config: config_or_empty(request.config),
-            start: request.start,
-        })
-        .await?;
+    let sessions = Arc::clone(&state.sessions);
+    let request = NewSession {
+        name: request.name,
+        engine: request.engine,
+        config: config_or_empty(request.config),
+        start: request.start,
+    };
+    let session = to_completion(async move { sessions.create(request).await }).await?;
     Ok((StatusCode::CREATED, Json(state.sessions.info(&session))))
 }
 
@@ -173,8 +200,10 @@ async fn update(
         engine: request.engine,
         config: request.config.map(|config| config_or_empty(Some(config))),
     };
-    state.sessions.update(&session, update).await?;
-    Ok(Json(state.sessions.info(&session)))
+    change(&state, session, |sessions, session| async move {
+        sessions.update(&session, update).await
+    })
+    .await
 }
 
 /// Delete a session
@@ -193,7 +222,8 @@ async fn delete(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Success>, ApiError> {
     let session = state.sessions.find(&name)?;
-    state.sessions.delete(&session).await?;
+    let sessions = Arc::clone(&state.sessions);
+    to_completion(async move { sessions.delete(&session).await }).await?;
     Ok(Json(Success::default()))
 }
 
@@ -210,8 +240,10 @@ async fn delete(
 )]
 async fn start(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
-    state.sessions.start(&session).await?;
-    Ok(Json(state.sessions.info(&session)))
+    change(&state, session, |sessions, session| async move {
+        sessions.start(&session).await
+    })
+    .await
 }
 
 /// Stop a session
@@ -227,8 +259,10 @@ async fn start(State(state): State<AppState>, ApiPath(name): ApiPath<String>) ->
 )]
 async fn stop(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
-    state.sessions.stop(&session).await?;
-    Ok(Json(state.sessions.info(&session)))
+    change(&state, session, |sessions, session| async move {
+        sessions.stop(&session).await
+    })
+    .await
 }
 
 /// Restart a session
@@ -244,8 +278,10 @@ async fn stop(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> 
 )]
 async fn restart(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
-    state.sessions.restart(&session).await?;
-    Ok(Json(state.sessions.info(&session)))
+    change(&state, session, |sessions, session| async move {
+        sessions.restart(&session).await
+    })
+    .await
 }
 
 /// Log out a session
@@ -262,8 +298,10 @@ async fn restart(State(state): State<AppState>, ApiPath(name): ApiPath<String>) 
 )]
 async fn logout(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Answer {
     let session = state.sessions.find(&name)?;
-    state.sessions.logout(&session).await?;
-    Ok(Json(state.sessions.info(&session)))
+    change(&state, session, |sessions, session| async move {
+        sessions.logout(&session).await
+    })
+    .await
 }
 
 /// Get the session's account

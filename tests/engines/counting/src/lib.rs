@@ -8,8 +8,19 @@
 //! `{"pairing": true}` starts the session waiting for pairing, with a QR code
 //! `counting-qr:<session>`, until a pairing code is requested;
 //! `{"openDelayMs": N}` makes opening the session take N milliseconds.
+//!
+//! Every engine session it opens and closes is also written to
+//! `engine-sessions.log` beside the session directories (`open <session>
+//! <id>`, `close <session> <id>`): that file outlives a deleted session's
+//! directory, so tests can find engine sessions the host never closed.
 
-use std::{fs::OpenOptions, io::Write, path::PathBuf, time::Duration};
+use std::{
+    fs::OpenOptions,
+    io::Write,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use wharf_engine_api::{
     Contact, ContactName, Engine, EngineError, Host, ListQuery, Manifest, NumberExists, RString,
@@ -27,19 +38,38 @@ struct CountingConfig {
     pairing: bool,
 }
 
+/// Numbers the engine sessions of this library, for the ledger.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+const LEDGER: &str = "engine-sessions.log";
+
 pub struct CountingSession {
+    id: u64,
+    name: String,
     log: PathBuf,
+    ledger: Option<PathBuf>,
     delay: Duration,
     host: Host,
 }
 
+/// Appends one line with a single write, so lines written by concurrent
+/// sessions never interleave.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())
+}
+
 impl CountingSession {
     fn append(&self, operation: &str, argument: &str) -> std::io::Result<()> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
-        writeln!(file, "{operation} {argument}")
+        append_line(&self.log, &format!("{operation} {argument}"))
+    }
+
+    fn record_in_ledger(&self, event: &str) -> Result<(), EngineError> {
+        match &self.ledger {
+            Some(ledger) => append_line(ledger, &format!("{event} {} {}", self.name, self.id))
+                .map_err(|err| EngineError::internal(format!("{LEDGER}: {err}"))),
+            None => Ok(()),
+        }
     }
 
     async fn record(&self, operation: &str, argument: &str) -> Result<(), EngineError> {
@@ -97,11 +127,17 @@ impl Engine for CountingEngine {
         } else {
             host.status(SessionStatus::Working, None);
         }
-        Ok(CountingSession {
-            log: context.data_dir().join("calls.log"),
+        let data_dir = context.data_dir();
+        let session = CountingSession {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: context.session.to_string(),
+            log: data_dir.join("calls.log"),
+            ledger: data_dir.parent().map(|sessions| sessions.join(LEDGER)),
             delay: Duration::from_millis(config.delay_ms),
             host,
-        })
+        };
+        session.record_in_ledger("open")?;
+        Ok(session)
     }
 }
 
@@ -169,6 +205,7 @@ impl Session for CountingSession {
         // Recorded without the operation delay: closing must not wait. A
         // failed write has nowhere to go; the test that reads it will fail.
         let _ = self.append("close", "");
+        let _ = self.record_in_ledger("close");
     }
 }
 

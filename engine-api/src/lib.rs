@@ -45,8 +45,11 @@
 //! read with [`SessionContext::config`] into your own `serde` type), a data
 //! directory of its own (keep credentials there, so a restarted host
 //! resumes without pairing again), and a [`Host`] handle to report status
-//! changes, QR codes for pairing, and log lines. Return once the session
-//! exists; connect in the background and report progress with
+//! changes, QR codes for pairing, and log lines. A config value that names
+//! a file (a fixture, a certificate) is read with
+//! [`Host::read_config_file`], never opened directly: the config comes from
+//! an API client, and the host reads only from the directory its operator
+//! allows. Return once the session exists; connect in the background and report progress with
 //! [`Host::status`]: `STARTING`, `SCAN_QR_CODE`, then `WORKING`, or
 //! `FAILED` with a reason.
 //!

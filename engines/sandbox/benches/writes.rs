@@ -54,12 +54,12 @@ fn fixture(size: usize) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "contacts": contacts })).expect("a fixture")
 }
 
-/// Median time of one upsert on a book of `size` contacts.
-async fn upsert_time(size: usize, dir: &std::path::Path) -> Duration {
+/// A sandbox session over a book of `size` contacts.
+async fn session_over(size: usize, dir: &std::path::Path) -> impl Session {
     let host = FixtureHost {
         fixture: RArc::new(fixture(size)),
     };
-    let session = SandboxEngine
+    SandboxEngine
         .open_session(SessionContext {
             session: "bench".into(),
             config: r#"{"fixture": "book.json"}"#.into(),
@@ -67,25 +67,24 @@ async fn upsert_time(size: usize, dir: &std::path::Path) -> Duration {
             host: HostServices_TO::from_ptr(RArc::new(host), TD_Opaque),
         })
         .await
-        .expect("a session");
-    let mut times = Vec::with_capacity(WRITES);
-    for write in 0..WRITES {
-        let name = ContactName {
-            first_name: format!("Renamed {write}").into(),
-            last_name: "Bench".into(),
-        };
-        // Half renames in the middle of the book, half new contacts.
-        let id = if write % 2 == 0 {
-            format!("{}@c.us", 10_000_000_000u64 + (size / 2) as u64)
-        } else {
-            format!("{}@c.us", 20_000_000_000u64 + write as u64)
-        };
-        let started = Instant::now();
-        session.upsert_contact(id, name).await.expect("an upsert");
-        times.push(started.elapsed());
-    }
-    times.sort();
-    times[WRITES / 2]
+        .expect("a session")
+}
+
+/// The time of write number `write` on a book of `size`: even writes
+/// rename a contact in the middle of the book, odd ones add a contact.
+async fn timed_upsert(session: &impl Session, size: usize, write: usize) -> Duration {
+    let name = ContactName {
+        first_name: format!("Renamed {write}").into(),
+        last_name: "Bench".into(),
+    };
+    let id = if write % 2 == 0 {
+        format!("{}@c.us", 10_000_000_000u64 + (size / 2) as u64)
+    } else {
+        format!("{}@c.us", 20_000_000_000u64 + write as u64)
+    };
+    let started = Instant::now();
+    session.upsert_contact(id, name).await.expect("an upsert");
+    started.elapsed()
 }
 
 fn main() {
@@ -95,19 +94,35 @@ fn main() {
         .build()
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    println!("sandbox book writes: median of {WRITES} durable upserts per book size");
-    let base = runtime.block_on(upsert_time(BOOK_SIZES[0], dir.path()));
-    for size in BOOK_SIZES {
-        let time = if size == BOOK_SIZES[0] {
-            base
-        } else {
-            runtime.block_on(upsert_time(size, dir.path()))
-        };
+    println!(
+        "sandbox book writes: median of {WRITES} durable upserts per book size, \
+         taken in turns so that disk noise falls on every size alike"
+    );
+    let medians = runtime.block_on(async {
+        let mut sessions = Vec::new();
+        for size in BOOK_SIZES {
+            sessions.push(session_over(size, dir.path()).await);
+        }
+        let mut times = vec![Vec::with_capacity(WRITES); BOOK_SIZES.len()];
+        for write in 0..WRITES {
+            for (index, (session, size)) in sessions.iter().zip(BOOK_SIZES).enumerate() {
+                times[index].push(timed_upsert(session, size, write).await);
+            }
+        }
+        times
+            .into_iter()
+            .map(|mut times| {
+                times.sort();
+                times[WRITES / 2]
+            })
+            .collect::<Vec<_>>()
+    });
+    for (size, time) in BOOK_SIZES.into_iter().zip(&medians) {
         println!(
             "book of {size:>7} contacts   upsert {:>9.3} ms   ratio to {} contacts {:>6.2}x",
             time.as_secs_f64() * 1e3,
             BOOK_SIZES[0],
-            time.as_secs_f64() / base.as_secs_f64()
+            time.as_secs_f64() / medians[0].as_secs_f64()
         );
     }
 }

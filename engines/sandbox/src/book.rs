@@ -1,7 +1,7 @@
 //! The sandbox's contact book: what WhatsApp would know about the session's
 //! contacts, loaded from a JSON fixture and changed by block, unblock and upsert.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use wharf_engine_api::{
@@ -21,18 +21,77 @@ pub struct Entry {
     pub profile_picture_url: Option<String>,
 }
 
-/// The whole book, in the fixture's format.
+/// The whole book, in the fixture's format, with an index so that finding
+/// or changing one contact costs the same at any book size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "BookFile")]
 pub struct Book {
-    #[serde(default)]
     pub description: String,
-    pub contacts: Vec<Entry>,
+    contacts: Vec<Entry>,
     /// Numbers on WhatsApp that are not in the book, for `check-exists`.
-    #[serde(default)]
     pub registered: Vec<String>,
+    #[serde(skip)]
+    index: Index,
+}
+
+/// A book as a fixture or a saved file has it, before it is indexed.
+#[derive(Deserialize)]
+struct BookFile {
+    #[serde(default)]
+    description: String,
+    contacts: Vec<Entry>,
+    #[serde(default)]
+    registered: Vec<String>,
+}
+
+impl From<BookFile> for Book {
+    fn from(file: BookFile) -> Self {
+        Book::new(file.description, file.contacts, file.registered)
+    }
+}
+
+/// Where each contact is, and which numbers are on WhatsApp.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Index {
+    by_id: HashMap<String, usize>,
+    on_whatsapp: HashSet<String>,
+}
+
+impl Index {
+    fn add(&mut self, position: usize, entry: &Entry) {
+        let contact = &entry.contact;
+        self.by_id.insert(contact.id.to_string(), position);
+        if let (true, false, Some(number)) = (
+            contact.is_wa_contact,
+            contact.is_group,
+            contact.number.as_ref().into_option(),
+        ) {
+            self.on_whatsapp.insert(number.to_string());
+        }
+    }
 }
 
 impl Book {
+    /// A book of these contacts (in this order) and registered numbers.
+    pub fn new(description: String, contacts: Vec<Entry>, registered: Vec<String>) -> Self {
+        let mut index = Index::default();
+        for (position, entry) in contacts.iter().enumerate() {
+            index.add(position, entry);
+        }
+        index.on_whatsapp.extend(registered.iter().cloned());
+        Self {
+            description,
+            contacts,
+            registered,
+            index,
+        }
+    }
+
+    /// Every entry, in the book's order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.contacts
+    }
+
     /// Parses and checks a fixture or a saved book. `origin` names the file in errors.
     pub fn parse(json: &str, origin: &str) -> Result<Self, EngineError> {
         // serde's message quotes what it could not read, and a fixture may be
@@ -94,23 +153,14 @@ impl Book {
     }
 
     pub fn entry(&self, id: &str) -> Option<&Entry> {
-        self.contacts.iter().find(|e| e.contact.id.as_str() == id)
-    }
-
-    fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
-        self.contacts
-            .iter_mut()
-            .find(|e| e.contact.id.as_str() == id)
+        self.index
+            .by_id
+            .get(id)
+            .and_then(|&position| self.contacts.get(position))
     }
 
     fn is_registered(&self, number: &str) -> bool {
-        self.registered.iter().any(|n| n == number)
-            || self.contacts.iter().any(|e| {
-                let c = &e.contact;
-                c.is_wa_contact
-                    && !c.is_group
-                    && c.number.as_ref().map(RString::as_str) == Some(number).into()
-            })
+        self.index.on_whatsapp.contains(number)
     }
 
     /// Whether `phone` (digits) is on WhatsApp, and under which chat id.
@@ -168,9 +218,15 @@ impl Book {
     /// [`Book::renamed`]), saved, and only then put, so a failed save
     /// leaves the book as it was without copying it.
     pub fn put(&mut self, entry: Entry) {
-        match self.entry_mut(entry.contact.id.as_str()) {
-            Some(existing) => *existing = entry,
-            None => self.contacts.push(entry),
+        match self.index.by_id.get(entry.contact.id.as_str()) {
+            Some(&position) => {
+                self.index.add(position, &entry);
+                self.contacts[position] = entry;
+            }
+            None => {
+                self.index.add(self.contacts.len(), &entry);
+                self.contacts.push(entry);
+            }
         }
     }
 

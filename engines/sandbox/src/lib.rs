@@ -87,9 +87,9 @@ impl Engine for SandboxEngine {
         };
         host.info(&format!(
             "contact book ready with {} contacts",
-            book.contacts.len()
+            book.entries().len()
         ));
-        if let Some(me) = book.contacts.iter().find(|entry| entry.contact.is_me) {
+        if let Some(me) = book.entries().iter().find(|entry| entry.contact.is_me) {
             let push_name = me.contact.pushname.as_ref().map(|name| name.as_str());
             host.account(me.contact.id.as_str(), push_name.into_option());
         }

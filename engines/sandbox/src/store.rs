@@ -133,11 +133,7 @@ impl BookStore {
                 serde_json::from_str::<Entry>(&json).map_err(|err| corrupt(&err))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let book = Book {
-            description: header.description,
-            contacts,
-            registered: header.registered,
-        };
+        let book = Book::new(header.description, contacts, header.registered);
         book.check()
             .map_err(|problem| corrupt(&problem))
             .map(|()| Some(book))
@@ -171,7 +167,7 @@ impl Encoded {
         })
         .map_err(|err| EngineError::internal(format!("encoding the book: {err}")))?;
         let entries = book
-            .contacts
+            .entries()
             .iter()
             .map(|entry| encode(entry).map(|json| (entry.contact.id.to_string(), json)))
             .collect::<Result<_, _>>()?;

@@ -77,7 +77,7 @@ async fn timed_upsert(session: &impl Session, size: usize, write: usize) -> Dura
         first_name: format!("Renamed {write}").into(),
         last_name: "Bench".into(),
     };
-    let id = if write % 2 == 0 {
+    let id = if write.is_multiple_of(2) {
         format!("{}@c.us", 10_000_000_000u64 + (size / 2) as u64)
     } else {
         format!("{}@c.us", 20_000_000_000u64 + write as u64)

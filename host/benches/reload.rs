@@ -1,6 +1,7 @@
 //! What swapping engines costs: a rescan of an unchanged engines directory
-//! next to a rescan that finds one library changed (copied privately and
-//! loaded anew), and the memory each changed library keeps (libraries are
+//! next to a rescan that finds one library changed (copied privately,
+//! loaded first by a child process of the `wharf` binary cargo built, then
+//! by this one), and the memory each changed library keeps (libraries are
 //! never unloaded).
 //!
 //! Run with `cargo xtask bench reload`, which builds the release library

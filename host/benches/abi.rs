@@ -14,7 +14,7 @@ use abi_stable::{
     std_types::{RArc, RResult, RStr, RVec},
 };
 use wharf::{
-    registry::Registry,
+    registry::{Loader, PrivateCopies, Probe, Registry},
     sessions::{NewSession, SessionManager},
     storage::Storage,
 };
@@ -81,7 +81,11 @@ fn main() {
         std::fs::copy(&library, engines.join(library.file_name().expect("a file name")))
             .expect("copy the engine library");
 
-        let registry = Arc::new(Registry::load(&engines, None));
+        let loader = Loader::new(
+            PrivateCopies::new(dir.path().join("copies")).expect("a copies directory"),
+            Probe::new(env!("CARGO_BIN_EXE_wharf")),
+        );
+        let registry = Arc::new(Registry::load(&engines, loader));
         assert!(registry.engine("sandbox").is_some(), "the sandbox engine must load");
         let storage = Storage::open(&dir.path().join("wharf.db")).expect("a database");
         let sessions = SessionManager::new(

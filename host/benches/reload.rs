@@ -1,6 +1,7 @@
 //! What swapping engines costs: a rescan of an unchanged engines directory
-//! next to a rescan that finds one library changed (copied privately and
-//! loaded anew), and the memory each changed library keeps (libraries are
+//! next to a rescan that finds one library changed (copied privately,
+//! loaded first by a child process of the `wharf` binary cargo built, then
+//! by this one), and the memory each changed library keeps (libraries are
 //! never unloaded).
 //!
 //! Run with `cargo xtask bench reload`, which builds the release library
@@ -12,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use wharf::registry::{PrivateCopies, Registry};
+use wharf::registry::{Loader, PrivateCopies, Probe, Registry};
 
 const UNCHANGED_RESCANS: usize = 200;
 const CHANGED_RESCANS: usize = 20;
@@ -51,7 +52,8 @@ fn main() {
     let size_mib = fs::metadata(&file).expect("the library").len() as f64 / 1_048_576.0;
 
     let copies = PrivateCopies::new(dir.path().join("copies")).expect("a copies directory");
-    let registry = Registry::load(&engines, Some(copies));
+    let probe = Probe::new(env!("CARGO_BIN_EXE_wharf"));
+    let registry = Registry::load(&engines, Loader::new(copies, probe));
     assert_eq!(
         registry.snapshot().engines().count(),
         1,

@@ -24,6 +24,14 @@ pub enum Command {
     Engines(EnginesCommand),
     /// Check an engine library the way the host will use it, and report.
     Conformance(ConformanceArgs),
+    /// Load one engine library with every check and print the verdict as
+    /// JSON: the host runs this in a child process before it maps a library
+    /// itself, so that a damaged one cannot crash it.
+    #[command(name = crate::registry::PROBE_COMMAND, hide = true)]
+    ProbeEngine {
+        /// The library file (a private copy the host made).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,7 +197,21 @@ fn parse_seconds(raw: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    #[test]
+    fn the_probe_command_is_there_for_the_host_but_not_in_the_help() {
+        use clap::CommandFactory;
+        let cli = Cli::try_parse_from(["wharf", crate::registry::PROBE_COMMAND, "lib.so"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::ProbeEngine { file } if file == Path::new("lib.so"))
+        );
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains(crate::registry::PROBE_COMMAND), "{help}");
+        assert!(help.contains("conformance"), "{help}");
+    }
 
     #[test]
     fn engine_timeout_must_be_a_sane_number_of_seconds() {

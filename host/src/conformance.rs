@@ -28,7 +28,7 @@ use crate::{
     contact_id::parse_contact_id,
     dispatch::{dispatch, gate_pairing},
     errors::ApiError,
-    registry::{Feature, Library, LoadedEngine, Registry},
+    registry::{Feature, Library, LoadedEngine, Loader, Registry},
     sessions::{NewSession, SessionManager},
     storage::Storage,
 };
@@ -57,8 +57,8 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
 
     println!("wharf conformance: {}", args.file.display());
     let mut report = Report::default();
-    // The working directory's copy is already private to this run.
-    let registry = Arc::new(Registry::load(&engines_dir, None));
+    let loader = Loader::for_tool().context("cannot prepare to load the library")?;
+    let registry = Arc::new(Registry::load(&engines_dir, loader));
     let engine = match registry.snapshot().libraries().next() {
         Some(Library::Loaded(engine)) => Arc::clone(engine),
         Some(Library::Rejected(rejected)) => {

@@ -11,12 +11,16 @@ use wharf_engine_api::{ABI_VERSION, Manifest, features};
 
 use crate::{
     config::Format,
-    registry::{Feature, Library, LoadedEngine, Registry, RejectedLibrary, load},
+    registry::{Feature, Library, LoadedEngine, Loader, Registry, RejectedLibrary},
 };
+
+fn loader() -> anyhow::Result<Loader> {
+    Loader::for_tool().context("cannot prepare to load engine libraries")
+}
 
 /// Prints every library of `dir`; returns whether all were accepted.
 pub fn list(dir: &Path, format: Format) -> anyhow::Result<bool> {
-    let registry = Registry::try_load(dir, None)
+    let registry = Registry::try_load(dir, loader()?)
         .with_context(|| format!("cannot read the engines directory {}", dir.display()))?;
     let snapshot = registry.snapshot();
     let libraries: Vec<&Library> = snapshot.libraries().collect();
@@ -28,13 +32,13 @@ pub fn list(dir: &Path, format: Format) -> anyhow::Result<bool> {
 }
 
 /// Prints one library file; returns whether it was accepted.
-pub fn inspect(file: &Path, format: Format) -> bool {
-    let library = match load(file, None) {
+pub fn inspect(file: &Path, format: Format) -> anyhow::Result<bool> {
+    let library = match loader()?.load(file) {
         Ok(engine) => Library::Loaded(engine.into()),
         Err(rejected) => Library::Rejected(rejected.into()),
     };
     print!("{}", render(&[&library], format));
-    matches!(library, Library::Loaded(_))
+    Ok(matches!(library, Library::Loaded(_)))
 }
 
 /// Renders libraries in `format`.

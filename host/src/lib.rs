@@ -27,7 +27,7 @@ use anyhow::Context;
 
 use crate::{
     config::ServeArgs,
-    registry::{PrivateCopies, Registry},
+    registry::{Loader, PrivateCopies, Probe, Registry},
     routes::AppState,
     sessions::SessionManager,
     storage::Storage,
@@ -53,7 +53,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let copies_dir = args.data_dir.join("engine-copies");
     let copies = PrivateCopies::new(copies_dir.clone())
         .with_context(|| format!("cannot prepare {}", copies_dir.display()))?;
-    let registry = Arc::new(Registry::load(&engines_dir, Some(copies)));
+    let probe = Probe::this_binary().context("cannot find the wharf binary's path")?;
+    let registry = Arc::new(Registry::load(&engines_dir, Loader::new(copies, probe)));
     #[cfg(unix)]
     reload::on_sighup(Arc::clone(&registry)).context("cannot listen for SIGHUP")?;
     if args.watch {

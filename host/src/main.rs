@@ -32,9 +32,10 @@ async fn main() -> ExitCode {
         }
         .and_then(|dir| wharf::inspect::list(&dir, format)),
         Command::Engines(EnginesCommand::Inspect { file, format }) => {
-            Ok(wharf::inspect::inspect(&file, format))
+            wharf::inspect::inspect(&file, format)
         }
         Command::Conformance(args) => wharf::conformance::run(args).await,
+        Command::ProbeEngine { file } => Ok(wharf::registry::probe_engine(&file)),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -55,7 +55,9 @@ pub fn on_sighup(registry: Arc<Registry>) -> std::io::Result<()> {
 
 /// Rescans when the directory's library files change, once they have
 /// stopped changing: a library still being copied in is left alone until
-/// two looks `interval` apart agree.
+/// two looks `interval` apart agree. A copy that stalls for longer is
+/// tried, rejected as incomplete (the loader checks), and tried again when
+/// it changes.
 ///
 /// Polling rather than file-system events: it sees every way a file can
 /// change (copy, rename, rewrite in place, network file systems), and a

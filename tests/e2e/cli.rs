@@ -119,6 +119,32 @@ fn engines_inspect_checks_one_file() {
 }
 
 #[test]
+fn engines_inspect_takes_a_bare_file_name_in_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file_name = library_file("mine");
+    fs::copy(
+        artifact(&library_file(engines::SANDBOX)),
+        dir.path().join(&file_name),
+    )
+    .unwrap();
+    let output = wharf()
+        .args(["engines", "inspect", &file_name])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("{file_name}: accepted\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  engine:      sandbox 0.1.0\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn engines_list_writes_a_markdown_feature_table() {
     let dir = engines_dir(&[engines::COUNTING, engines::SANDBOX]);
     let path = dir.path().to_str().unwrap();

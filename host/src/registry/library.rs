@@ -1,14 +1,19 @@
 //! Loading one engine library through the stable ABI, with every check.
 //!
-//! A library is loaded with `libloading`, its abi_stable header is checked
-//! (abi_stable's own ABI, then our module's version and type layout), and its
-//! manifest is read and validated. Any failure rejects that file only, with
-//! a reason an operator can act on.
+//! The file is first checked to hold everything its ELF headers say it
+//! has (a truncated library faults when the loader touches the missing
+//! pages). Then it is loaded with `libloading`, its abi_stable header is
+//! checked (abi_stable's own ABI, then our module's version and type
+//! layout), and its manifest is read and validated. Any failure rejects that
+//! file only, with a reason an operator can act on.
+//!
+//! The host runs this on a file only after a child process has run it on
+//! the same file and survived ([`super::loader`]).
 
 use std::{
-    fs,
+    fs::{self, File, Metadata},
+    io::{Read, Seek, SeekFrom},
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
     time::SystemTime,
 };
 
@@ -45,8 +50,11 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     pub fn of(file: &Path) -> std::io::Result<Self> {
-        let metadata = fs::metadata(file)?;
-        Ok(Self {
+        fs::metadata(file).map(|metadata| Self::from_metadata(&metadata))
+    }
+
+    pub(super) fn from_metadata(metadata: &Metadata) -> Self {
+        Self {
             len: metadata.len(),
             modified: metadata.modified().ok(),
             #[cfg(unix)]
@@ -54,7 +62,12 @@ impl Fingerprint {
                 use std::os::unix::fs::MetadataExt;
                 (metadata.dev(), metadata.ino())
             },
-        })
+        }
+    }
+
+    /// The file's size in bytes.
+    pub(super) fn len(&self) -> u64 {
+        self.len
     }
 }
 
@@ -126,71 +139,13 @@ pub struct RejectedLibrary {
     pub manifest: Option<Box<Manifest>>,
 }
 
-/// Where libraries are loaded from, so that the engines directory stays the
-/// operator's: each library is copied to a private file first, loaded from
-/// there, and the copy unlinked (the mapping outlives the name). The file in
-/// the engines directory can then be replaced or rewritten at any time, and
-/// a changed file loads as new code even at the same path, which the
-/// dynamic loader would otherwise answer from its cache of loaded paths.
-#[derive(Debug, Clone)]
-pub struct PrivateCopies {
-    dir: PathBuf,
-}
+/// Why a library was rejected, and its manifest when it gave one.
+pub(super) type LoadError = (String, Option<Box<Manifest>>);
 
-impl PrivateCopies {
-    /// Uses `dir`, emptied first: copies left by a crashed host are stale.
-    pub fn new(dir: PathBuf) -> std::io::Result<Self> {
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err),
-        }
-        fs::create_dir_all(&dir)?;
-        Ok(Self { dir })
-    }
-
-    fn copy(&self, file: &Path) -> Result<PathBuf, String> {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let name = file
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let copy = self.dir.join(format!(
-            "{}-{}-{name}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::copy(file, &copy)
-            .map_err(|err| format!("cannot copy the library to {}: {err}", self.dir.display()))?;
-        Ok(copy)
-    }
-}
-
-/// Loads `file` (from a private copy when `copies` is given) and checks it.
-pub fn load(file: &Path, copies: Option<&PrivateCopies>) -> Result<LoadedEngine, RejectedLibrary> {
-    let loaded = match copies {
-        Some(copies) => copies
-            .copy(file)
-            .map_err(|reason| (reason, None))
-            .and_then(|copy| {
-                let loaded = load_library(&copy, file);
-                // Loaded or not, the name is no longer needed.
-                let _ = fs::remove_file(&copy);
-                loaded
-            }),
-        None => load_library(file, file),
-    };
-    loaded.map_err(|(reason, manifest)| RejectedLibrary {
-        file: file.to_owned(),
-        reason,
-        manifest,
-    })
-}
-
-type LoadError = (String, Option<Box<Manifest>>);
-
-/// Loads the library at `path`; `file` is the one it stands for.
-fn load_library(path: &Path, file: &Path) -> Result<LoadedEngine, LoadError> {
+/// Loads the library at `path` into this process and checks it; `file` is
+/// the one it stands for. The library stays loaded: see below.
+pub(super) fn load_library(path: &Path, file: &Path) -> Result<LoadedEngine, LoadError> {
+    check_whole(path).map_err(|reason| (reason, None))?;
     // SAFETY: loading runs the library's initialisers. The engines directory
     // is trusted by the operator to hold code for this host; what the
     // library exports is checked below before anything in it is called.
@@ -247,6 +202,125 @@ fn load_library(path: &Path, file: &Path) -> Result<LoadedEngine, LoadError> {
         file: file.to_owned(),
         module,
     })
+}
+
+/// Checks that `path` holds every byte its ELF headers place in the file.
+/// The dynamic loader maps segments without checking that the file covers
+/// them, and touching a page past the end of the file kills the process
+/// with SIGBUS, at load or much later. A file that is not ELF is left to
+/// the dynamic loader, which refuses it.
+fn check_whole(path: &Path) -> Result<(), String> {
+    let mut file = File::open(path).map_err(|err| format!("cannot read the library: {err}"))?;
+    let len = file
+        .metadata()
+        .map_err(|err| format!("cannot read the library: {err}"))?
+        .len();
+    let needed = elf_extent(&mut file, len)
+        .map_err(|err| format!("cannot read the library's ELF headers: {err}"))?;
+    match needed {
+        Some(needed) if needed > len => Err(format!(
+            "the library is truncated: the file has {len} bytes but its ELF headers need {needed}; \
+             it is incomplete (still being written?) or damaged"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// ELF program header type of a segment the loader maps.
+const PT_LOAD: u32 = 1;
+
+/// Where the fields the extent needs are, in the 32- or 64-bit layout, and
+/// in which byte order.
+struct ElfLayout {
+    wide: bool,
+    big_endian: bool,
+}
+
+impl ElfLayout {
+    fn int(&self, bytes: &[u8], at: usize, size: usize) -> u64 {
+        let field = &bytes[at..at + size];
+        let fold = |value: u64, byte: &u8| value << 8 | u64::from(*byte);
+        if self.big_endian {
+            field.iter().fold(0, fold)
+        } else {
+            field.iter().rev().fold(0, fold)
+        }
+    }
+
+    /// An address-sized field (`Elf32_Off` or `Elf64_Off`).
+    fn offset(&self, bytes: &[u8], at32: usize, at64: usize) -> u64 {
+        if self.wide {
+            self.int(bytes, at64, 8)
+        } else {
+            self.int(bytes, at32, 4)
+        }
+    }
+
+    fn half(&self, bytes: &[u8], at32: usize, at64: usize) -> u64 {
+        self.int(bytes, if self.wide { at64 } else { at32 }, 2)
+    }
+}
+
+/// The bytes an ELF file's headers say it has (the ELF header, program
+/// headers, loadable segments and section headers), or `None` when it is
+/// not ELF. Stops at the first part the file of `len` bytes lacks.
+fn elf_extent(file: &mut (impl Read + Seek), len: u64) -> std::io::Result<Option<u64>> {
+    let mut header = Vec::with_capacity(64);
+    file.by_ref().take(64).read_to_end(&mut header)?;
+    if header.len() < 6 || header[..4] != *b"\x7fELF" {
+        return Ok(None);
+    }
+    let layout = match (header[4], header[5]) {
+        (class @ (1 | 2), order @ (1 | 2)) => ElfLayout {
+            wide: class == 2,
+            big_endian: order == 2,
+        },
+        _ => return Ok(None),
+    };
+    let header_size: u64 = if layout.wide { 64 } else { 52 };
+    if (header.len() as u64) < header_size {
+        return Ok(Some(header_size));
+    }
+    let program_headers = layout.offset(&header, 28, 32);
+    let program_header_size = layout.half(&header, 42, 54);
+    let program_header_count = layout.half(&header, 44, 56);
+    let section_headers = layout.offset(&header, 32, 40);
+    let section_header_size = layout.half(&header, 46, 58);
+    // With more sections than fit, the count is 0 and kept in the first
+    // section header, which must at least be there.
+    let section_header_count = match layout.half(&header, 48, 60) {
+        0 if section_headers != 0 => 1,
+        count => count,
+    };
+    let tables_end = |start: u64, size: u64, count: u64| start.saturating_add(size * count);
+    let mut needed = header_size
+        .max(tables_end(
+            section_headers,
+            section_header_size,
+            section_header_count,
+        ))
+        .max(tables_end(
+            program_headers,
+            program_header_size,
+            program_header_count,
+        ));
+    let entry_size = if layout.wide { 56 } else { 32 };
+    if needed > len || program_header_size < entry_size {
+        return Ok(Some(needed));
+    }
+    let mut entry = vec![0u8; entry_size as usize];
+    for index in 0..program_header_count {
+        file.seek(SeekFrom::Start(
+            program_headers + index * program_header_size,
+        ))?;
+        file.read_exact(&mut entry)?;
+        if layout.int(&entry, 0, 4) == u64::from(PT_LOAD) {
+            let start = layout.offset(&entry, 4, 8);
+            let size = layout.offset(&entry, 16, 32);
+            needed = needed.max(start.saturating_add(size));
+        }
+    }
+    Ok(Some(needed))
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -352,20 +426,124 @@ mod tests {
         assert_eq!(summarize_layout_error("a\nb\nc\nd"), "a b c");
     }
 
+    /// An ELF header and one program header, in the 64- or 32-bit layout
+    /// and either byte order: a loadable segment at `segment` (offset,
+    /// size), and `sections` (offset, entry size, count) of section headers.
+    fn elf(wide: bool, big: bool, segment: (u64, u64), sections: (u64, u16, u16)) -> Vec<u8> {
+        let int = |value: u64, size: usize| {
+            let bytes = value.to_le_bytes()[..size].to_vec();
+            if big {
+                bytes.into_iter().rev().collect()
+            } else {
+                bytes
+            }
+        };
+        let (header_size, entry_size, word) = if wide { (64, 56, 8) } else { (52, 32, 4) };
+        let mut file = b"\x7fELF".to_vec();
+        file.extend([if wide { 2 } else { 1 }, if big { 2 } else { 1 }, 1]);
+        file.resize(16, 0);
+        file.extend(int(3, 2)); // e_type: shared object
+        file.extend(int(62, 2)); // e_machine
+        file.extend(int(1, 4)); // e_version
+        file.extend(int(0, word)); // e_entry
+        file.extend(int(header_size, word)); // e_phoff
+        file.extend(int(sections.0, word)); // e_shoff
+        file.extend(int(0, 4)); // e_flags
+        file.extend(int(header_size, 2)); // e_ehsize
+        file.extend(int(entry_size, 2)); // e_phentsize
+        file.extend(int(1, 2)); // e_phnum
+        file.extend(int(sections.1.into(), 2)); // e_shentsize
+        file.extend(int(sections.2.into(), 2)); // e_shnum
+        file.extend(int(0, 2)); // e_shstrndx
+        assert_eq!(file.len() as u64, header_size);
+        file.extend(int(u64::from(PT_LOAD), 4)); // p_type
+        if wide {
+            file.extend(int(5, 4)); // p_flags
+            file.extend(int(segment.0, 8)); // p_offset
+            file.extend(int(0, 8)); // p_vaddr
+            file.extend(int(0, 8)); // p_paddr
+            file.extend(int(segment.1, 8)); // p_filesz
+            file.extend(int(segment.1, 8)); // p_memsz
+            file.extend(int(4096, 8)); // p_align
+        } else {
+            file.extend(int(segment.0, 4));
+            file.extend(int(0, 4));
+            file.extend(int(0, 4));
+            file.extend(int(segment.1, 4));
+            file.extend(int(segment.1, 4));
+            file.extend(int(5, 4));
+            file.extend(int(4096, 4));
+        }
+        assert_eq!(file.len() as u64, header_size + entry_size);
+        file
+    }
+
+    fn extent(bytes: &[u8]) -> Option<u64> {
+        elf_extent(&mut std::io::Cursor::new(bytes), bytes.len() as u64).unwrap()
+    }
+
+    /// `file` followed by zeros up to `len` bytes.
+    fn padded(mut file: Vec<u8>, len: usize) -> Vec<u8> {
+        file.resize(len, 0);
+        file
+    }
+
     #[test]
-    fn files_that_are_not_engines_are_rejected_and_their_copies_removed() {
+    fn the_extent_of_an_elf_file_covers_its_segments_and_section_headers() {
+        for (wide, big) in [(true, false), (true, true), (false, false), (false, true)] {
+            let layout = format!("wide {wide}, big-endian {big}");
+            // The segment reaches further than the section headers.
+            let file = padded(elf(wide, big, (4096, 10_000), (8000, 64, 3)), 30_000);
+            assert_eq!(extent(&file), Some(14_096), "{layout}");
+            // Cut before the section headers: no need to look further.
+            assert_eq!(extent(&file[..5000]), Some(8192), "{layout}");
+            // The section headers reach further.
+            let file = padded(elf(wide, big, (0, 100), (20_000, 40, 10)), 30_000);
+            assert_eq!(extent(&file), Some(20_400), "{layout}");
+            // Extended numbering: at least the first section header.
+            let file = padded(elf(wide, big, (0, 100), (20_000, 40, 0)), 30_000);
+            assert_eq!(extent(&file), Some(20_040), "{layout}");
+            // Cut inside its own header.
+            assert_eq!(
+                extent(&file[..20]),
+                Some(if wide { 64 } else { 52 }),
+                "{layout}"
+            );
+        }
+        assert_eq!(extent(b"not a library"), None);
+        assert_eq!(extent(b"\x7fELF\x09\x01"), None, "no such class");
+    }
+
+    #[test]
+    fn a_truncated_library_is_rejected_before_it_is_mapped() {
         let dir = tempfile::tempdir().unwrap();
-        let junk = dir.path().join("junk.so");
-        fs::write(&junk, b"not a library").unwrap();
-        let copies = PrivateCopies::new(dir.path().join("copies")).unwrap();
-        let rejected = load(&junk, Some(&copies)).err().unwrap();
-        assert_eq!(rejected.file, junk);
-        assert!(
-            rejected.reason.starts_with("cannot load the library"),
-            "{}",
-            rejected.reason
+        let whole = elf(true, false, (0, 5000), (0, 0, 0));
+        let file = dir.path().join("engine.so");
+        fs::write(&file, &whole).unwrap();
+        assert_eq!(
+            check_whole(&file).unwrap_err(),
+            "the library is truncated: the file has 120 bytes but its ELF headers need 5000; \
+             it is incomplete (still being written?) or damaged"
         );
-        assert_eq!(fs::read_dir(dir.path().join("copies")).unwrap().count(), 0);
+        let mut padded = whole.clone();
+        padded.resize(5000, 0);
+        fs::write(&file, &padded).unwrap();
+        assert_eq!(check_whole(&file), Ok(()));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_real_library_is_whole_and_any_prefix_of_it_is_not() {
+        // This test's own executable is an ELF file the linker wrote.
+        let exe = fs::read(std::env::current_exe().unwrap()).unwrap();
+        let len = exe.len() as u64;
+        let needed = extent(&exe).expect("an ELF file");
+        assert!(needed <= len && needed > len / 2, "{needed} of {len}");
+        for cut in [len / 10, len / 2, needed - 1] {
+            let cut = usize::try_from(cut).unwrap();
+            let found = extent(&exe[..cut]).expect("still ELF");
+            assert!(found > cut as u64, "cut at {cut}: {found}");
+        }
     }
 
     #[test]

@@ -10,9 +10,14 @@
 //! Libraries are never unloaded: an engine's threads, sessions and statics
 //! may outlive any handle the host holds, so unloading is never safe. A
 //! library that changes on disk is loaded again beside the old one.
+//!
+//! No library file can bring the host down: each is copied privately and
+//! proven loadable in a child process before the host maps it ([`Loader`]).
 
 mod engine_ref;
 mod library;
+mod loader;
+mod probe;
 
 use std::{
     collections::BTreeMap,
@@ -23,7 +28,9 @@ use std::{
 };
 
 pub use engine_ref::{ENGINE_REF_PATTERN, EngineRef};
-pub use library::{Feature, Fingerprint, LoadedEngine, PrivateCopies, RejectedLibrary, load};
+pub use library::{Feature, Fingerprint, LoadedEngine, RejectedLibrary};
+pub use loader::{Loader, PrivateCopies};
+pub use probe::{PROBE_COMMAND, Probe, run as probe_engine};
 
 /// What became of one library file in a scan.
 #[derive(Clone)]
@@ -128,7 +135,7 @@ pub struct ReloadReport {
 /// The engines of one directory, rescanned on demand.
 pub struct Registry {
     dir: PathBuf,
-    copies: Option<PrivateCopies>,
+    loader: Loader,
     current: RwLock<Arc<Snapshot>>,
     /// Engines dropped by a rescan; alive while a session still runs on one.
     retired: Mutex<Vec<Weak<LoadedEngine>>>,
@@ -137,13 +144,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Loads every library in `dir`. With `copies`, each is loaded from a
-    /// private copy (see [`PrivateCopies`]); without, from the file itself,
-    /// which suits a process that never rescans. A missing or unreadable
+    /// Loads every library in `dir` with `loader`. A missing or unreadable
     /// directory gives an empty registry: the host still serves, and
     /// `GET /api/server/engines` shows that nothing is loaded.
-    pub fn load(dir: &Path, copies: Option<PrivateCopies>) -> Self {
-        let registry = Self::empty(dir, copies);
+    pub fn load(dir: &Path, loader: Loader) -> Self {
+        let registry = Self::empty(dir, loader);
         if let Err(err) = registry.rescan() {
             tracing::warn!(dir = %dir.display(), error = %err, "cannot read the engines directory; no engine is loaded");
         }
@@ -152,16 +157,16 @@ impl Registry {
 
     /// Like [`Registry::load`], but a directory that cannot be read is an
     /// error, for tools that have nothing to do without it.
-    pub fn try_load(dir: &Path, copies: Option<PrivateCopies>) -> std::io::Result<Self> {
-        let registry = Self::empty(dir, copies);
+    pub fn try_load(dir: &Path, loader: Loader) -> std::io::Result<Self> {
+        let registry = Self::empty(dir, loader);
         registry.rescan()?;
         Ok(registry)
     }
 
-    fn empty(dir: &Path, copies: Option<PrivateCopies>) -> Self {
+    fn empty(dir: &Path, loader: Loader) -> Self {
         Self {
             dir: dir.to_owned(),
-            copies,
+            loader,
             current: RwLock::default(),
             retired: Mutex::default(),
             rescanning: Mutex::default(),
@@ -211,9 +216,9 @@ impl Registry {
             })
     }
 
-    /// Rescans the directory: new and changed libraries are loaded (from
-    /// private copies), unchanged ones kept as they are, and removed ones
-    /// no longer offered to new sessions. Blocks while libraries load.
+    /// Rescans the directory: new and changed libraries are loaded (see
+    /// [`Loader`]), unchanged ones kept as they are, and removed ones no
+    /// longer offered to new sessions. Blocks while libraries load.
     ///
     /// When the directory cannot be read the current scan stays in place.
     pub fn rescan(&self) -> std::io::Result<ReloadReport> {
@@ -232,7 +237,7 @@ impl Registry {
             };
             let outcome = match old.files.get(&file) {
                 Some(scanned) if scanned.fingerprint == fingerprint => scanned.outcome.clone(),
-                _ => match load(&file, self.copies.as_ref()) {
+                _ => match self.loader.load_as_of(&file, &fingerprint) {
                     Ok(engine) => Library::Loaded(Arc::new(engine)),
                     Err(rejected) => {
                         report.rejected.push(rejected.clone());
@@ -312,18 +317,22 @@ fn library_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        probe::testing::{LOADABLE, stand_in},
+        *,
+    };
+
+    fn loader() -> Loader {
+        Loader::new(PrivateCopies::temporary().unwrap(), stand_in())
+    }
 
     #[test]
     fn files_that_are_not_engines_are_rejected_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(
-            dir.path().join(format!("junk.{DLL_EXTENSION}")),
-            b"not a library",
-        )
-        .unwrap();
+        // The child passes it, so the host's own checks reject it.
+        fs::write(dir.path().join(format!("junk.{DLL_EXTENSION}")), LOADABLE).unwrap();
         fs::write(dir.path().join("notes.txt"), b"ignored: not a library file").unwrap();
-        let registry = Registry::load(dir.path(), None);
+        let registry = Registry::load(dir.path(), loader());
         let snapshot = registry.snapshot();
         assert_eq!(snapshot.engines().count(), 0);
         let rejected: Vec<_> = snapshot.rejected().collect();
@@ -332,11 +341,37 @@ mod tests {
     }
 
     #[test]
+    fn a_library_that_crashes_the_loader_is_rejected_and_the_scan_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(format!("a.{DLL_EXTENSION}")),
+            "kill -BUS $$",
+        )
+        .unwrap();
+        fs::write(dir.path().join(format!("b.{DLL_EXTENSION}")), LOADABLE).unwrap();
+        let registry = Registry::load(dir.path(), loader());
+        let snapshot = registry.snapshot();
+        let reasons: Vec<&str> = snapshot.rejected().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 2);
+        assert!(
+            reasons[0].starts_with("the library crashed the loader (SIGBUS)"),
+            "{}",
+            reasons[0]
+        );
+        // The scan went on to the next file, which the host's checks reject.
+        assert!(
+            reasons[1].starts_with("cannot load the library"),
+            "{}",
+            reasons[1]
+        );
+    }
+
+    #[test]
     fn an_unchanged_file_is_not_loaded_again_and_a_changed_one_is() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(format!("junk.{DLL_EXTENSION}"));
-        fs::write(&file, b"not a library").unwrap();
-        let registry = Registry::load(dir.path(), None);
+        fs::write(&file, "exit 1").unwrap();
+        let registry = Registry::load(dir.path(), loader());
         let listing = registry.listing().unwrap();
         assert!(registry.is_current(&listing));
         let report = registry.rescan().unwrap();
@@ -347,7 +382,7 @@ mod tests {
         );
 
         let staged = dir.path().join("staged");
-        fs::write(&staged, b"still not a library").unwrap();
+        fs::write(&staged, "exit 2").unwrap();
         fs::rename(&staged, &file).unwrap();
         assert!(!registry.is_current(&registry.listing().unwrap()));
         let report = registry.rescan().unwrap();
@@ -357,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_missing_directory_loads_nothing_and_a_failed_rescan_keeps_the_scan() {
-        let registry = Registry::load(Path::new("/nonexistent/wharf/engines"), None);
+        let registry = Registry::load(Path::new("/nonexistent/wharf/engines"), loader());
         assert_eq!(registry.snapshot().engines().count(), 0);
         assert_eq!(registry.snapshot().libraries().count(), 0);
         assert!(registry.rescan().is_err());

@@ -208,7 +208,7 @@ pub async fn serve(
                 continue;
             }
         };
-        match table.admit(limits.max_connections) {
+        match table.admit(&limits) {
             Some(admitted) => {
                 let app = app.clone();
                 let stopping = stopping.clone();
@@ -357,9 +357,9 @@ impl Table {
     /// A place for a new connection; at the limit, the connection that has
     /// waited longest without a request under way is told to close and
     /// gives up its place. `None` when every connection is busy.
-    fn admit(self: &Arc<Self>, max_connections: usize) -> Option<Admitted> {
+    fn admit(self: &Arc<Self>, limits: &Limits) -> Option<Admitted> {
         let mut open = self.lock();
-        if open.staying() >= max_connections {
+        if open.staying() >= limits.max_connections {
             let victim = open
                 .connections
                 .values()
@@ -374,7 +374,7 @@ impl Table {
             open.evicted += 1;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let watch = Arc::new(Watch::default());
+        let watch = Arc::new(Watch::new(limits));
         open.connections.insert(id, Arc::clone(&watch));
         Some(Admitted {
             table: Arc::clone(self),
@@ -395,32 +395,47 @@ struct Activity {
     phase: Phase,
     since: Instant,
     requests: usize,
+    /// When the watchdog looks next, unless woken; never after the
+    /// phase's deadline. It is not moved at every request: the watchdog
+    /// is woken only when a deadline comes before it.
+    alarm: Option<Instant>,
+}
+
+/// The watchdog's view of a connection.
+struct Plan {
+    phase: Phase,
+    deadline: Option<Instant>,
+    alarm: Option<Instant>,
 }
 
 /// What one connection is doing, seen by its reader, its requests and its
 /// watchdog.
 struct Watch {
     activity: Mutex<Activity>,
-    /// Wakes the watchdog: a deadline moved earlier, or it was evicted.
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    /// Wakes the watchdog: a deadline comes before its alarm, or the
+    /// connection was evicted.
     wake: Notify,
     evicted: AtomicBool,
 }
 
-impl Default for Watch {
-    fn default() -> Self {
+impl Watch {
+    fn new(limits: &Limits) -> Self {
         Self {
             activity: Mutex::new(Activity {
                 phase: Phase::Idle,
                 since: Instant::now(),
                 requests: 0,
+                alarm: None,
             }),
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
             wake: Notify::new(),
             evicted: AtomicBool::new(false),
         }
     }
-}
 
-impl Watch {
     fn lock(&self) -> MutexGuard<'_, Activity> {
         self.activity.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -430,14 +445,23 @@ impl Watch {
         (activity.phase, activity.since)
     }
 
-    fn saw_bytes(&self) {
-        let mut activity = self.lock();
-        if activity.phase == Phase::Idle {
-            activity.phase = Phase::Head;
-            activity.since = Instant::now();
-            drop(activity);
-            // The header timeout may end before the idle one would have.
+    /// Enters `phase` now, waking the watchdog if its deadline comes before
+    /// the alarm.
+    fn enter(&self, mut activity: MutexGuard<'_, Activity>, phase: Phase, timeout: Duration) {
+        let now = Instant::now();
+        activity.phase = phase;
+        activity.since = now;
+        let early = activity.alarm.is_none_or(|alarm| now + timeout < alarm);
+        drop(activity);
+        if early {
             self.wake.notify_one();
+        }
+    }
+
+    fn saw_bytes(&self) {
+        let activity = self.lock();
+        if activity.phase == Phase::Idle {
+            self.enter(activity, Phase::Head, self.header_timeout);
         }
     }
 
@@ -452,10 +476,27 @@ impl Watch {
         let mut activity = self.lock();
         activity.requests = activity.requests.saturating_sub(1);
         if activity.requests == 0 {
-            activity.phase = Phase::Idle;
-            activity.since = Instant::now();
-            drop(activity);
-            self.wake.notify_one();
+            self.enter(activity, Phase::Idle, self.idle_timeout);
+        }
+    }
+
+    /// The phase, its deadline, and the alarm for the watchdog, which is
+    /// kept if it still rings in time and set to the deadline otherwise.
+    fn plan(&self, now: Instant) -> Plan {
+        let mut activity = self.lock();
+        let deadline = match activity.phase {
+            Phase::Head => Some(activity.since + self.header_timeout),
+            Phase::Idle => Some(activity.since + self.idle_timeout),
+            Phase::Busy => None,
+        };
+        activity.alarm = match (activity.alarm, deadline) {
+            (Some(alarm), Some(deadline)) if now < alarm && alarm <= deadline => Some(alarm),
+            _ => deadline,
+        };
+        Plan {
+            phase: activity.phase,
+            deadline,
+            alarm: activity.alarm,
         }
     }
 
@@ -511,17 +552,19 @@ async fn run_connection(
         .serve_connection(io, service)
         .with_upgrades();
     tokio::pin!(connection);
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut armed = None;
     let mut stop = *stopping.borrow();
     let mut closing = false;
     loop {
-        let (phase, since) = watch.phase();
         let now = Instant::now();
+        let Plan {
+            phase,
+            deadline,
+            alarm,
+        } = watch.plan(now);
         let evicted = watch.is_evicted();
-        let deadline = match phase {
-            Phase::Head => Some(since + limits.header_timeout),
-            Phase::Idle => Some(since + limits.idle_timeout),
-            Phase::Busy => None,
-        };
         let expired = deadline.is_some_and(|deadline| deadline <= now);
         match phase {
             // Its place is taken: the file must be freed now. Nothing is
@@ -540,6 +583,12 @@ async fn run_connection(
             }
             _ => {}
         }
+        if alarm != armed {
+            if let Some(alarm) = alarm {
+                timer.as_mut().reset(alarm);
+            }
+            armed = alarm;
+        }
         tokio::select! {
             finished = connection.as_mut() => {
                 if let Err(err) = finished {
@@ -548,18 +597,11 @@ async fn run_connection(
                 return;
             }
             () = watch.wake.notified() => {}
-            () = sleep_until(deadline) => {}
+            () = &mut timer, if armed.is_some() => {}
             changed = stopping.changed(), if !stop => {
                 stop = changed.is_err() || *stopping.borrow();
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -388,6 +388,7 @@ impl LimitedHost {
     }
 
     /// The soft and hard limits on open files, as the kernel reports them.
+    #[cfg(target_os = "linux")]
     fn open_files_limits(&self) -> (String, String) {
         let limits = std::fs::read_to_string(
             Path::new("/proc")

@@ -1,13 +1,17 @@
 //! API keys. When `WHARF_API_KEY` or WAHA's `WAHA_API_KEY` is set, every
 //! `/api` route needs the header `X-Api-Key` with one of the keys; `/ping`
-//! and the other routes outside `/api` stay open, as in WAHA.
+//! and the other routes outside `/api` stay open, as in WAHA, and tell a
+//! caller without the key no more than that the server is up ([`Caller`]).
 //!
 //! A key may be configured in plain or as `sha512:<hex digest>`, so the
 //! plain key need not sit in the environment. Either way only digests are
 //! kept, and a presented key is compared by digest in constant time.
 
+use std::convert::Infallible;
+
 use axum::{
-    extract::{Request, State},
+    extract::{FromRequestParts, Request, State},
+    http::request::Parts,
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -75,29 +79,57 @@ impl ApiKeys {
     }
 }
 
+/// Whether a request may see what the API key protects: it holds a valid
+/// key, or no key is set. Open routes read it to decide how much to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Trusted,
+    Stranger,
+}
+
+/// [`require_api_key`] sets it on every request; without that middleware
+/// nobody is trusted.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(parts
+            .extensions
+            .get::<Caller>()
+            .copied()
+            .unwrap_or(Caller::Stranger))
+    }
+}
+
 fn guards(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
 }
 
-/// Middleware: refuses `/api` requests without a valid key (401).
+/// Middleware: refuses `/api` requests without a valid key (401), and tells
+/// the other routes who is calling ([`Caller`]).
 pub async fn require_api_key(
     State(keys): State<ApiKeys>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    if !keys.is_enabled() || !guards(request.uri().path()) {
-        return next.run(request).await;
-    }
     let presented = request
         .headers()
         .get(HEADER)
         .map(|value| value.to_str().unwrap_or_default());
-    match presented {
-        Some(key) if keys.accepts(key) => next.run(request).await,
-        Some(_) => ApiError::unauthorized("the X-Api-Key header does not hold a valid API key")
-            .into_response(),
-        None => ApiError::unauthorized("send the API key in the X-Api-Key header").into_response(),
+    let caller = if !keys.is_enabled() || presented.is_some_and(|key| keys.accepts(key)) {
+        Caller::Trusted
+    } else {
+        Caller::Stranger
+    };
+    if caller == Caller::Stranger && guards(request.uri().path()) {
+        return match presented {
+            Some(_) => ApiError::unauthorized("the X-Api-Key header does not hold a valid API key"),
+            None => ApiError::unauthorized("send the API key in the X-Api-Key header"),
+        }
+        .into_response();
     }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
 }
 
 #[cfg(test)]

@@ -135,6 +135,26 @@ pub struct ServeArgs {
     /// `fixture`, say). Without it, a config that names a file is refused.
     #[arg(long, env = "WHARF_CONFIG_FILES_DIR")]
     pub config_files_dir: Option<PathBuf>,
+
+    /// Seconds a client may take to send a request's headers, from their
+    /// first byte; then the connection is closed.
+    #[arg(long, env = "WHARF_HEADER_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+
+    /// Seconds a client may take to send a request's body, from the end of
+    /// its headers; then it gets 408 and the connection is closed.
+    #[arg(long, env = "WHARF_BODY_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub body_timeout: Duration,
+
+    /// Seconds a connection may stay open with no request under way.
+    #[arg(long, env = "WHARF_IDLE_TIMEOUT", default_value = "60", value_parser = parse_seconds)]
+    pub idle_timeout: Duration,
+
+    /// Most client connections open at once [default: from the open files
+    /// limit, at most 10000].
+    #[arg(long, env = "WHARF_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
 }
 
 impl ServeArgs {
@@ -171,6 +191,40 @@ impl ServeArgs {
             .map(|name| name.trim().to_ascii_lowercase())
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| "sandbox".to_owned())
+    }
+
+    /// The bounds on client connections, given the open files limit in
+    /// force (`None`: unlimited). A connection limit the open files cannot
+    /// hold is kept, with a warning: past the files, connections wait in
+    /// the kernel's queue instead of being answered 503.
+    pub fn limits(&self, open_files: Option<u64>) -> crate::server::Limits {
+        let fitting = crate::server::default_max_connections(open_files);
+        let max_connections = match self.max_connections {
+            None => fitting,
+            Some(configured) => {
+                let configured = usize::try_from(configured).unwrap_or(usize::MAX);
+                if configured > fitting {
+                    tracing::warn!(
+                        "--max-connections {configured} is more than the open files limit ({}) leaves room for ({fitting})",
+                        open_files.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
+                    );
+                }
+                configured
+            }
+        };
+        tracing::info!(
+            max_connections,
+            header_timeout = ?self.header_timeout,
+            body_timeout = ?self.body_timeout,
+            idle_timeout = ?self.idle_timeout,
+            "client connection limits"
+        );
+        crate::server::Limits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections,
+        }
     }
 
     pub fn start_sessions(&self) -> Vec<String> {
@@ -219,5 +273,30 @@ mod tests {
         for bad in ["0", "-1", "NaN", "inf", "soon", "100000"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn connection_settings_refuse_zero_and_absurd_values_naming_the_flag() {
+        for (flag, value) in [
+            ("--header-timeout", "0"),
+            ("--body-timeout", "-1"),
+            ("--idle-timeout", "100000"),
+            ("--max-connections", "0"),
+            ("--max-connections", "2000000"),
+            ("--max-connections", "many"),
+        ] {
+            let err = Cli::try_parse_from(["wharf", "serve", &format!("{flag}={value}")])
+                .expect_err(flag)
+                .to_string();
+            assert!(err.contains(flag), "{flag}={value}: {err}");
+        }
+        let Command::Serve(args) = Cli::try_parse_from(["wharf", "serve"]).unwrap().command else {
+            panic!("not serve");
+        };
+        let limits = args.limits(Some(1024));
+        assert_eq!(limits.max_connections, 768);
+        assert_eq!(limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(limits.body_timeout, Duration::from_secs(30));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(60));
     }
 }

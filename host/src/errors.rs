@@ -266,6 +266,25 @@ impl ApiError {
         .with_field("body")
     }
 
+    /// A request body that did not arrive in full within the body timeout.
+    pub fn body_timeout(seconds: f64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("body: not received in full within {seconds} s"),
+        )
+        .with_field("body")
+    }
+
+    /// Every connection the server allows is busy with a request.
+    pub fn too_many_connections(limit: usize) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server is busy: all {limit} connections it allows have a request under way; try again shortly"
+            ),
+        )
+    }
+
     /// A route that exists, but not for this method.
     pub fn method_not_allowed(method: &axum::http::Method, path: &str) -> Self {
         Self::new(
@@ -384,6 +403,10 @@ impl utoipa::IntoResponses for BodyErrors {
             (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "The body is not sent as Content-Type: application/json",
+            ),
+            (
+                StatusCode::REQUEST_TIMEOUT,
+                "The body did not arrive in full within the server's body timeout",
             ),
         ])
     }

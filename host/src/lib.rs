@@ -18,6 +18,7 @@ pub mod registry;
 pub mod reload;
 pub mod routes;
 pub mod secrets;
+pub mod server;
 pub mod sessions;
 pub mod storage;
 
@@ -40,6 +41,8 @@ const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// SIGINT or SIGTERM; then closes every session. SIGHUP (and, with
 /// `--watch`, any change) rescans the engines directory.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let open_files = server::raise_open_files_limit();
+    let limits = args.limits(open_files);
     let api_keys = args.api_keys()?;
     let config_files = args.config_files()?;
     if !api_keys.is_enabled() {
@@ -94,8 +97,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         api_keys,
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    server::serve(listener, app, limits, shutdown_signal())
         .await
         .context("the HTTP server failed")?;
     tracing::info!("shutting down: closing sessions");

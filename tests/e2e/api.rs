@@ -115,3 +115,27 @@ fn server_routes_answer() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["engines"]["loaded"], 1);
 }
+
+#[test]
+fn health_shows_counts_only_to_callers_with_the_key_when_one_is_set() {
+    let full = json!({"status": "ok", "engines": {"loaded": 1, "rejected": 0}, "sessions": 1});
+
+    let host = Host::start_with_env(&[engines::SANDBOX], &[], &[("WHARF_API_KEY", KEY)]);
+    host.create_session("default", "sandbox", json!({}));
+    for key in [None, Some("wrong")] {
+        let mut request = host.anonymous(Method::GET, "/health");
+        if let Some(key) = key {
+            request = request.header("X-Api-Key", key);
+        }
+        let answer = host.send(request);
+        assert_eq!(answer, (StatusCode::OK, json!({"status": "ok"})), "{key:?}");
+    }
+    let answer = host.send(host.anonymous(Method::GET, "/ping"));
+    assert_eq!(answer, (StatusCode::OK, json!({"message": "pong"})));
+    assert_eq!(host.get("/health"), (StatusCode::OK, full.clone()));
+
+    let open = Host::start(&[engines::SANDBOX]);
+    open.create_session("default", "sandbox", json!({}));
+    let answer = open.send(open.anonymous(Method::GET, "/health"));
+    assert_eq!(answer, (StatusCode::OK, full));
+}

@@ -15,6 +15,7 @@ use wharf_engine_api::{ABI_VERSION, Manifest};
 
 use super::AppState;
 use crate::{
+    auth::Caller,
     errors::{ApiError, ReadErrors, ReloadErrors},
     registry::{Feature, Library, LoadedEngine, Registry, RejectedLibrary},
     reload,
@@ -54,9 +55,13 @@ async fn ping() -> Json<Pong> {
 struct Health {
     #[schema(example = "ok")]
     status: &'static str,
-    engines: EngineCounts,
-    /// Sessions the host knows, in any status.
-    sessions: usize,
+    /// Only with the API key, when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engines: Option<EngineCounts>,
+    /// Sessions the host knows, in any status. Only with the API key, when
+    /// one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sessions: Option<usize>,
 }
 
 /// Engine libraries by outcome.
@@ -67,17 +72,27 @@ struct EngineCounts {
 }
 
 /// Check the server's health
+///
+/// Always open. When an API key is set, a request without it gets only
+/// `status`: the counts are for those who hold the key.
 #[utoipa::path(get, path = "/health", tag = TAG, operation_id = "health", security(()),
     responses((status = 200, description = "The server is healthy", body = Health)))]
-async fn health(State(state): State<AppState>) -> Json<Health> {
+async fn health(State(state): State<AppState>, caller: Caller) -> Json<Health> {
+    if caller != Caller::Trusted {
+        return Json(Health {
+            status: "ok",
+            engines: None,
+            sessions: None,
+        });
+    }
     let snapshot = state.sessions.registry().snapshot();
     Json(Health {
         status: "ok",
-        engines: EngineCounts {
+        engines: Some(EngineCounts {
             loaded: snapshot.engines().count(),
             rejected: snapshot.rejected().count(),
-        },
-        sessions: state.sessions.list().len(),
+        }),
+        sessions: Some(state.sessions.list().len()),
     })
 }
 

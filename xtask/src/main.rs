@@ -11,6 +11,8 @@
 //!   `engines/NAME` or anywhere else, that builds and passes conformance.
 //! - `cargo xtask conformance`: `wharf conformance` on every engine under
 //!   `engines/` and on a freshly generated one (part of `test`).
+//! - `cargo xtask attack [ARGS…]`: the end-to-end tests that attack the
+//!   host from outside (part of `test`), on their own.
 //! - `cargo xtask docs [--check]`: write `docs/engines.md` from the shipped
 //!   engines' manifests; with `--check`, fail if it is not up to date.
 
@@ -25,7 +27,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | book] | new-engine NAME [--path DIR] | conformance | docs [--check]>";
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | book] | new-engine NAME [--path DIR] | conformance | attack [ARGS…] | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -55,6 +57,10 @@ fn run_command() -> Result<()> {
             conformance_of_engines()
         }
         "docs" => docs(&rest),
+        "attack" => {
+            build_workspace()?;
+            attack(&rest)
+        }
         _ => bail!("{USAGE}"),
     }
 }
@@ -222,6 +228,27 @@ fn test(args: &[OsString]) -> Result<()> {
     run(test)?;
     client_tests()?;
     conformance_of_engines()
+}
+
+/// The end-to-end tests that attack the host the way an outsider did:
+/// broken library files, hostile session configs, slow and silent clients,
+/// racing lifecycle calls. Each reproduced a crash, a leak or a 500 before
+/// its fix; `cargo xtask test` runs them with everything else.
+const ATTACK_TESTS: [&str; 4] = [
+    "library_files",
+    "config_files",
+    "slow_clients",
+    "lifecycle_races",
+];
+
+fn attack(args: &[OsString]) -> Result<()> {
+    let mut test = cargo();
+    test.args(["test", "--workspace"]);
+    for name in ATTACK_TESTS {
+        test.args(["--test", name]);
+    }
+    test.args(args);
+    run(test)
 }
 
 /// `wharf conformance` on every engine crate, the engine-api example and

@@ -145,3 +145,24 @@ fn a_config_files_directory_that_does_not_exist_stops_the_host_with_the_reason()
         "{stderr}"
     );
 }
+
+#[test]
+fn a_session_with_a_saved_book_keeps_working_when_its_fixture_is_gone() {
+    let root = tempfile::tempdir().unwrap();
+    write_fixture(root.path(), "tiny.json");
+    let dir = root.path().to_str().unwrap();
+    let mut host = Host::start_with(&[engines::SANDBOX], &["--config-files-dir", dir]);
+    let tiny = open_with_fixture(&host, "tiny", "tiny.json");
+    assert_eq!(tiny["status"], "WORKING", "{tiny}");
+    let (status, _) = host.post(
+        "/api/contacts/block",
+        json!({"contactId": "10000000000", "session": "tiny"}),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+
+    fs::remove_file(root.path().join("tiny.json")).unwrap();
+    host.crash_and_restart();
+    host.wait_for_status("tiny", "WORKING");
+    let (_, contact) = host.get("/api/tiny/contacts/10000000000@c.us");
+    assert_eq!(contact["isBlocked"], true, "{contact}");
+}

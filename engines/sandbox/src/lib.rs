@@ -70,16 +70,16 @@ impl Engine for SandboxEngine {
     async fn open_session(&self, context: SessionContext) -> Result<SandboxSession, EngineError> {
         let host = context.host();
         let config: SandboxConfig = context.config()?;
-        let fixture = match config.fixture {
-            Some(name) => Some(read_fixture(&host, name).await?),
-            None => None,
-        };
         let (store, saved) = BookStore::open(context.data_dir()).await?;
         let book = match saved {
             Some(saved) => saved,
+            // The fixture is read only for a new book: a session whose book
+            // is saved keeps working whatever became of its fixture.
             None => {
-                let (json, origin) = fixture
-                    .unwrap_or_else(|| (DEFAULT_FIXTURE.to_owned(), "bundled fixture".into()));
+                let (json, origin) = match config.fixture {
+                    Some(name) => read_fixture(&host, name).await?,
+                    None => (DEFAULT_FIXTURE.to_owned(), "bundled fixture".into()),
+                };
                 let book = Book::parse(&json, &origin)?;
                 store.create(&book).await?;
                 book

@@ -80,9 +80,9 @@ const MAX_TURNING_AWAY: usize = 16;
 /// [`default_max_connections`] leaves aside.
 const MAX_CLOSING: usize = 16;
 
-/// How long a turned-away connection is kept to read what the client sends,
-/// so that closing it does not reset the connection before the client has
-/// read the `503`.
+/// How long a closing connection is kept to read what the client still
+/// sends, so that closing it does not reset the connection before the
+/// client has read its answer (a `503` over the limit, a `413`).
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Backoff between failed `accept` calls (such as "Too many open files").
@@ -291,17 +291,7 @@ async fn turn_away(mut stream: TcpStream, answer: Bytes) {
     if stream.write_all(&answer).await.is_err() || stream.shutdown().await.is_err() {
         return;
     }
-    let mut sink = [0; 4096];
-    let mut left = 64 * 1024_usize;
-    let _ = tokio::time::timeout(LINGER, async {
-        while let Ok(read @ 1..) = stream.read(&mut sink).await {
-            left = left.saturating_sub(read);
-            if left == 0 {
-                break;
-            }
-        }
-    })
-    .await;
+    read_away(&mut stream).await;
 }
 
 /// The open connections, so that one can make room for another.
@@ -537,7 +527,7 @@ async fn run_connection(
 ) {
     let watch = Arc::clone(&admitted.watch);
     let io = TokioIo::new(Watched {
-        stream,
+        stream: LingeringClose(Some(stream)),
         watch: Arc::clone(&watch),
     });
     let service = {
@@ -616,14 +606,26 @@ async fn handle(
     under_way: RequestUnderWay,
 ) -> Result<Response<AnswerBody>, Infallible> {
     let timed_out = Arc::new(AtomicBool::new(false));
-    let request =
-        request.map(|body| Body::new(TimedBody::new(body, body_timeout, Arc::clone(&timed_out))));
+    let read = Arc::new(AtomicBool::new(false));
+    let request = request.map(|body| {
+        Body::new(TimedBody::new(
+            body,
+            body_timeout,
+            Arc::clone(&timed_out),
+            Arc::clone(&read),
+        ))
+    });
     let mut response = match app.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
     if timed_out.load(Ordering::Relaxed) {
         response = ApiError::body_timeout(body_timeout.as_secs_f64()).into_response();
+    }
+    // A body not read to its end (a 413, a 415, a timeout) leaves the
+    // connection where no next request can be found: it will close, and
+    // the client must know before it sends another request on it.
+    if !read.load(Ordering::Relaxed) {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -636,7 +638,7 @@ async fn handle(
 
 /// The client's stream, noting when bytes of a new request arrive.
 struct Watched {
-    stream: TcpStream,
+    stream: LingeringClose,
     watch: Arc<Watch>,
 }
 
@@ -648,7 +650,7 @@ impl AsyncRead for Watched {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
+        let read = Pin::new(&mut *this.stream).poll_read(cx, buf);
         if buf.filled().len() > before {
             this.watch.saw_bytes();
         }
@@ -662,7 +664,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        Pin::new(&mut *self.get_mut().stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -670,7 +672,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        Pin::new(&mut *self.get_mut().stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -678,12 +680,79 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        Pin::new(&mut *self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        Pin::new(&mut *self.get_mut().stream).poll_shutdown(cx)
     }
+}
+
+/// A client's stream that, when dropped with bytes from the client still
+/// unread (a body the host answered before reading it all, as a 413),
+/// first closes its side and reads those bytes away for a moment: closing
+/// a socket with unread bytes resets the connection, and the reset can
+/// destroy the answer before the client has read it.
+struct LingeringClose(Option<TcpStream>);
+
+/// Streams read away at once at most; past this, a closing stream is
+/// dropped as it is, so that lingering cannot hold many file descriptors.
+const MAX_LINGERING: usize = 64;
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
+
+impl std::ops::Deref for LingeringClose {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        self.0.as_ref().expect("the stream is there until dropped")
+    }
+}
+
+impl std::ops::DerefMut for LingeringClose {
+    fn deref_mut(&mut self) -> &mut TcpStream {
+        self.0.as_mut().expect("the stream is there until dropped")
+    }
+}
+
+impl Drop for LingeringClose {
+    fn drop(&mut self) {
+        let Some(stream) = self.0.take() else {
+            return;
+        };
+        let mut probe = [0; 1];
+        let unread = matches!(stream.try_read(&mut probe), Ok(1..));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if unread && LINGERING.fetch_add(1, Ordering::Relaxed) < MAX_LINGERING {
+            runtime.spawn(async move {
+                let mut stream = stream;
+                // hyper may have closed our side already; either way the
+                // client has the whole answer before the bytes are read away.
+                let _ = stream.shutdown().await;
+                read_away(&mut stream).await;
+                LINGERING.fetch_sub(1, Ordering::Relaxed);
+            });
+        } else if unread {
+            LINGERING.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Reads and discards what the client still sends, for at most [`LINGER`]
+/// and 1 MiB, so that the connection ends with a close, not a reset.
+async fn read_away(stream: &mut TcpStream) {
+    let mut sink = [0; 4096];
+    let mut left = 1024 * 1024_usize;
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(read @ 1..) = stream.read(&mut sink).await {
+            left = left.saturating_sub(read);
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// A request body that fails once the body timeout has passed since the
@@ -692,16 +761,26 @@ struct TimedBody {
     body: Incoming,
     deadline: Option<Pin<Box<Sleep>>>,
     timed_out: Arc<AtomicBool>,
+    /// Set once the body has been read to its end.
+    read: Arc<AtomicBool>,
 }
 
 impl TimedBody {
-    fn new(body: Incoming, timeout: Duration, timed_out: Arc<AtomicBool>) -> Self {
+    fn new(
+        body: Incoming,
+        timeout: Duration,
+        timed_out: Arc<AtomicBool>,
+        read: Arc<AtomicBool>,
+    ) -> Self {
         // Most requests have no body: no timer for them.
-        let deadline = (!body.is_end_stream()).then(|| Box::pin(tokio::time::sleep(timeout)));
+        let empty = body.is_end_stream();
+        read.store(empty, Ordering::Relaxed);
+        let deadline = (!empty).then(|| Box::pin(tokio::time::sleep(timeout)));
         Self {
             body,
             deadline,
             timed_out,
+            read,
         }
     }
 }
@@ -733,6 +812,7 @@ impl HttpBody for TimedBody {
         if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
             if frame.is_none() {
                 this.deadline = None;
+                this.read.store(true, Ordering::Relaxed);
             }
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }

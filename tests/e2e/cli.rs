@@ -1,40 +1,9 @@
 //! The operator and engine-author tools of the `wharf` binary:
 //! `wharf engines list`, `wharf engines inspect` and `wharf conformance`.
 
-use std::{fs, process::Output};
+use std::fs;
 
-use wharf_e2e::{artifact, engines, library_file, wharf};
-
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Ran {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = wharf().args(args).output().expect("run wharf");
-    Ran {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
-impl Ran {
-    /// Asserts that the standard output has `text`.
-    fn shows(&self, text: &str) {
-        assert!(
-            self.stdout.contains(text),
-            "missing {text:?} in\n{}{}",
-            self.stdout,
-            self.stderr
-        );
-    }
-}
+use wharf_e2e::{artifact, engines, library_file, run, wharf};
 
 fn library(name: &str) -> String {
     artifact(&library_file(name)).display().to_string()

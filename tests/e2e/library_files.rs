@@ -7,7 +7,6 @@ use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
-    process::Output,
     sync::atomic::{AtomicBool, Ordering},
     thread,
     time::Duration,
@@ -15,7 +14,7 @@ use std::{
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wharf_e2e::{Host, artifact, engines, library_file, wharf};
+use wharf_e2e::{Host, artifact, engines, library_file, run};
 
 /// Where the issue's `head -c 500000` cut the library: inside its loadable
 /// segments, so mapping it faults.
@@ -228,25 +227,6 @@ fn a_library_rewritten_in_place_during_reloads_never_brings_the_host_down() {
     assert_eq!(status, StatusCode::OK, "{about}");
     sandbox_serves(&host, "default");
     assert_eq!(host.pid(), pid);
-}
-
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Ran {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = wharf().args(args).output().expect("run wharf");
-    Ran {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
 }
 
 #[test]

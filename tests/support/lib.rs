@@ -65,6 +65,36 @@ pub fn wharf() -> Command {
     command
 }
 
+/// What a run of the `wharf` command-line tools gave.
+pub struct Ran {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Asserts that the standard output has `text`.
+    pub fn shows(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "missing {text:?} in\n{}{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+/// Runs `wharf` with `args` to its end.
+pub fn run(args: &[&str]) -> Ran {
+    let output = wharf().args(args).output().expect("run wharf");
+    Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// The file name of an engine library on this platform.
 pub fn library_file(name: &str) -> String {
     format!(

@@ -56,7 +56,7 @@ impl Engine for MinimalEngine {
             contact("14155550101", "Grace"),
         ];
         host.info(&format!("opened with {} contacts", book.len()));
-        host.status(SessionStatus::Working, None);
+        host.status(SessionStatus::WORKING, None);
         Ok(MinimalSession { book })
     }
 }

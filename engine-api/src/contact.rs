@@ -7,11 +7,17 @@ use std::cmp::Ordering;
 
 use abi_stable::{
     StableAbi,
-    std_types::{ROption, RString},
+    std_types::{ROption, RString, RVec},
 };
 use serde::{Deserialize, Serialize};
 
 /// A WhatsApp contact, as WAHA returns it.
+///
+/// The fields are those of ABI 2.0 and never change. A field a later
+/// version of the contract adds travels in [`Contact::later_fields`], by
+/// name, so a contact from an engine built against 2.0 still has the
+/// layout every later host expects (see the crate docs, "Evolving the
+/// contract").
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -43,6 +49,25 @@ pub struct Contact {
     pub is_my_contact: bool,
     /// The session has blocked this contact.
     pub is_blocked: bool,
+    /// The person's `…@lid` id (WhatsApp's privacy-preserving identity),
+    /// when the engine knows it. A contact known only by its LID has it
+    /// as its `id` too.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "123456789012345@lid"))]
+    pub lid: ROption<RString>,
+    /// Fields that later versions of the contract add, by name. This
+    /// version defines none; a host ignores names it does not know.
+    #[serde(skip)]
+    pub later_fields: RVec<LaterField>,
+}
+
+/// A field of [`Contact`] added by a later version of the contract.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct LaterField {
+    /// The field's name in WAHA's JSON (`camelCase`).
+    pub name: RString,
+    /// Its value, as JSON text.
+    pub json: RString,
 }
 
 /// Answer to `contacts.check_exists`.
@@ -132,8 +157,12 @@ pub struct ListQuery {
 
 impl ListQuery {
     /// Sorts and pages `contacts` the way every engine must, so that all
-    /// engines answer the same query the same way. Ties are broken by id, so
-    /// the order is total and paging is stable.
+    /// engines answer the same query the same way.
+    ///
+    /// By id: the ids' bytes. By name: [`compare_names`], with contacts
+    /// that have no name (or an empty one) last in both directions, in id
+    /// order. Ties are broken by id, so the order is total and paging is
+    /// stable.
     pub fn apply(&self, mut contacts: Vec<Contact>) -> Vec<Contact> {
         contacts.sort_by(|a, b| self.compare(a, b));
         let limit = self.limit.into_option().map_or(usize::MAX, |l| l as usize);
@@ -151,19 +180,43 @@ impl ListQuery {
         };
         match self.sort_by {
             SortBy::Id => directed(a.id.cmp(&b.id)),
-            SortBy::Name => match (a.name.as_ref().into_option(), b.name.as_ref().into_option()) {
-                (Some(x), Some(y)) => directed(
-                    x.to_lowercase()
-                        .cmp(&y.to_lowercase())
-                        .then_with(|| x.cmp(y))
-                        .then_with(|| a.id.cmp(&b.id)),
-                ),
+            SortBy::Name => match (sort_name(a), sort_name(b)) {
+                (Some(x), Some(y)) => directed(compare_names(x, y).then_with(|| a.id.cmp(&b.id))),
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => directed(a.id.cmp(&b.id)),
             },
         }
     }
+}
+
+/// The name a contact sorts by: its address-book name, unless empty.
+fn sort_name(contact: &Contact) -> Option<&str> {
+    contact
+        .name
+        .as_ref()
+        .into_option()
+        .map(RString::as_str)
+        .filter(|name| !name.trim().is_empty())
+}
+
+/// The order of names from A to Z that every engine and the host use:
+/// the Unicode Collation Algorithm with the CLDR root collation
+/// (`icu_collator`), so that letters decide first whatever their accents
+/// and case ("Émile" between "Emil" and "Emily", "bob" between "Alice" and
+/// "Carol"), then accents, then case; names equal even then are ordered by
+/// their code points, so that only identical names tie.
+pub fn compare_names(a: &str, b: &str) -> Ordering {
+    collator().compare(a, b).then_with(|| a.cmp(b))
+}
+
+fn collator() -> &'static icu_collator::CollatorBorrowed<'static> {
+    static COLLATOR: std::sync::OnceLock<icu_collator::CollatorBorrowed<'static>> =
+        std::sync::OnceLock::new();
+    COLLATOR.get_or_init(|| {
+        icu_collator::Collator::try_new(Default::default(), Default::default())
+            .expect("the root collation is compiled into icu_collator")
+    })
 }
 
 #[cfg(test)]
@@ -214,6 +267,33 @@ mod tests {
     }
 
     #[test]
+    fn names_sort_by_letter_whatever_their_accents_and_case() {
+        let names = [
+            "émile", "Zoë", "Emily", "Ángel", "Emil", "Émile", "angela", "zoe", "Øystein", "Oscar",
+            "Ana", "ana",
+        ];
+        let book: Vec<Contact> = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| contact(&format!("{index}@c.us"), Some(name)))
+            .chain([contact("98@c.us", Some(" ")), contact("99@c.us", None)])
+            .collect();
+        let query = ListQuery {
+            sort_by: SortBy::Name,
+            ..ListQuery::default()
+        };
+        let sorted = query.apply(book);
+        let sorted: Vec<&str> = sorted.iter().map(|c| sort_name(c).unwrap_or("-")).collect();
+        assert_eq!(
+            sorted,
+            [
+                "ana", "Ana", "Ángel", "angela", "Emil", "émile", "Émile", "Emily", "Oscar",
+                "Øystein", "zoe", "Zoë", "-", "-"
+            ]
+        );
+    }
+
+    #[test]
     fn pages_after_sorting() {
         let query = ListQuery {
             limit: RSome(2),
@@ -249,10 +329,12 @@ mod tests {
             "isWAContact",
             "isMyContact",
             "isBlocked",
+            "lid",
         ] {
             assert!(keys.contains(&key), "missing {key} in {json}");
         }
         assert_eq!(json["number"], serde_json::Value::Null);
+        assert!(json.get("laterFields").is_none(), "{json}");
     }
 
     #[test]

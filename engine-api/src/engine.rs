@@ -34,7 +34,7 @@ fn not_implemented<T>(feature: &str) -> Result<T, EngineError> {
 }
 
 /// An open session. Every operation has a default that answers
-/// [`crate::ErrorKind::Unsupported`]; implement the ones the manifest declares.
+/// [`crate::ErrorKind::UNSUPPORTED`]; implement the ones the manifest declares.
 ///
 /// Contact ids arrive normalized by the host: `digits@c.us`, `id@g.us` or
 /// `id@lid`.

@@ -5,7 +5,7 @@
 //! library, spawns each operation there, and hands the host an
 //! [`FfiFuture`] that only waits for the spawned task. A panic in the
 //! engine ends its task, which the glue turns into an
-//! [`crate::ErrorKind::Internal`] error: no unwind ever crosses the boundary.
+//! [`crate::ErrorKind::INTERNAL`] error: no unwind ever crosses the boundary.
 
 use std::{
     any::Any,

@@ -27,7 +27,8 @@ pub type FfiResult<T> = FfiFuture<RResult<T, EngineError>>;
 ///
 /// A prefix type: later ABI versions may add fields after the last one, and
 /// the host checks for their presence before using them, so engines built
-/// today keep loading.
+/// against 2.0 keep loading. `open_session` stays the last field of the
+/// prefix for all of ABI 2.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = EngineModuleRef)))]
@@ -51,6 +52,11 @@ impl RootModule for EngineModuleRef {
 ///
 /// Every method returns a future the host may poll from its own runtime: the
 /// work runs on the engine's runtime and the future only waits for it.
+///
+/// Operations a later version adds go after `close`, each with a default
+/// body that answers [`crate::ErrorKind::UNSUPPORTED`]: that is what a host
+/// gets from an engine built before the operation existed (it does not
+/// call it anyway, since the engine's manifest does not declare its key).
 #[sabi_trait]
 pub trait SessionFfi: Send + Sync {
     /// `contacts.list`

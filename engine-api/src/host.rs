@@ -6,7 +6,7 @@
 // `non_local_definitions` lint reports; the code is what abi_stable intends.
 #![allow(non_local_definitions)]
 
-use std::path::PathBuf;
+use std::{fmt, path::PathBuf};
 
 use abi_stable::{
     StableAbi, sabi_trait,
@@ -33,76 +33,110 @@ pub enum LogLevel {
 }
 
 /// A session's status, with WAHA's names.
-#[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SessionStatus {
-    /// Not running.
-    Stopped,
-    /// Opening, connecting or resuming.
-    Starting,
-    /// Waiting for the user to scan a QR code or enter a pairing code.
-    ScanQrCode,
-    /// Ready for operations.
-    Working,
-    /// Gave up; the event carries the reason.
-    Failed,
-}
+///
+/// An open set, like [`crate::ErrorKind`]: a later version of the contract
+/// may add statuses, so this is a number with named constants. A host that
+/// is told a status it does not know logs it and keeps the session's
+/// current status.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionStatus(u8);
 
 impl SessionStatus {
-    /// WAHA's name for the status (`WORKING`, `SCAN_QR_CODE`, …).
-    pub fn as_waha(self) -> &'static str {
-        match self {
-            SessionStatus::Stopped => "STOPPED",
-            SessionStatus::Starting => "STARTING",
-            SessionStatus::ScanQrCode => "SCAN_QR_CODE",
-            SessionStatus::Working => "WORKING",
-            SessionStatus::Failed => "FAILED",
+    /// Not running.
+    pub const STOPPED: Self = Self(1);
+    /// Opening, connecting or resuming.
+    pub const STARTING: Self = Self(2);
+    /// Waiting for the user to scan a QR code or enter a pairing code.
+    pub const SCAN_QR_CODE: Self = Self(3);
+    /// Ready for operations.
+    pub const WORKING: Self = Self(4);
+    /// Gave up; the reason says why.
+    pub const FAILED: Self = Self(5);
+
+    /// Every status this version of the contract names.
+    pub const ALL: [Self; 5] = [
+        Self::STOPPED,
+        Self::STARTING,
+        Self::SCAN_QR_CODE,
+        Self::WORKING,
+        Self::FAILED,
+    ];
+
+    /// WAHA's name for the status (`WORKING`, `SCAN_QR_CODE`, …); `None`
+    /// for a status a later version of the contract added.
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::STOPPED => "STOPPED",
+            Self::STARTING => "STARTING",
+            Self::SCAN_QR_CODE => "SCAN_QR_CODE",
+            Self::WORKING => "WORKING",
+            Self::FAILED => "FAILED",
+            _ => return None,
+        })
+    }
+
+    /// WAHA's name for a status this version knows, `UNKNOWN` otherwise.
+    pub const fn as_waha(self) -> &'static str {
+        match self.name() {
+            Some(name) => name,
+            None => "UNKNOWN",
+        }
+    }
+
+    /// The number that crosses the boundary, for logs about statuses this
+    /// version does not know.
+    pub const fn code(self) -> u8 {
+        self.0
+    }
+
+    /// The status whose number is `code`, known or not: what an engine
+    /// built against a later contract may report. Engines use the
+    /// constants.
+    pub const fn from_code(code: u8) -> Self {
+        Self(code)
+    }
+}
+
+impl fmt::Debug for SessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "SessionStatus({})", self.0),
         }
     }
 }
 
-/// Something that happened in a session, sent to the host.
-#[repr(u8)]
-#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// The session moved to another status. `reason` says why, above all for
-    /// [`SessionStatus::Failed`].
-    Status {
-        /// The new status.
-        status: SessionStatus,
-        /// Why, when there is something to say.
-        reason: ROption<RString>,
-    },
-    /// A new QR code to show the user, as the text it encodes.
-    Qr {
-        /// The text inside the QR code.
-        value: RString,
-    },
-    /// The account the session is logged in as, once known.
-    Account {
-        /// The account's chat id (`digits@c.us`).
-        id: RString,
-        /// The account's own display name.
-        push_name: ROption<RString>,
-    },
-}
-
-/// The host's side of a session: where the engine's logs and events go.
+/// The host's side of a session: where the engine's logs and events go,
+/// and what it may ask of the host.
 ///
-/// Implemented by the host; engines use it through [`Host`].
+/// Implemented by the host; engines use it through [`Host`]. Each event
+/// an engine can report is a method, so the set of events grows the way
+/// the contract grows everywhere: a later version adds methods after
+/// [`HostServices::read_config_file`], each with a default body that runs
+/// when the host that loaded the engine is older and lacks it (it logs
+/// that the event was ignored). An older engine never calls them.
 #[sabi_trait]
 pub trait HostServices: Clone + Send + Sync {
     /// A log line, which lands in the host's `tracing` under the session's name.
     fn log(&self, level: LogLevel, message: RStr<'_>);
 
-    /// A session event (status change, QR code).
-    #[sabi(last_prefix_field)]
-    fn emit(&self, event: SessionEvent);
+    /// The session moved to another status; `reason` says why, above all
+    /// for [`SessionStatus::FAILED`].
+    fn status(&self, status: SessionStatus, reason: ROption<RStr<'_>>);
+
+    /// A new QR code to show the user, as the text it encodes.
+    fn qr(&self, value: RStr<'_>);
+
+    /// The account the session is logged in as (`digits@c.us`), once
+    /// known, with its own display name.
+    fn account(&self, id: RStr<'_>, push_name: ROption<RStr<'_>>);
 
     /// The bytes of a file that the session config names in `field`: only
     /// from the directory the host's operator set aside for such files,
     /// only a regular file, and only up to the host's size limit. Errors
     /// name the field and never quote the file. Blocks while it reads.
+    #[sabi(last_prefix_field)]
     fn read_config_file(&self, field: RStr<'_>, name: RStr<'_>) -> RResult<RVec<u8>, EngineError>;
 }
 
@@ -125,7 +159,7 @@ pub struct SessionContext {
 
 impl SessionContext {
     /// Parses the session config into the engine's own config type. A config
-    /// that does not fit is an [`crate::ErrorKind::InvalidInput`] naming the problem.
+    /// that does not fit is an [`crate::ErrorKind::INVALID_INPUT`] naming the problem.
     ///
     /// The error names the field (`config.accessToken: invalid type:
     /// integer, expected a string`) but never quotes the value that was
@@ -226,18 +260,12 @@ impl Host {
 
     /// Reports a status change.
     pub fn status(&self, status: SessionStatus, reason: Option<&str>) {
-        self.0.emit(SessionEvent::Status {
-            status,
-            reason: reason.map(RString::from).into(),
-        });
+        self.0.status(status, reason.map(RStr::from).into());
     }
 
     /// Reports the account the session is logged in as.
     pub fn account(&self, id: &str, push_name: Option<&str>) {
-        self.0.emit(SessionEvent::Account {
-            id: id.into(),
-            push_name: push_name.map(RString::from).into(),
-        });
+        self.0.account(id.into(), push_name.map(RStr::from).into());
     }
 
     /// The bytes of the file that the session config names in `field`
@@ -253,9 +281,7 @@ impl Host {
 
     /// Reports a new QR code to scan.
     pub fn qr(&self, value: &str) {
-        self.0.emit(SessionEvent::Qr {
-            value: value.into(),
-        });
+        self.0.qr(value.into());
     }
 }
 

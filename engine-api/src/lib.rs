@@ -122,7 +122,7 @@
 //!             is_me: true,
 //!             ..Contact::default()
 //!         };
-//!         context.host().status(SessionStatus::Working, None);
+//!         context.host().status(SessionStatus::WORKING, None);
 //!         Ok(EchoSession { me })
 //!     }
 //! }
@@ -149,10 +149,47 @@
 //!
 //! # Evolving the contract
 //!
-//! [`ffi::EngineModule`] and [`ffi::SessionFfi`] are prefix types: a later
-//! version may add operations after the last one, and engines built today
-//! keep loading. Feature keys are strings, so a host ignores keys it does not
-//! know. Changing a data type's fields is a new [`ABI_VERSION`].
+//! Engines are shipped as files, built against one version of this crate
+//! and loaded by hosts built later. ABI 2.0 is the last breaking change:
+//! an engine built against any 2.x loads in every later 2.y host, and
+//! CI proves it by loading and running conformance on an engine built
+//! against 2.0 (`tests/abi/2.0`). Everything that crosses the boundary
+//! and may grow does so by one of these means, and a change that does
+//! otherwise is a bug:
+//!
+//! - **The module and the session** ([`ffi::EngineModule`],
+//!   [`ffi::SessionFfi`]) are abi_stable prefix types: new functions and
+//!   operations go after the last one. The host checks that an engine has
+//!   them before calling, and a new operation has a feature key an older
+//!   engine does not declare, so the host answers `501` for it.
+//! - **What the host offers engines** ([`HostServices`]: events, config
+//!   files, and whatever later versions add) grows by methods after the
+//!   last one, each with a default body, which is what runs when an engine
+//!   meets an older host that lacks the method. New events are new
+//!   methods: a host never receives an event it does not know.
+//! - **Error kinds and session statuses** ([`ErrorKind`],
+//!   [`SessionStatus`]) are open sets of numbers with named constants. A
+//!   host answers an error kind it does not know as an internal error
+//!   (500) with the engine's message, and logs and ignores a status it
+//!   does not know.
+//! - **The contact record** ([`Contact`]) keeps the fields of 2.0; a
+//!   later field travels by name in [`Contact::later_fields`], which
+//!   older hosts ignore.
+//! - **Feature keys** are strings: a host ignores keys it does not know,
+//!   and a key an engine does not list is unsupported.
+//!
+//! The rest is frozen: [`Manifest`], [`SessionContext`], [`ListQuery`],
+//! [`NumberExists`], [`ContactName`], [`Support`], [`LogLevel`],
+//! [`SortBy`] and [`SortOrder`] never change layout; something new is
+//! asked or answered through a new operation or host method instead.
+//!
+//! abi_stable checks the layout of every type that crosses, including the
+//! name and version of the crate that defines it. So this crate's major
+//! version is the ABI's major (2), and the host stays on the abi_stable
+//! 0.11 and async-ffi 0.5 lines whose types appear in the layout. (abi_stable's
+//! `NonExhaustive` enums are not used: its layout check lets a library know
+//! more variants than the host that loads it, but not fewer, which is the
+//! opposite of the promise above.)
 
 mod contact;
 mod engine;
@@ -163,14 +200,17 @@ mod host;
 mod manifest;
 pub mod support;
 
-pub use contact::{Contact, ContactName, ListQuery, NumberExists, SortBy, SortOrder};
+pub use contact::{
+    Contact, ContactName, LaterField, ListQuery, NumberExists, SortBy, SortOrder, compare_names,
+};
 pub use engine::{Engine, Session};
 pub use error::{EngineError, ErrorKind};
 pub use host::{
-    Host, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionContext, SessionEvent,
-    SessionStatus,
+    Host, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionContext, SessionStatus,
 };
-pub use manifest::{ABI_VERSION, FeatureEntry, Manifest, Support, features};
+pub use manifest::{
+    ABI_VERSION, ENGINE_NAME_PATTERN, FeatureEntry, Manifest, Support, check_engine_name, features,
+};
 
 /// The `abi_stable` types that appear in this crate's data types.
 pub use abi_stable::std_types::{RNone, ROption, RSome, RString, RVec};

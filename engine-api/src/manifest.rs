@@ -10,9 +10,35 @@ use abi_stable::{
 
 /// The version of the contract between host and engines.
 ///
-/// The host rejects a library whose root module declares an incompatible
-/// version (another major) or whose types have another layout.
-pub const ABI_VERSION: &str = "1.0.0";
+/// The host rejects a library whose root module declares another major
+/// version or whose types have another layout. Within a major, a host
+/// loads every engine built against an earlier minor: see the crate docs,
+/// "Evolving the contract".
+pub const ABI_VERSION: &str = "2.0.0";
+
+/// The rule for engine names, as a regular expression: a lower-case
+/// letter, then up to 63 lower-case letters, digits, `-` or `_`. A name
+/// appears in URLs, session configs, `name@version` references, file
+/// names and, in the scaffold, a Rust type name, so it must be all of
+/// these at once.
+pub const ENGINE_NAME_PATTERN: &str = "^[a-z][a-z0-9_-]{0,63}$";
+
+/// Checks `name` against [`ENGINE_NAME_PATTERN`]: the one rule the host,
+/// `wharf engines` and `cargo xtask new-engine` apply. The error says what
+/// a name may be.
+pub fn check_engine_name(name: &str) -> Result<(), String> {
+    let mut bytes = name.bytes();
+    let ok = name.len() <= 64
+        && bytes.next().is_some_and(|first| first.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not an engine name: it must start with a-z and be up to 64 characters of a-z, 0-9, '-' or '_'"
+        ))
+    }
+}
 
 /// Feature keys, one per operation the host may route to an engine.
 ///
@@ -73,6 +99,9 @@ pub mod features {
 }
 
 /// Whether an engine can do one feature.
+///
+/// These two answers are all there will ever be (a new shade of support is
+/// a new feature key), so this enum stays closed.
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
 pub enum Support {
@@ -177,6 +206,27 @@ mod tests {
     fn all_keys_are_the_contacts_then_the_auth_keys() {
         assert_eq!(features::ALL[..8], features::CONTACTS);
         assert_eq!(features::ALL[8..], features::AUTH);
+    }
+
+    #[test]
+    fn engine_names_start_with_a_letter_and_fit_everywhere_they_are_used() {
+        for good in ["sandbox", "web-md_2", "a", &"a".repeat(64)] {
+            assert_eq!(check_engine_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "2fast",
+            "-x",
+            "_x",
+            "Web",
+            "a b",
+            "../x",
+            "é",
+            &"a".repeat(65),
+        ] {
+            let problem = check_engine_name(bad).unwrap_err();
+            assert!(problem.contains("must start with a-z"), "{problem}");
+        }
     }
 
     #[test]

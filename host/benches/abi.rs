@@ -11,7 +11,7 @@ use std::{
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, RResult, RStr, RVec},
+    std_types::{RArc, ROption, RResult, RStr, RVec},
 };
 use wharf::{
     registry::{Loader, PrivateCopies, Probe, Registry},
@@ -20,7 +20,7 @@ use wharf::{
 };
 use wharf_engine_api::{
     Engine, EngineError, HostServices, HostServices_TO, ListQuery, LogLevel, RSome, Session,
-    SessionContext, SessionEvent,
+    SessionContext, SessionStatus,
 };
 use wharf_sandbox::SandboxEngine;
 
@@ -32,7 +32,9 @@ struct QuietHost;
 
 impl HostServices for QuietHost {
     fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
-    fn emit(&self, _event: SessionEvent) {}
+    fn status(&self, _status: SessionStatus, _reason: ROption<RStr<'_>>) {}
+    fn qr(&self, _value: RStr<'_>) {}
+    fn account(&self, _id: RStr<'_>, _push_name: ROption<RStr<'_>>) {}
     fn read_config_file(&self, field: RStr<'_>, _name: RStr<'_>) -> RResult<RVec<u8>, EngineError> {
         RResult::RErr(EngineError::invalid_input(format!(
             "config.{field}: the benchmark host reads no files"

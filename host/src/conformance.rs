@@ -102,7 +102,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
         deadline: args.engine_timeout,
     };
     let status = kit.open(&mut report, SESSION, "a session opens").await;
-    if status == Some(SessionStatus::Working) {
+    if status == Some(SessionStatus::WORKING) {
         kit.check_contacts(&mut report).await;
         kit.check_concurrency(&mut report, usize::from(args.concurrent_calls))
             .await;
@@ -234,16 +234,16 @@ impl Kit {
             let (status, reason) = run.state().status();
             let opened = run.state().handle().is_some();
             let settled = match status {
-                SessionStatus::Starting => false,
-                SessionStatus::Failed => true,
+                SessionStatus::STARTING => false,
+                SessionStatus::FAILED => true,
                 _ => opened,
             };
             let waited = started.elapsed();
             if settled || waited >= self.deadline {
                 let took = waited.as_millis();
                 match (status, reason) {
-                    (SessionStatus::Failed, None) => report.fail(check, "FAILED without a reason"),
-                    (SessionStatus::Starting, _) if !opened => report.fail(
+                    (SessionStatus::FAILED, None) => report.fail(check, "FAILED without a reason"),
+                    (SessionStatus::STARTING, _) if !opened => report.fail(
                         check,
                         format!(
                             "the engine did not open the session within {:?}",
@@ -587,7 +587,7 @@ impl Kit {
             .sessions
             .get(SESSION)
             .map(|s| s.run().state().status().0);
-        let waiting = status == Some(SessionStatus::ScanQrCode);
+        let waiting = status == Some(SessionStatus::SCAN_QR_CODE);
         for feature in features::AUTH {
             if !self.supports(feature) {
                 report.skip(feature, self.unsupported_reason(feature));

@@ -69,7 +69,7 @@ fn gate_when(
         // as good as stopped.
         return Err(ApiError::session_not_in(
             session,
-            SessionStatus::Stopped,
+            SessionStatus::STOPPED,
             None,
             needed,
         ));
@@ -96,7 +96,7 @@ pub fn gate(
     session: &str,
     feature: &'static str,
 ) -> Result<Target, ApiError> {
-    gate_when(sessions, session, feature, SessionStatus::Working)
+    gate_when(sessions, session, feature, SessionStatus::WORKING)
 }
 
 /// [`gate_when`] for pairing, which needs a session waiting for it.
@@ -105,7 +105,7 @@ pub fn gate_pairing(
     session: &str,
     feature: &'static str,
 ) -> Result<Target, ApiError> {
-    gate_when(sessions, session, feature, SessionStatus::ScanQrCode)
+    gate_when(sessions, session, feature, SessionStatus::SCAN_QR_CODE)
 }
 
 impl Target {

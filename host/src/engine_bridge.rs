@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, RResult, RStr, RVec},
+    std_types::{RArc, ROption, RResult, RStr, RVec},
 };
 use wharf_engine_api::{
-    EngineError, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionEvent,
+    EngineError, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionStatus,
 };
 
 use crate::{
@@ -63,24 +63,37 @@ impl HostServices for EngineBridge {
         }
     }
 
-    fn emit(&self, event: SessionEvent) {
-        match event {
-            SessionEvent::Status { status, reason } => {
-                let reason = reason.into_option().map(|r| self.state.scrub(r.as_str()));
-                tracing::info!(
-                    session = &*self.session,
-                    status = status.as_waha(),
-                    reason = reason.as_deref(),
-                    "session status"
-                );
-                self.state.set_status(status, reason);
-            }
-            SessionEvent::Qr { value } => self.state.set_qr(value.into_string()),
-            SessionEvent::Account { id, push_name } => self.state.set_me(Me {
-                id: id.into_string(),
-                push_name: push_name.into_option().map(|name| name.into_string()),
-            }),
+    fn status(&self, status: SessionStatus, reason: ROption<RStr<'_>>) {
+        let reason = reason.into_option().map(|r| self.state.scrub(r.as_str()));
+        let session = &*self.session;
+        if status.name().is_none() {
+            tracing::warn!(
+                session,
+                engine = &*self.engine,
+                code = status.code(),
+                reason = reason.as_deref(),
+                "the engine reported a status this host does not know; ignored"
+            );
+            return;
         }
+        tracing::info!(
+            session,
+            status = status.as_waha(),
+            reason = reason.as_deref(),
+            "session status"
+        );
+        self.state.set_status(status, reason);
+    }
+
+    fn qr(&self, value: RStr<'_>) {
+        self.state.set_qr(value.as_str().to_owned());
+    }
+
+    fn account(&self, id: RStr<'_>, push_name: ROption<RStr<'_>>) {
+        self.state.set_me(Me {
+            id: id.as_str().to_owned(),
+            push_name: push_name.into_option().map(|name| name.as_str().to_owned()),
+        });
     }
 
     fn read_config_file(&self, field: RStr<'_>, name: RStr<'_>) -> RResult<RVec<u8>, EngineError> {

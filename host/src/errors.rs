@@ -155,17 +155,17 @@ impl ApiError {
         needed: SessionStatus,
     ) -> Self {
         let advice = match status {
-            SessionStatus::Stopped => format!("start it with POST /api/sessions/{session}/start"),
-            SessionStatus::Starting => format!("wait until it is {}", needed.as_waha()),
-            SessionStatus::ScanQrCode => format!(
+            SessionStatus::STOPPED => format!("start it with POST /api/sessions/{session}/start"),
+            SessionStatus::STARTING => format!("wait until it is {}", needed.as_waha()),
+            SessionStatus::SCAN_QR_CODE => format!(
                 "pair it first (GET /api/{session}/auth/qr or POST /api/{session}/auth/request-code)"
             ),
-            SessionStatus::Working => format!(
+            SessionStatus::WORKING => format!(
                 "it is already paired; POST /api/sessions/{session}/logout to pair another account"
             ),
-            SessionStatus::Failed => {
-                format!("fix the cause, then POST /api/sessions/{session}/restart")
-            }
+            // FAILED: the host holds no status it does not know (the engine
+            // bridge drops them).
+            _ => format!("fix the cause, then POST /api/sessions/{session}/restart"),
         };
         let mut message = format!(
             "session '{session}' is {}, not {}: {advice}",
@@ -227,19 +227,29 @@ impl ApiError {
         })
     }
 
-    /// An engine answered with an error.
+    /// An engine answered with an error. A kind this host does not know
+    /// (from an engine built against a later contract) is an internal
+    /// error that keeps the engine's message.
     pub fn engine(engine: &str, error: EngineError) -> Self {
-        let status = match error.kind {
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
-            ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
-            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        let kind = error.kind.known();
+        if kind != error.kind {
+            tracing::warn!(
+                engine,
+                code = error.kind.code(),
+                "the engine answered with an error kind this host does not know; answered as internal"
+            );
+        }
+        let status = match kind {
+            ErrorKind::NOT_FOUND => StatusCode::NOT_FOUND,
+            ErrorKind::INVALID_INPUT => StatusCode::BAD_REQUEST,
+            ErrorKind::UNSUPPORTED => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.message.into_string()).with(ErrorDetails {
             engine: Some(engine.to_owned()),
-            kind: Some(error.kind.as_str().to_owned()),
+            kind: kind.name().map(str::to_owned),
             ..ErrorDetails::default()
         })
     }
@@ -490,16 +500,27 @@ mod tests {
     #[tokio::test]
     async fn engine_errors_map_to_statuses() {
         for (kind, status) in [
-            (ErrorKind::NotFound, 404),
-            (ErrorKind::InvalidInput, 400),
-            (ErrorKind::Unsupported, 501),
-            (ErrorKind::RateLimited, 429),
-            (ErrorKind::Unavailable, 503),
-            (ErrorKind::Internal, 500),
+            (ErrorKind::NOT_FOUND, 404),
+            (ErrorKind::INVALID_INPUT, 400),
+            (ErrorKind::UNSUPPORTED, 501),
+            (ErrorKind::RATE_LIMITED, 429),
+            (ErrorKind::UNAVAILABLE, 503),
+            (ErrorKind::INTERNAL, 500),
         ] {
             let (got, body) = body_of(ApiError::engine("e", EngineError::new(kind, "m"))).await;
             assert_eq!(got.as_u16(), status);
             assert_eq!(body["message"], "m");
+            assert_eq!(body["engine"], "e");
+            assert_eq!(body["kind"], kind.name().unwrap());
         }
+    }
+
+    #[tokio::test]
+    async fn an_error_kind_from_a_later_contract_is_an_internal_error_with_its_message() {
+        let later = EngineError::new(ErrorKind::from_code(200), "quota of the new kind exceeded");
+        let (got, body) = body_of(ApiError::engine("e", later)).await;
+        assert_eq!(got, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["message"], "quota of the new kind exceeded");
+        assert_eq!(body["kind"], "internal");
     }
 }

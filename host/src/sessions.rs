@@ -85,7 +85,7 @@ struct Lifecycle {
 impl Default for Lifecycle {
     fn default() -> Self {
         Self {
-            status: SessionStatus::Stopped,
+            status: SessionStatus::STOPPED,
             reason: None,
             qr: None,
             me: None,
@@ -124,7 +124,7 @@ impl SessionState {
         let mut state = lock(&self.inner);
         state.status = status;
         state.reason = reason;
-        if status != SessionStatus::ScanQrCode {
+        if status != SessionStatus::SCAN_QR_CODE {
             state.qr = None;
         }
     }
@@ -142,7 +142,7 @@ impl SessionState {
     pub fn status(&self) -> (SessionStatus, Option<String>) {
         let state = lock(&self.inner);
         match (state.status, &state.handle) {
-            (SessionStatus::Working, None) => (SessionStatus::Starting, None),
+            (SessionStatus::WORKING, None) => (SessionStatus::STARTING, None),
             (status, _) => (status, state.reason.clone()),
         }
     }
@@ -150,7 +150,7 @@ impl SessionState {
     /// The QR code to scan, while the session waits for one.
     pub fn qr(&self) -> Option<String> {
         let state = lock(&self.inner);
-        (state.status == SessionStatus::ScanQrCode)
+        (state.status == SessionStatus::SCAN_QR_CODE)
             .then(|| state.qr.clone())
             .flatten()
     }
@@ -169,7 +169,7 @@ impl SessionState {
     pub fn working_handle(&self) -> Option<Arc<SessionBox>> {
         let state = lock(&self.inner);
         match state.status {
-            SessionStatus::Working => state.handle.clone(),
+            SessionStatus::WORKING => state.handle.clone(),
             _ => None,
         }
     }
@@ -177,8 +177,8 @@ impl SessionState {
     fn opened(&self, handle: SessionBox) {
         let mut state = lock(&self.inner);
         state.handle = Some(Arc::new(handle));
-        if matches!(state.status, SessionStatus::Stopped) {
-            state.status = SessionStatus::Starting;
+        if matches!(state.status, SessionStatus::STOPPED) {
+            state.status = SessionStatus::STARTING;
         }
     }
 
@@ -236,7 +236,7 @@ impl Run {
     fn is_active(&self) -> bool {
         !matches!(
             self.state.status().0,
-            SessionStatus::Stopped | SessionStatus::Failed
+            SessionStatus::STOPPED | SessionStatus::FAILED
         )
     }
 
@@ -702,14 +702,14 @@ impl SessionManager {
             tracing::warn!(session = session.name, %reason, "session cannot start");
             session.replace_run(Run::new(
                 None,
-                SessionState::with_status(SessionStatus::Failed, Some(reason)),
+                SessionState::with_status(SessionStatus::FAILED, Some(reason)),
             ));
             return;
         };
         let spec_config = lock(&session.spec).config.clone();
         let state = SessionState {
             secrets: secrets::Scrubber::for_config(&spec_config),
-            ..SessionState::with_status(SessionStatus::Starting, None)
+            ..SessionState::with_status(SessionStatus::STARTING, None)
         };
         let run = Run::new(Some(Arc::clone(&engine)), state);
         session.replace_run(Arc::clone(&run));
@@ -723,7 +723,7 @@ impl SessionManager {
             let run = opening_run;
             if let Err(err) = tokio::fs::create_dir_all(&data_dir).await {
                 let reason = format!("cannot create {}: {err}", data_dir.display());
-                run.state.set_status(SessionStatus::Failed, Some(reason));
+                run.state.set_status(SessionStatus::FAILED, Some(reason));
                 return;
             }
             let context = SessionContext {
@@ -744,11 +744,11 @@ impl SessionManager {
                 Ok(RResult::RErr(err)) => {
                     let reason = run.state.scrub(err.message.as_str());
                     tracing::warn!(session = name, %reason, "session failed to open");
-                    run.state.set_status(SessionStatus::Failed, Some(reason));
+                    run.state.set_status(SessionStatus::FAILED, Some(reason));
                 }
                 Err(_) => {
                     let reason = format!("the engine did not open the session within {deadline:?}");
-                    run.state.set_status(SessionStatus::Failed, Some(reason));
+                    run.state.set_status(SessionStatus::FAILED, Some(reason));
                 }
             }
         });
@@ -872,20 +872,20 @@ mod tests {
     #[test]
     fn working_is_shown_as_starting_until_the_host_holds_the_session() {
         let state = SessionState::default();
-        state.set_status(SessionStatus::Working, None);
-        assert_eq!(state.status().0, SessionStatus::Starting);
+        state.set_status(SessionStatus::WORKING, None);
+        assert_eq!(state.status().0, SessionStatus::STARTING);
         assert!(state.working_handle().is_none());
-        state.set_status(SessionStatus::Failed, Some("boom".into()));
-        assert_eq!(state.status(), (SessionStatus::Failed, Some("boom".into())));
+        state.set_status(SessionStatus::FAILED, Some("boom".into()));
+        assert_eq!(state.status(), (SessionStatus::FAILED, Some("boom".into())));
     }
 
     #[test]
     fn the_qr_code_is_served_only_while_waiting_for_a_scan() {
         let state = SessionState::default();
-        state.set_status(SessionStatus::ScanQrCode, None);
+        state.set_status(SessionStatus::SCAN_QR_CODE, None);
         state.set_qr("2@abc".into());
         assert_eq!(state.qr().as_deref(), Some("2@abc"));
-        state.set_status(SessionStatus::Working, None);
+        state.set_status(SessionStatus::WORKING, None);
         assert_eq!(state.qr(), None);
     }
 }

@@ -162,7 +162,7 @@ impl Graph {
                     .first()
                     .map_or("no reason given".to_owned(), describe);
                 Err(EngineError::new(
-                    failed.errors.first().map_or(ErrorKind::InvalidInput, |e| {
+                    failed.errors.first().map_or(ErrorKind::INVALID_INPUT, |e| {
                         kind_of(StatusCode::BAD_REQUEST, e.code)
                     }),
                     format!(
@@ -195,18 +195,18 @@ fn describe(error: &MetaError) -> String {
 fn kind_of(status: StatusCode, code: i64) -> ErrorKind {
     match code {
         // Throttling: API, application, account and pair rate limits.
-        4 | 80007 | 130429 | 131056 => ErrorKind::RateLimited,
+        4 | 80007 | 130429 | 131056 => ErrorKind::RATE_LIMITED,
         // The access token is invalid or expired, or lacks a permission.
-        0 | 190 | 10 | 200..=299 => ErrorKind::Unavailable,
+        0 | 190 | 10 | 200..=299 => ErrorKind::UNAVAILABLE,
         // Meta's side is down or overloaded.
-        1 | 2 | 131000 | 131016 => ErrorKind::Unavailable,
+        1 | 2 | 131000 | 131016 => ErrorKind::UNAVAILABLE,
         // Invalid parameter, unknown object, user cannot be reached or blocked.
-        100 | 131008 | 131009 | 131026 | 131047 | 139100..=139199 => ErrorKind::InvalidInput,
-        _ if status == StatusCode::NOT_FOUND => ErrorKind::NotFound,
-        _ if status == StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited,
-        _ if status.is_server_error() => ErrorKind::Unavailable,
-        _ if status.is_client_error() => ErrorKind::InvalidInput,
-        _ => ErrorKind::Internal,
+        100 | 131008 | 131009 | 131026 | 131047 | 139100..=139199 => ErrorKind::INVALID_INPUT,
+        _ if status == StatusCode::NOT_FOUND => ErrorKind::NOT_FOUND,
+        _ if status == StatusCode::TOO_MANY_REQUESTS => ErrorKind::RATE_LIMITED,
+        _ if status.is_server_error() => ErrorKind::UNAVAILABLE,
+        _ if status.is_client_error() => ErrorKind::INVALID_INPUT,
+        _ => ErrorKind::INTERNAL,
     }
 }
 
@@ -239,29 +239,29 @@ mod tests {
     fn meta_errors_map_to_wharf_kinds() {
         assert_eq!(
             meta(400, 130429, "Rate limit hit").kind,
-            ErrorKind::RateLimited
+            ErrorKind::RATE_LIMITED
         );
         assert_eq!(
             meta(400, 80007, "Rate limit issues").kind,
-            ErrorKind::RateLimited
+            ErrorKind::RATE_LIMITED
         );
         assert_eq!(
             meta(401, 190, "Invalid OAuth access token").kind,
-            ErrorKind::Unavailable
+            ErrorKind::UNAVAILABLE
         );
         assert_eq!(
             meta(400, 100, "Invalid parameter").kind,
-            ErrorKind::InvalidInput
+            ErrorKind::INVALID_INPUT
         );
         assert_eq!(
             meta(400, 139100, "Failed to block/unblock users").kind,
-            ErrorKind::InvalidInput
+            ErrorKind::INVALID_INPUT
         );
         assert_eq!(
             meta(500, 131000, "Something went wrong").kind,
-            ErrorKind::Unavailable
+            ErrorKind::UNAVAILABLE
         );
-        assert_eq!(meta(404, 803, "Unknown path").kind, ErrorKind::NotFound);
+        assert_eq!(meta(404, 803, "Unknown path").kind, ErrorKind::NOT_FOUND);
         let error = meta(
             401,
             190,
@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn answers_without_an_error_object_still_say_what_happened() {
         let error = error_from_answer(StatusCode::BAD_GATEWAY, "<html>bad gateway</html>");
-        assert_eq!(error.kind, ErrorKind::Unavailable);
+        assert_eq!(error.kind, ErrorKind::UNAVAILABLE);
         assert!(error.message.contains("502"), "{error}");
     }
 }

@@ -124,11 +124,11 @@ impl Engine for CloudApiEngine {
                     host.account(&format!("{digits}@c.us"), number.verified_name.as_deref());
                 }
                 host.info("the Graph API accepted the access token and phone number id");
-                host.status(SessionStatus::Working, None);
+                host.status(SessionStatus::WORKING, None);
             }
             Err(error) => {
                 host.warn(&format!("cannot start: {}", error.message));
-                host.status(SessionStatus::Failed, Some(error.message.as_str()));
+                host.status(SessionStatus::FAILED, Some(error.message.as_str()));
             }
         }
         Ok(CloudApiSession { graph, host })

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, RResult, RStr, RVec},
+    std_types::{RArc, ROption, RResult, RStr, RVec},
 };
 use wharf_engine_api::{
     ContactName, Engine, EngineError, HostServices, HostServices_TO, LogLevel, Session,
-    SessionContext, SessionEvent,
+    SessionContext, SessionStatus,
 };
 use wharf_sandbox::SandboxEngine;
 
@@ -27,7 +27,9 @@ struct FixtureHost {
 
 impl HostServices for FixtureHost {
     fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
-    fn emit(&self, _event: SessionEvent) {}
+    fn status(&self, _status: SessionStatus, _reason: ROption<RStr<'_>>) {}
+    fn qr(&self, _value: RStr<'_>) {}
+    fn account(&self, _id: RStr<'_>, _push_name: ROption<RStr<'_>>) {}
     fn read_config_file(
         &self,
         _field: RStr<'_>,

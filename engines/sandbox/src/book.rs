@@ -358,7 +358,7 @@ mod tests {
         let book = book();
         assert_eq!(
             book.contact("19999999999@c.us").unwrap_err().kind,
-            wharf_engine_api::ErrorKind::NotFound
+            wharf_engine_api::ErrorKind::NOT_FOUND
         );
         let registered = book.contact("14155550140@c.us").unwrap();
         assert!(registered.is_wa_contact && !registered.is_my_contact);

@@ -93,7 +93,7 @@ impl Engine for SandboxEngine {
             let push_name = me.contact.pushname.as_ref().map(|name| name.as_str());
             host.account(me.contact.id.as_str(), push_name.into_option());
         }
-        host.status(SessionStatus::Working, None);
+        host.status(SessionStatus::WORKING, None);
         Ok(SandboxSession {
             book: Mutex::new(book),
             store,
@@ -192,7 +192,7 @@ impl Session for SandboxSession {
     }
 
     async fn close(&self) {
-        self.host.status(SessionStatus::Stopped, None);
+        self.host.status(SessionStatus::STOPPED, None);
     }
 }
 

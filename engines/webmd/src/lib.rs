@@ -94,7 +94,7 @@ impl Engine for WebMdEngine {
             .map_err(|err| {
                 EngineError::internal(format!("cannot build the WhatsApp client: {err}"))
             })?;
-        host.status(SessionStatus::Starting, None);
+        host.status(SessionStatus::STARTING, None);
         let handle = bot.spawn();
         let saver = tokio::spawn(save_periodically(Arc::clone(&book), host.clone()));
         Ok(WebMdSession {
@@ -121,13 +121,13 @@ async fn save_periodically(book: Arc<Mutex<ContactBook>>, host: Host) {
 
 /// The status an event moves the session to, and why.
 fn status_change(event: &Event) -> Option<(SessionStatus, Option<String>)> {
-    let failed = |reason: String| Some((SessionStatus::Failed, Some(reason)));
+    let failed = |reason: String| Some((SessionStatus::FAILED, Some(reason)));
     match event {
-        Event::PairingQrCode(_) => Some((SessionStatus::ScanQrCode, None)),
-        Event::PairSuccess(_) => Some((SessionStatus::Starting, Some("paired; connecting".into()))),
-        Event::Connected(_) => Some((SessionStatus::Working, None)),
+        Event::PairingQrCode(_) => Some((SessionStatus::SCAN_QR_CODE, None)),
+        Event::PairSuccess(_) => Some((SessionStatus::STARTING, Some("paired; connecting".into()))),
+        Event::Connected(_) => Some((SessionStatus::WORKING, None)),
         Event::Disconnected(disconnected) => Some((
-            SessionStatus::Starting,
+            SessionStatus::STARTING,
             Some(format!(
                 "disconnected ({}); reconnecting",
                 disconnected.reason
@@ -416,7 +416,7 @@ impl Session for WebMdSession {
         if let Err(err) = lock(&self.book).save_if_changed() {
             self.host.error(&err.message);
         }
-        self.host.status(SessionStatus::Stopped, None);
+        self.host.status(SessionStatus::STOPPED, None);
     }
 }
 
@@ -448,18 +448,18 @@ mod tests {
             .build();
         assert_eq!(
             status(Event::PairingQrCode(qr)),
-            (SessionStatus::ScanQrCode, None)
+            (SessionStatus::SCAN_QR_CODE, None)
         );
         assert_eq!(
             status(Event::Connected(Connected::builder().build())),
-            (SessionStatus::Working, None)
+            (SessionStatus::WORKING, None)
         );
         let (starting, reason) = status(Event::Disconnected(
             Disconnected::builder()
                 .reason(DisconnectReason::StreamEnded)
                 .build(),
         ));
-        assert_eq!(starting, SessionStatus::Starting);
+        assert_eq!(starting, SessionStatus::STARTING);
         assert!(reason.unwrap().contains("reconnecting"));
     }
 
@@ -480,7 +480,7 @@ mod tests {
             ),
         ] {
             let (failed, reason) = status(event);
-            assert_eq!(failed, SessionStatus::Failed);
+            assert_eq!(failed, SessionStatus::FAILED);
             assert!(!reason.unwrap().is_empty());
         }
     }

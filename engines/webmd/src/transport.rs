@@ -43,7 +43,7 @@ impl TransportFactory for WatchedTransport {
                 self.url
             );
             self.host.warn(&reason);
-            self.host.status(SessionStatus::Starting, Some(&reason));
+            self.host.status(SessionStatus::STARTING, Some(&reason));
         }
         created
     }

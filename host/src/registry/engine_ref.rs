@@ -4,10 +4,12 @@
 use std::fmt;
 
 use semver::Version;
+use wharf_engine_api::check_engine_name;
 
 /// What [`EngineRef::parse`] accepts, as a JSON Schema pattern for the
-/// OpenAPI document: a name, then optionally `@` and a semantic version.
-pub const ENGINE_REF_PATTERN: &str = r"^[A-Za-z0-9_-]{1,64}(?:@(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})(?:-(?:0|[1-9][0-9]{0,8}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9][0-9]{0,8}|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)?$";
+/// OpenAPI document: a name ([`wharf_engine_api::ENGINE_NAME_PATTERN`], in
+/// either case), then optionally `@` and a semantic version.
+pub const ENGINE_REF_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_-]{0,63}(?:@(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})\.(?:0|[1-9][0-9]{0,8})(?:-(?:0|[1-9][0-9]{0,8}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9][0-9]{0,8}|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)?$";
 
 /// A parsed engine reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,9 +29,7 @@ impl EngineRef {
             None => (text, None),
         };
         let name = name.to_ascii_lowercase();
-        if let Err(problem) = validate_name(&name) {
-            return Err(format!("'{text}': {problem}"));
-        }
+        check_engine_name(&name)?;
         let version = version
             .map(|version| {
                 Version::parse(version).map_err(|err| {
@@ -50,27 +50,19 @@ impl fmt::Display for EngineRef {
     }
 }
 
-/// Engine names end up in URLs, configs and `name@version` references.
-pub fn validate_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "an engine name is 1 to 64 characters of a-z, 0-9, '-' or '_', not '{name}'"
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     proptest::proptest! {
+        #[test]
+        fn names_the_engine_api_pattern_allows_are_accepted(
+            name in crate::contact_id::strings_matching(wharf_engine_api::ENGINE_NAME_PATTERN),
+        ) {
+            proptest::prop_assert!(EngineRef::parse(&name).is_ok(), "{name}");
+            proptest::prop_assert!(check_engine_name(&name).is_ok(), "{name}");
+        }
+
         #[test]
         fn references_the_documented_pattern_allows_are_accepted(
             reference in crate::contact_id::strings_matching(ENGINE_REF_PATTERN),

@@ -24,11 +24,9 @@ use abi_stable::{
 use libloading::Library;
 use semver::Version;
 use wharf_engine_api::{
-    ABI_VERSION, EngineError, Manifest, SessionContext, Support, features,
+    ABI_VERSION, EngineError, Manifest, SessionContext, Support, check_engine_name, features,
     ffi::{EngineModuleRef, FfiResult, SessionBox},
 };
-
-use super::engine_ref::validate_name;
 
 /// Whether an engine may be asked to do one feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,7 +362,7 @@ fn summarize_layout_error(report: &str) -> String {
 
 /// Checks what the host relies on in a manifest; returns the parsed version.
 fn validate_manifest(manifest: &Manifest) -> Result<Version, String> {
-    validate_name(manifest.name.as_str()).map_err(|problem| format!("name: {problem}"))?;
+    check_engine_name(manifest.name.as_str()).map_err(|problem| format!("name: {problem}"))?;
     // Versions order side-by-side engines and appear in `name@version`.
     let version = Version::parse(manifest.version.as_str()).map_err(|err| {
         format!(
@@ -390,7 +388,7 @@ mod tests {
     fn manifest_names_must_be_usable_in_urls_and_configs() {
         let ok = Manifest::new("web-md_2", "1.0.0", "");
         assert!(validate_manifest(&ok).is_ok());
-        for bad in ["", "Web", "a b", "../x"] {
+        for bad in ["", "Web", "a b", "../x", "2fast"] {
             let manifest = Manifest::new(bad, "1.0.0", "");
             assert!(
                 validate_manifest(&manifest)
@@ -408,7 +406,7 @@ mod tests {
             Version::parse("2.1.0-beta.1").unwrap()
         );
         let mut other_abi = Manifest::new("x", "1.0.0", "");
-        other_abi.abi_version = "2.0.0".into();
+        other_abi.abi_version = "1.0.0".into();
         assert!(
             validate_manifest(&other_abi)
                 .unwrap_err()

@@ -54,7 +54,7 @@ impl Engine for {{type}}Engine {
         // session's config, `context.data_dir()` is this session's own
         // directory, and `context.host()` reports status changes, QR codes
         // and log lines to the host.
-        context.host().status(SessionStatus::Working, None);
+        context.host().status(SessionStatus::WORKING, None);
         Ok({{type}}Session {
             book: Mutex::new(vec![contact("14155550100@c.us", "Ada Lovelace")]),
         })

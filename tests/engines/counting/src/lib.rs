@@ -122,10 +122,10 @@ impl Engine for CountingEngine {
         tokio::time::sleep(Duration::from_millis(config.open_delay_ms)).await;
         let host = context.host();
         if config.pairing {
-            host.status(SessionStatus::ScanQrCode, None);
+            host.status(SessionStatus::SCAN_QR_CODE, None);
             host.qr(&format!("counting-qr:{}", context.session));
         } else {
-            host.status(SessionStatus::Working, None);
+            host.status(SessionStatus::WORKING, None);
         }
         let data_dir = context.data_dir();
         let session = CountingSession {
@@ -189,7 +189,7 @@ impl Session for CountingSession {
     async fn request_pairing_code(&self, phone: String) -> Result<String, EngineError> {
         self.record("request_pairing_code", &phone).await?;
         // As if the user typed the code on the phone at once.
-        self.host.status(SessionStatus::Working, None);
+        self.host.status(SessionStatus::WORKING, None);
         Ok("WHRF-4321".into())
     }
 

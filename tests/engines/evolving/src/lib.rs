@@ -50,7 +50,7 @@ impl<const VERSION: u8> Engine for EvolvingEngine<VERSION> {
     }
 
     async fn open_session(&self, context: SessionContext) -> Result<EvolvingSession, EngineError> {
-        context.host().status(SessionStatus::Working, None);
+        context.host().status(SessionStatus::WORKING, None);
         Ok(EvolvingSession { version: VERSION })
     }
 }

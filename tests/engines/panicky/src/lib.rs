@@ -31,7 +31,7 @@ impl Engine for PanickyEngine {
         if context.config::<PanickyConfig>()?.panic_on_open {
             panic!("panicky engine: asked to panic while opening");
         }
-        context.host().status(SessionStatus::Working, None);
+        context.host().status(SessionStatus::WORKING, None);
         Ok(PanickySession)
     }
 }

@@ -78,6 +78,29 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Creates an empty file at `path`, private to the user (mode 0600 on
+/// Unix), unless something is already there: an existing file (or link) is
+/// left as it is.
+///
+/// For files that another library creates and fills: SQLite, for one,
+/// makes a new database readable by everyone (0644, less the umask), but
+/// takes an existing empty file as an empty database and gives its `-wal`,
+/// `-shm` and journal files the database file's mode. So
+/// `create_private_file(&path)` before opening `path` keeps the whole
+/// database private.
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    // create_new: never truncates, and never follows a link at `path`.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
 /// The file `path` stands for: `path` itself, or, when it is a symbolic
 /// link, the file at the end of its chain of links. A link that leads
 /// nowhere is an error naming it.
@@ -282,6 +305,29 @@ mod tests {
 
         fn mode(path: &Path) -> u32 {
             fs::metadata(path).unwrap().permissions().mode() & 0o7777
+        }
+
+        #[test]
+        fn create_private_file_makes_a_private_file_and_leaves_an_existing_one() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db");
+            create_private_file(&path).unwrap();
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(fs::read(&path).unwrap(), b"");
+
+            fs::write(&path, b"data").unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+            create_private_file(&path).unwrap();
+            assert_eq!(mode(&path), 0o640);
+            assert_eq!(fs::read(&path).unwrap(), b"data");
+
+            let link = dir.path().join("link");
+            symlink(dir.path().join("missing"), &link).unwrap();
+            create_private_file(&link).unwrap();
+            assert!(
+                !dir.path().join("missing").exists(),
+                "a link is not followed"
+            );
         }
 
         #[test]

@@ -6,6 +6,13 @@ use wharf::config::{Cli, Command, EnginesCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every file and directory this process creates is private to the user
+    // that runs the host (0600 and 0700 at most), whatever umask it was
+    // started with: the database, the sessions' data, and whatever engines
+    // write, as they run in this process. Set first, before anything is
+    // created; the umask is the process's, so it holds on every thread.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     // A server logs what it does; the one-shot tools only what goes wrong,
     // so their report is not buried.
@@ -22,7 +29,10 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let outcome = match cli.command {
-        Command::Serve(args) => wharf::serve(args).await.map(|()| true),
+        Command::Serve(args) => match wharf::storage::prepare_data_dir(&args.data_dir) {
+            Ok(()) => wharf::serve(args).await.map(|()| true),
+            Err(err) => Err(err),
+        },
         Command::Engines(EnginesCommand::List {
             engines_dir,
             format,

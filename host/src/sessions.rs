@@ -721,7 +721,12 @@ impl SessionManager {
         let opening_run = Arc::clone(&run);
         let opening = tokio::spawn(async move {
             let run = opening_run;
-            if let Err(err) = tokio::fs::create_dir_all(&data_dir).await {
+            // Private to the user (0700): it holds the engine's credentials.
+            let mut private = tokio::fs::DirBuilder::new();
+            private.recursive(true);
+            #[cfg(unix)]
+            private.mode(0o700);
+            if let Err(err) = private.create(&data_dir).await {
                 let reason = format!("cannot create {}: {err}", data_dir.display());
                 run.state.set_status(SessionStatus::FAILED, Some(reason));
                 return;

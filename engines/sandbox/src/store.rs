@@ -15,7 +15,10 @@ use std::{
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use wharf_engine_api::EngineError;
+use wharf_engine_api::{
+    EngineError,
+    support::{create_private_dir_all, create_private_file},
+};
 
 use crate::{Book, book::Entry};
 
@@ -40,8 +43,12 @@ impl BookStore {
     /// book, or `None` for a session that has none yet.
     pub async fn open(dir: PathBuf) -> Result<(Self, Option<Book>), EngineError> {
         blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|err| cannot("create", &dir, err))?;
+            // Private to the user (0700 and 0600), whatever the process's
+            // umask: SQLite would make the database readable by everyone,
+            // and gives its -wal and -shm files the database's mode.
+            create_private_dir_all(&dir).map_err(|err| cannot("create", &dir, err))?;
             let path = dir.join(DATABASE);
+            create_private_file(&path).map_err(|err| cannot("create", &path, err))?;
             let connection = Connection::open(&path).map_err(|err| cannot("open", &path, err))?;
             connection
                 .execute_batch(
@@ -252,6 +259,27 @@ mod tests {
 
         let (_, loaded) = BookStore::open(session).await.unwrap();
         assert_eq!(loaded.unwrap(), book);
+    }
+
+    /// Whatever the umask of the process (tests run under the caller's),
+    /// the book is private to the user.
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_book_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+        let dir = tempfile::tempdir().unwrap();
+        let session = dir.path().join("sessions").join("s1");
+        let (store, _) = BookStore::open(session.clone()).await.unwrap();
+        store
+            .create(&Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(mode(&dir.path().join("sessions")), 0o700);
+        assert_eq!(mode(&session), 0o700);
+        for file in [DATABASE, "book.sqlite3-wal", "book.sqlite3-shm"] {
+            assert_eq!(mode(&session.join(file)), 0o600, "{file}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]

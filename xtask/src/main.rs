@@ -7,8 +7,9 @@
 //! - `cargo xtask test [ARGS…]`: build the host and every engine library,
 //!   then run every test of the workspace.
 //! - `cargo xtask bench [abi | reload | book]`: print benchmark figures.
-//! - `cargo xtask new-engine NAME [--path DIR]`: a new engine crate, in
-//!   `engines/NAME` or anywhere else, that builds and passes conformance.
+//! - `cargo xtask new-engine NAME [--path DIR] [--engine-api SOURCE]`: a new
+//!   engine crate, in `engines/NAME` or anywhere else, that builds and
+//!   passes conformance (`cargo xtask new-engine --help` says more).
 //! - `cargo xtask conformance`: `wharf conformance` on every engine under
 //!   `engines/` and on a freshly generated one (part of `test`).
 //! - `cargo xtask attack [ARGS…]`: the end-to-end tests that attack the
@@ -29,9 +30,9 @@ use serde_json::Value;
 
 mod new_engine;
 
-use new_engine::{generate_engine, new_engine};
+use new_engine::{EngineApi, generate_engine, new_engine};
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | book] | new-engine NAME [--path DIR] | conformance | attack [ARGS…] | docs [--check]>";
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | book] | new-engine NAME [--path DIR] [--engine-api SOURCE] | conformance | attack [ARGS…] | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -322,7 +323,16 @@ fn new_engine_template_check() -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => bail!("cannot clear {}: {err}", dir.display()),
     }
-    let generated = generate_engine("template-check", &dir)?;
+    let generated = generate_engine(
+        "template-check",
+        &dir,
+        &EngineApi::Path(
+            root.join("engine-api")
+                .to_str()
+                .context("the checkout's path is not UTF-8")?
+                .to_owned(),
+        ),
+    )?;
     let mut build = cargo();
     build
         .arg("build")

@@ -336,6 +336,8 @@ fn new_engine_template_check() -> Result<()> {
     let mut build = cargo();
     build
         .arg("build")
+        // The generated lock must be whole: nothing left for cargo to add.
+        .arg("--locked")
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         // Shares the workspace's build directory, so the engine API and its

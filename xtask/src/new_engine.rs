@@ -3,20 +3,27 @@
 //!
 //! Under `engines/` the crate is a member of this workspace. Anywhere else
 //! it is written for an author who has no wharf checkout around it: a
-//! workspace of its own, with `wharf-engine-api` from the path or git
-//! source the author names.
+//! workspace of its own, `wharf-engine-api` from the path or git source the
+//! author names, and a `Cargo.lock` that holds only its own dependencies,
+//! at the versions this checkout is tested with.
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     env,
     ffi::OsString,
     fmt::Write as _,
     fs,
     path::{Component, Path, PathBuf},
+    process::{self, Command},
 };
 
 use anyhow::{Context, Result, bail};
 
 use crate::{library_file, workspace_root};
+
+/// Crates whose types cross the library boundary: an engine locked to
+/// other versions of them than the host's may lay out the ABI differently.
+const ABI_CRATES: [&str; 2] = ["abi_stable", "async-ffi"];
 
 /// What `new-engine` made.
 pub(crate) struct GeneratedEngine {
@@ -37,7 +44,9 @@ as generated.
   --path DIR           where to write the crate, a new or empty directory
                        [default: engines/NAME, a member of this workspace].
                        Anywhere else it is a crate of its own, for an author
-                       outside this checkout
+                       outside this checkout: its Cargo.lock holds only its
+                       own dependencies, at the versions this checkout is
+                       tested with (abi_stable and async-ffi at the host's)
   --engine-api SOURCE  where a crate outside this workspace gets
                        wharf-engine-api from:
                          PATH             its directory (a relative PATH is
@@ -321,7 +330,8 @@ fn is_workspace_engine(dir: &Path) -> bool {
 }
 
 /// Writes a new engine crate named `name` into `dir` (absolute; new or
-/// empty), depending on `engine_api`.
+/// empty), depending on `engine_api`. Outside this workspace the crate
+/// appears whole, with its pruned and checked Cargo.lock, or not at all.
 pub(crate) fn generate_engine(
     name: &str,
     dir: &Path,
@@ -343,15 +353,36 @@ pub(crate) fn generate_engine(
             }
         );
     }
+    let root_lock = read_lock(&workspace_root().join("Cargo.lock"))?;
     let ident = name.replace('-', "_");
     let package = format!("wharf-engine-{}", name.replace('_', "-"));
     let library = format!("wharf_{ident}");
-    let files = render(name, &package, &library, engine_api, inside);
-    write_files(dir, &files)?;
-    if !inside {
-        // Start from the versions this repository is tested with, rather than
-        // whatever is newest on crates.io today.
-        fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    let files = render(name, &package, &library, engine_api, &root_lock, inside)?;
+    if inside {
+        write_files(dir, &files)?;
+        return Ok(GeneratedEngine { package, library });
+    }
+    // Staged beside `dir`, so a relative engine-api path means the same
+    // from both, then moved into place once the lock checks out.
+    let parent = dir
+        .parent()
+        .with_context(|| format!("{} has no parent directory", dir.display()))?;
+    let file_name = dir
+        .file_name()
+        .with_context(|| format!("{} names no directory", dir.display()))?;
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let mut staged_name = OsString::from(".");
+    staged_name.push(file_name);
+    staged_name.push(format!(".new-engine-{}", process::id()));
+    let staged = parent.join(staged_name);
+    fs::create_dir(&staged).with_context(|| format!("cannot create {}", staged.display()))?;
+    let finished = write_files(&staged, &files)
+        .and_then(|()| lock_to_tested_versions(&staged, &root_lock))
+        .and_then(|()| move_into_place(&staged, dir));
+    if let Err(err) = finished {
+        // Only ever a directory this run created, under a name of its own.
+        let _ = fs::remove_dir_all(&staged);
+        return Err(err);
     }
     Ok(GeneratedEngine { package, library })
 }
@@ -362,8 +393,9 @@ fn render(
     package: &str,
     library: &str,
     engine_api: &EngineApi,
+    root_lock: &[LockedPackage],
     inside: bool,
-) -> Vec<(&'static str, String)> {
+) -> Result<Vec<(&'static str, String)>> {
     let type_name: String = name
         .replace('-', "_")
         .split('_')
@@ -376,8 +408,22 @@ fn render(
                 .unwrap_or_default()
         })
         .collect();
+    let abi_pins = ABI_CRATES
+        .iter()
+        .map(|krate| {
+            let versions = versions_of(root_lock, krate);
+            match versions.as_slice() {
+                [version] => Ok(format!("#   {krate} = \"={version}\"")),
+                _ => bail!(
+                    "{}: expected one version of {krate}, found {versions:?}",
+                    workspace_root().join("Cargo.lock").display()
+                ),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join("\n");
     let artifact = format!("target/debug/{}", library_file(library));
-    let values: [(&str, String); 9] = [
+    let values: [(&str, String); 10] = [
         ("name", name.to_owned()),
         ("type", type_name),
         ("crate", package.to_owned()),
@@ -391,6 +437,7 @@ fn render(
             },
         ),
         ("api_dependency", engine_api.dependency()),
+        ("abi_pins", abi_pins),
         (
             "workspace",
             if inside {
@@ -416,7 +463,7 @@ fn render(
                 text.replace(&format!("{{{{{key}}}}}"), value)
             })
     };
-    [
+    Ok([
         ("Cargo.toml", include_str!("../templates/engine/Cargo.toml")),
         ("src/lib.rs", include_str!("../templates/engine/lib.rs")),
         ("README.md", include_str!("../templates/engine/README.md")),
@@ -427,7 +474,7 @@ fn render(
     ]
     .into_iter()
     .map(|(file, template)| (file, fill(template)))
-    .collect()
+    .collect())
 }
 
 fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<()> {
@@ -438,6 +485,175 @@ fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<()> {
             .with_context(|| format!("cannot write {}", dir.join(file).display()))?;
     }
     Ok(())
+}
+
+/// Gives the crate in `dir` a Cargo.lock of its own dependencies only, at
+/// the versions of this checkout's lock, and fails if the crates of the ABI
+/// are not at the host's versions.
+fn lock_to_tested_versions(dir: &Path, root_lock: &[LockedPackage]) -> Result<()> {
+    // Starting from the workspace's lock, `cargo update --workspace`
+    // re-resolves only the new crate: every package it still needs keeps
+    // its locked version, and the rest of the workspace's graph is dropped.
+    // (`cargo generate-lockfile` would take the newest of everything.)
+    fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock"))
+        .context("cannot copy this checkout's Cargo.lock")?;
+    let output = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(dir)
+        .args(["update", "--workspace", "--quiet"])
+        .output()
+        .context("cannot run cargo update")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Locked packages stay locked, so an engine-api that wants other
+        // versions of the ABI's crates than the host's fails here, in
+        // cargo's words, before the check below could.
+        let hint = if ABI_CRATES.iter().any(|krate| stderr.contains(krate)) {
+            format!("\n{}", abi_mismatch_hint())
+        } else {
+            String::new()
+        };
+        bail!(
+            "cargo update --workspace could not lock the new crate's dependencies at this checkout's versions:\n{}{hint}",
+            stderr.trim_end()
+        );
+    }
+    let lock = read_lock(&dir.join("Cargo.lock"))?;
+    let untested = compare_locks(root_lock, &lock)?;
+    if !untested.is_empty() {
+        eprintln!(
+            "note: the engine-api source needs versions this checkout is not tested with: {}",
+            untested.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Fails unless `lock` has the ABI's crates at exactly the versions of
+/// `root_lock`; answers the other packages whose version `root_lock` does
+/// not have, though it has the crate.
+fn compare_locks(root_lock: &[LockedPackage], lock: &[LockedPackage]) -> Result<Vec<String>> {
+    for krate in ABI_CRATES {
+        let host = versions_of(root_lock, krate);
+        let engine = versions_of(lock, krate);
+        if engine != host {
+            bail!(
+                "the new crate would lock {krate} {} but this checkout's host is built with {krate} {}.\n{}",
+                shown(&engine),
+                shown(&host),
+                abi_mismatch_hint()
+            );
+        }
+    }
+    let tested: BTreeMap<&str, BTreeSet<&str>> =
+        root_lock.iter().fold(BTreeMap::new(), |mut map, package| {
+            map.entry(package.name.as_str())
+                .or_default()
+                .insert(package.version.as_str());
+            map
+        });
+    Ok(lock
+        .iter()
+        .filter(|package| {
+            tested
+                .get(package.name.as_str())
+                .is_some_and(|versions| !versions.contains(package.version.as_str()))
+        })
+        .map(|package| format!("{} {}", package.name, package.version))
+        .collect())
+}
+
+fn abi_mismatch_hint() -> String {
+    format!(
+        "The layouts of {} are part of the ABI, so the engine must build with the versions \
+         the host is built with. Name the engine-api of the wharf version this checkout is \
+         (--engine-api), or run new-engine from a checkout of the version your host runs.",
+        ABI_CRATES.join(" and ")
+    )
+}
+
+fn shown(versions: &[String]) -> String {
+    if versions.is_empty() {
+        "(none)".to_owned()
+    } else {
+        versions.join(" and ")
+    }
+}
+
+/// Moves the finished crate from `staged` to `dir`, which is missing or an
+/// empty directory.
+fn move_into_place(staged: &Path, dir: &Path) -> Result<()> {
+    match fs::remove_dir(dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => bail!("cannot replace {}: {err}", dir.display()),
+    }
+    fs::rename(staged, dir)
+        .with_context(|| format!("cannot move {} to {}", staged.display(), dir.display()))
+}
+
+/// One `[[package]]` of a Cargo.lock.
+#[derive(Debug, PartialEq, Eq)]
+struct LockedPackage {
+    name: String,
+    version: String,
+}
+
+fn read_lock(path: &Path) -> Result<Vec<LockedPackage>> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let packages = parse_lock(&text);
+    if packages.is_empty() {
+        bail!("{} lists no packages", path.display());
+    }
+    Ok(packages)
+}
+
+/// The packages of a Cargo.lock. Cargo writes the file in one fixed layout
+/// (`[[package]]`, then `name = "…"` and `version = "…"` lines), which is
+/// all this reads.
+fn parse_lock(text: &str) -> Vec<LockedPackage> {
+    let quoted = |line: &str, key: &str| -> Option<String> {
+        line.strip_prefix(key)?
+            .trim_start()
+            .strip_prefix('=')?
+            .trim()
+            .strip_prefix('"')?
+            .strip_suffix('"')
+            .map(str::to_owned)
+    };
+    let mut packages = Vec::new();
+    let mut current: Option<(Option<String>, Option<String>)> = None;
+    let mut finish = |current: &mut Option<(Option<String>, Option<String>)>| {
+        if let Some((Some(name), Some(version))) = current.take() {
+            packages.push(LockedPackage { name, version });
+        }
+    };
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            finish(&mut current);
+            if line == "[[package]]" {
+                current = Some((None, None));
+            }
+        } else if let Some((name, version)) = current.as_mut() {
+            if let Some(value) = quoted(line, "name") {
+                *name = Some(value);
+            } else if let Some(value) = quoted(line, "version") {
+                *version = Some(value);
+            }
+        }
+    }
+    finish(&mut current);
+    packages
+}
+
+fn versions_of(lock: &[LockedPackage], name: &str) -> Vec<String> {
+    let mut versions: Vec<String> = lock
+        .iter()
+        .filter(|package| package.name == name)
+        .map(|package| package.version.clone())
+        .collect();
+    versions.sort();
+    versions
 }
 
 /// `path` without `.` and `..`, the way Cargo reads a path dependency
@@ -613,6 +829,75 @@ mod tests {
             relative_path(Path::new("/src/mine/api"), Path::new("/src/mine")),
             Some(PathBuf::from("api"))
         );
+    }
+
+    #[test]
+    fn reads_a_cargo_lock() {
+        let lock = "# comment\nversion = 4\n\n[[package]]\nname = \"abi_stable\"\nversion = \"0.11.3\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\ndependencies = [\n \"x\",\n]\n\n[[package]]\nname = \"me\"\nversion = \"0.1.0\"\n\n[metadata]\nname = \"not a package\"\nversion = \"9\"\n";
+        assert_eq!(
+            parse_lock(lock),
+            vec![
+                LockedPackage {
+                    name: "abi_stable".into(),
+                    version: "0.11.3".into()
+                },
+                LockedPackage {
+                    name: "me".into(),
+                    version: "0.1.0".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_abi_crates_must_be_at_the_hosts_versions() {
+        let lock = |packages: &[(&str, &str)]| -> Vec<LockedPackage> {
+            packages
+                .iter()
+                .map(|(name, version)| LockedPackage {
+                    name: (*name).into(),
+                    version: (*version).into(),
+                })
+                .collect()
+        };
+        let root = lock(&[
+            ("abi_stable", "0.11.3"),
+            ("async-ffi", "0.5.1"),
+            ("tokio", "1.54.1"),
+            ("axum", "0.8.9"),
+        ]);
+        assert_eq!(
+            compare_locks(
+                &root,
+                &lock(&[("abi_stable", "0.11.3"), ("async-ffi", "0.5.1")])
+            )
+            .ok(),
+            Some(vec![])
+        );
+        assert_eq!(
+            compare_locks(
+                &root,
+                &lock(&[
+                    ("abi_stable", "0.11.3"),
+                    ("async-ffi", "0.5.1"),
+                    ("tokio", "1.60.0"),
+                    ("new-crate", "1.0.0"),
+                ])
+            )
+            .ok(),
+            Some(vec!["tokio 1.60.0".to_owned()])
+        );
+        for wrong in [
+            lock(&[("abi_stable", "0.11.2"), ("async-ffi", "0.5.1")]),
+            lock(&[
+                ("abi_stable", "0.11.3"),
+                ("abi_stable", "0.12.0"),
+                ("async-ffi", "0.5.1"),
+            ]),
+            lock(&[("abi_stable", "0.11.3")]),
+        ] {
+            assert!(compare_locks(&root, &wrong).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]

@@ -289,20 +289,20 @@ pub(crate) fn new_engine(args: &[OsString]) -> Result<()> {
     let engine_api = resolve_source(engine_api, &dir, &cwd)?;
     let generated = generate_engine(&name, &dir, &engine_api)?;
     println!("created {} (crate {})", dir.display(), generated.package);
-    println!("next:");
+    let artifact = format!("target/debug/{}", library_file(&generated.library));
     if is_workspace_engine(&dir) {
-        println!("  cargo build -p {}", generated.package);
+        println!("next, from {}:", workspace_root().display());
+        println!("  cargo build -p wharf -p {}", generated.package);
+        println!("  target/debug/wharf engines inspect {artifact}");
         println!(
-            "  target/debug/wharf conformance target/debug/{}",
-            library_file(&generated.library)
+            "  target/debug/wharf conformance {artifact} --config-file engines/{name}/conformance.json"
         );
         println!("  cargo xtask dist   # ships it in target/dist/engines/ with the others");
     } else {
+        println!("next (its README.md says more):");
         println!("  cd {} && cargo build", dir.display());
-        println!(
-            "  wharf conformance target/debug/{}",
-            library_file(&generated.library)
-        );
+        println!("  wharf engines inspect {artifact}");
+        println!("  wharf conformance {artifact} --config-file conformance.json");
     }
     Ok(())
 }
@@ -423,7 +423,8 @@ fn render(
         .collect::<Result<Vec<_>>>()?
         .join("\n");
     let artifact = format!("target/debug/{}", library_file(library));
-    let values: [(&str, String); 10] = [
+    let release_artifact = format!("target/release/{}", library_file(library));
+    let values: [(&str, String); 15] = [
         ("name", name.to_owned()),
         ("type", type_name),
         ("crate", package.to_owned()),
@@ -454,7 +455,40 @@ fn render(
                 "cargo build".to_owned()
             },
         ),
+        (
+            "where",
+            if inside {
+                "from the root of the wharf checkout".to_owned()
+            } else {
+                "in this directory".to_owned()
+            },
+        ),
+        (
+            "wharf",
+            if inside {
+                "target/debug/wharf".to_owned()
+            } else {
+                "wharf".to_owned()
+            },
+        ),
+        (
+            "get_wharf",
+            if inside {
+                "`cargo build -p wharf` builds it".to_owned()
+            } else {
+                "use the `wharf` binary of the host you will load it into (`cargo xtask dist` in a wharf checkout puts one in `target/dist/`)".to_owned()
+            },
+        ),
+        (
+            "conformance_json",
+            if inside {
+                format!("engines/{name}/conformance.json")
+            } else {
+                "conformance.json".to_owned()
+            },
+        ),
         ("artifact", artifact),
+        ("release_artifact", release_artifact),
     ];
     let fill = |template: &str| {
         values

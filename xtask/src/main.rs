@@ -7,8 +7,9 @@
 //! - `cargo xtask test [ARGS…]`: build the host and every engine library,
 //!   then run every test of the workspace.
 //! - `cargo xtask bench [abi | reload | book]`: print benchmark figures.
-//! - `cargo xtask new-engine NAME [--path DIR]`: a new engine crate, in
-//!   `engines/NAME` or anywhere else, that builds and passes conformance.
+//! - `cargo xtask new-engine NAME [--path DIR] [--engine-api SOURCE]`: a new
+//!   engine crate, in `engines/NAME` or anywhere else, that builds and
+//!   passes conformance (`cargo xtask new-engine --help` says more).
 //! - `cargo xtask conformance`: `wharf conformance` on every engine under
 //!   `engines/` and on a freshly generated one (part of `test`).
 //! - `cargo xtask attack [ARGS…]`: the end-to-end tests that attack the
@@ -27,7 +28,11 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | book] | new-engine NAME [--path DIR] | conformance | attack [ARGS…] | docs [--check]>";
+mod new_engine;
+
+use new_engine::{EngineApi, generate_engine, new_engine};
+
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | book] | new-engine NAME [--path DIR] [--engine-api SOURCE] | conformance | attack [ARGS…] | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -318,10 +323,21 @@ fn new_engine_template_check() -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => bail!("cannot clear {}: {err}", dir.display()),
     }
-    let generated = generate_engine("template-check", &dir)?;
+    let generated = generate_engine(
+        "template-check",
+        &dir,
+        &EngineApi::Path(
+            root.join("engine-api")
+                .to_str()
+                .context("the checkout's path is not UTF-8")?
+                .to_owned(),
+        ),
+    )?;
     let mut build = cargo();
     build
         .arg("build")
+        // The generated lock must be whole: nothing left for cargo to add.
+        .arg("--locked")
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         // Shares the workspace's build directory, so the engine API and its
@@ -437,165 +453,6 @@ fn bench_book_writes() -> Result<()> {
         "writes",
     ]);
     run(bench)
-}
-
-/// What `new-engine` made.
-struct GeneratedEngine {
-    package: String,
-    library: String,
-}
-
-fn new_engine(args: &[OsString]) -> Result<()> {
-    let usage = "usage: cargo xtask new-engine NAME [--path DIR]";
-    let mut name = None;
-    let mut path = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("--path") => path = Some(PathBuf::from(args.next().context(usage)?)),
-            Some(value) if name.is_none() && !value.starts_with('-') => {
-                name = Some(value.to_owned())
-            }
-            _ => bail!("{usage}"),
-        }
-    }
-    let name = name.context(usage)?;
-    let root = workspace_root();
-    let dir = match path {
-        Some(path) => env::current_dir()?.join(path),
-        None => root.join("engines").join(&name),
-    };
-    let generated = generate_engine(&name, &dir)?;
-    let inside = is_workspace_engine(&dir);
-    println!("created {} (crate {})", dir.display(), generated.package);
-    println!("next:");
-    if inside {
-        println!("  cargo build -p {}", generated.package);
-        println!(
-            "  target/debug/wharf conformance target/debug/{}",
-            library_file(&generated.library)
-        );
-        println!("  cargo xtask dist   # ships it in target/dist/engines/ with the others");
-    } else {
-        println!("  cd {} && cargo build", dir.display());
-        println!(
-            "  wharf conformance target/debug/{}",
-            library_file(&generated.library)
-        );
-    }
-    Ok(())
-}
-
-/// A directory right under `engines/` is a member of this workspace
-/// (`engines/*`); anywhere else, the crate gets a workspace of its own.
-fn is_workspace_engine(dir: &Path) -> bool {
-    dir.parent() == Some(workspace_root().join("engines").as_path())
-}
-
-/// Writes a new engine crate named `name` into `dir` (which must be new or
-/// empty).
-fn generate_engine(name: &str, dir: &Path) -> Result<GeneratedEngine> {
-    let name_ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !name_ok {
-        bail!(
-            "NAME: '{name}' must start with a-z and be up to 64 characters of a-z, 0-9, '-' or '_' (it becomes the engine's name in URLs and configs)"
-        );
-    }
-    if fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
-        bail!("{} already exists and is not empty", dir.display());
-    }
-    let root = workspace_root();
-    let ident = name.replace('-', "_");
-    let package = format!("wharf-engine-{}", name.replace('_', "-"));
-    let library = format!("wharf_{ident}");
-    let type_name: String = ident
-        .split('_')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    let inside = is_workspace_engine(dir);
-    let artifact = format!("target/debug/{}", library_file(&library));
-    let values: [(&str, String); 9] = [
-        ("name", name.to_owned()),
-        ("type", type_name),
-        ("crate", package.clone()),
-        ("library", library.clone()),
-        (
-            "package_settings",
-            if inside {
-                "edition.workspace = true\nrust-version.workspace = true\nlicense.workspace = true\npublish.workspace = true".to_owned()
-            } else {
-                "edition = \"2024\"\npublish = false".to_owned()
-            },
-        ),
-        (
-            "api_dependency",
-            if inside {
-                "wharf-engine-api.workspace = true".to_owned()
-            } else {
-                format!(
-                    "wharf-engine-api = {{ path = {:?} }}",
-                    root.join("engine-api").display().to_string()
-                )
-            },
-        ),
-        (
-            "workspace",
-            if inside {
-                String::new()
-            } else {
-                "\n# A workspace of its own, apart from any around it.\n[workspace]\n".to_owned()
-            },
-        ),
-        (
-            "build",
-            if inside {
-                format!("cargo build -p {package}")
-            } else {
-                "cargo build".to_owned()
-            },
-        ),
-        ("artifact", artifact),
-    ];
-    let fill = |template: &str| {
-        values
-            .iter()
-            .fold(template.to_owned(), |text, (key, value)| {
-                text.replace(&format!("{{{{{key}}}}}"), value)
-            })
-    };
-    fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    let files = [
-        ("Cargo.toml", include_str!("../templates/engine/Cargo.toml")),
-        ("src/lib.rs", include_str!("../templates/engine/lib.rs")),
-        ("README.md", include_str!("../templates/engine/README.md")),
-        (
-            "conformance.json",
-            include_str!("../templates/engine/conformance.json"),
-        ),
-    ];
-    for (file, template) in files {
-        fs::write(dir.join(file), fill(template))
-            .with_context(|| format!("cannot write {}", dir.join(file).display()))?;
-    }
-    if !inside {
-        // Start from the versions this repository is tested with, rather than
-        // whatever is newest on crates.io today.
-        fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
-    }
-    Ok(GeneratedEngine { package, library })
 }
 
 const ENGINES_DOC: &str = "docs/engines.md";

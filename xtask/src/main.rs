@@ -11,7 +11,8 @@
 //!   engine crate, in `engines/NAME` or anywhere else, that builds and
 //!   passes conformance (`cargo xtask new-engine --help` says more).
 //! - `cargo xtask conformance`: `wharf conformance` on every engine under
-//!   `engines/` and on a freshly generated one (part of `test`).
+//!   `engines/`, on a freshly generated one, and on the engine frozen at
+//!   ABI 2.0 in `tests/abi/2.0` (part of `test`).
 //! - `cargo xtask attack [ARGS…]`: the end-to-end tests that attack the
 //!   host from outside (part of `test`), on their own.
 //! - `cargo xtask docs [--check]`: write `docs/engines.md` from the shipped
@@ -267,7 +268,36 @@ fn conformance_of_engines() -> Result<()> {
         .join(library_file("minimal_engine"));
     conformance(&example, None)
         .context("engine-api/examples/minimal_engine.rs does not pass conformance")?;
-    new_engine_template_check()
+    new_engine_template_check()?;
+    frozen_abi_check()
+}
+
+/// Engines built against earlier versions of the ABI must load and pass
+/// conformance in this host: see `tests/abi/README.md`.
+fn frozen_abi_check() -> Result<()> {
+    let root = workspace_root();
+    let frozen = root.join("tests").join("abi").join("2.0");
+    let mut build = cargo();
+    build
+        .arg("build")
+        // Exactly the versions it was built with then.
+        .arg("--locked")
+        .arg("--manifest-path")
+        .arg(frozen.join("Cargo.toml"))
+        // Shares the workspace's build directory: only the frozen
+        // engine-api and the engine itself are compiled again.
+        .env("CARGO_TARGET_DIR", root.join("target"));
+    run(build)?;
+    conformance(
+        &root
+            .join("target")
+            .join("debug")
+            .join(library_file("wharf_abi_2_0")),
+        Some(&frozen.join("conformance.json")),
+    )
+    .context(
+        "an engine built against ABI 2.0 (tests/abi/2.0) no longer passes: this host breaks the ABI 2 promise",
+    )
 }
 
 /// The debug `wharf` binary.

@@ -307,20 +307,10 @@ pub(crate) fn new_engine(args: &[OsString]) -> Result<()> {
     Ok(())
 }
 
-/// The one rule `new-engine` holds engine names to.
+/// The one rule for engine names, from engine-api: the name becomes the
+/// engine's name in URLs and configs, a crate name and a Rust type name.
 fn check_engine_name(name: &str) -> Result<()> {
-    let name_ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !name_ok {
-        bail!(
-            "NAME: '{name}' must start with a-z and be up to 64 characters of a-z, 0-9, '-' or '_' (it becomes the engine's name in URLs and configs)"
-        );
-    }
-    Ok(())
+    wharf_engine_api::check_engine_name(name).map_err(|problem| anyhow::anyhow!("NAME: {problem}"))
 }
 
 /// A directory right under `engines/` is a member of this workspace

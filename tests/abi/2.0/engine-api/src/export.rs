@@ -1,0 +1,257 @@
+//! The glue between an [`Engine`] and the raw boundary in [`crate::ffi`].
+//!
+//! Every engine library has its own copy of tokio, so a future made in the
+//! engine cannot run on the host's runtime. The glue owns one runtime per
+//! library, spawns each operation there, and hands the host an
+//! [`FfiFuture`] that only waits for the spawned task. A panic in the
+//! engine ends its task, which the glue turns into an
+//! [`crate::ErrorKind::INTERNAL`] error: no unwind ever crosses the boundary.
+
+use std::{
+    any::Any,
+    future::Future,
+    panic::{AssertUnwindSafe, catch_unwind},
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+};
+
+use abi_stable::{
+    prefix_type::PrefixTypeTrait,
+    sabi_trait::TD_Opaque,
+    std_types::{ROption, RResult, RString, RVec},
+};
+use async_ffi::{FfiFuture, FutureExt};
+use tokio::{runtime::Runtime, task::JoinHandle};
+
+use crate::{
+    ContactName, Engine, EngineError, ListQuery, Manifest, Session, SessionContext,
+    ffi::{EngineModule, EngineModuleRef, FfiResult, SessionBox, SessionFfi, SessionFfi_TO},
+};
+
+/// The engine value of this library; one per library, made at load.
+static ENGINE: OnceLock<Box<dyn Any + Send + Sync>> = OnceLock::new();
+
+/// The runtime every operation of this library runs on.
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+fn runtime() -> &'static Runtime {
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("wharf-engine")
+            .enable_all()
+            .build()
+            .expect("the engine runtime must start: the library cannot work without it")
+    })
+}
+
+fn engine<E: Engine>() -> Result<&'static E, EngineError> {
+    ENGINE
+        .get()
+        .and_then(|engine| engine.downcast_ref::<E>())
+        .ok_or_else(|| EngineError::internal("the engine was not initialised by its root module"))
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+fn panicked(payload: &(dyn Any + Send)) -> EngineError {
+    EngineError::internal(format!("the engine panicked: {}", panic_message(payload)))
+}
+
+/// Cancels the engine's task when the host stops waiting for it (a deadline,
+/// a dropped request), so abandoned work does not pile up in the engine.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = <JoinHandle<T> as Future>::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs `work` on the engine's runtime and returns a future that waits for
+/// it. Neither building the work nor spawning it may unwind into the host.
+fn spawn<T, F>(work: impl FnOnce() -> F) -> FfiResult<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, EngineError>> + Send + 'static,
+{
+    let spawned = catch_unwind(AssertUnwindSafe(|| runtime().spawn(work())));
+    async move {
+        let task = match spawned {
+            Ok(handle) => AbortOnDrop(handle),
+            Err(payload) => return RResult::RErr(panicked(&*payload)),
+        };
+        let outcome = match task.await {
+            Ok(result) => result,
+            Err(join) if join.is_panic() => Err(panicked(&*join.into_panic())),
+            Err(_) => Err(EngineError::internal("the engine cancelled the operation")),
+        };
+        RResult::from(outcome)
+    }
+    .into_ffi()
+}
+
+/// What the host holds for one session: the author's session behind an
+/// `Arc`, so each spawned operation can own a handle to it.
+struct SessionAdapter<S>(Arc<S>);
+
+impl<S: Session> SessionAdapter<S> {
+    fn run<T, F>(&self, operation: impl FnOnce(Arc<S>) -> F + Send) -> FfiResult<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, EngineError>> + Send + 'static,
+    {
+        let session = Arc::clone(&self.0);
+        spawn(move || operation(session))
+    }
+}
+
+impl<S: Session> SessionFfi for SessionAdapter<S> {
+    fn list_contacts(&self, query: ListQuery) -> FfiResult<RVec<crate::Contact>> {
+        self.run(|s| async move { s.list_contacts(query).await.map(RVec::from) })
+    }
+
+    fn get_contact(&self, contact_id: RString) -> FfiResult<crate::Contact> {
+        self.run(|s| async move { s.get_contact(contact_id.into()).await })
+    }
+
+    fn check_exists(&self, phone: RString) -> FfiResult<crate::NumberExists> {
+        self.run(|s| async move { s.check_exists(phone.into()).await })
+    }
+
+    fn about(&self, contact_id: RString) -> FfiResult<ROption<RString>> {
+        self.run(|s| async move {
+            let about = s.about(contact_id.into()).await?;
+            Ok(about.map(RString::from).into())
+        })
+    }
+
+    fn profile_picture(&self, contact_id: RString, refresh: bool) -> FfiResult<ROption<RString>> {
+        self.run(move |s| async move {
+            let url = s.profile_picture(contact_id.into(), refresh).await?;
+            Ok(url.map(RString::from).into())
+        })
+    }
+
+    fn block(&self, contact_id: RString) -> FfiResult<()> {
+        self.run(|s| async move { s.block(contact_id.into()).await })
+    }
+
+    fn unblock(&self, contact_id: RString) -> FfiResult<()> {
+        self.run(|s| async move { s.unblock(contact_id.into()).await })
+    }
+
+    fn upsert_contact(&self, contact_id: RString, name: ContactName) -> FfiResult<()> {
+        self.run(|s| async move { s.upsert_contact(contact_id.into(), name).await })
+    }
+
+    fn request_pairing_code(&self, phone: RString) -> FfiResult<RString> {
+        self.run(|s| async move {
+            s.request_pairing_code(phone.into())
+                .await
+                .map(RString::from)
+        })
+    }
+
+    fn logout(&self) -> FfiResult<()> {
+        self.run(|s| async move { s.logout().await })
+    }
+
+    fn close(&self) -> FfiFuture<()> {
+        let closing = self.run(|s| async move {
+            s.close().await;
+            Ok(())
+        });
+        // A panic while closing has nowhere better to go: the session is gone
+        // either way, and the host logs the close.
+        async move {
+            let _ = closing.await;
+        }
+        .into_ffi()
+    }
+}
+
+extern "C" fn manifest<E: Engine>() -> RResult<Manifest, EngineError> {
+    catch_unwind(|| engine::<E>().map(Engine::manifest))
+        .unwrap_or_else(|payload| Err(panicked(&*payload)))
+        .into()
+}
+
+extern "C" fn open_session<E: Engine>(context: SessionContext) -> FfiResult<SessionBox> {
+    spawn(move || async move {
+        let session = engine::<E>()?.open_session(context).await?;
+        let adapter = SessionAdapter(Arc::new(session));
+        Ok(SessionFfi_TO::from_value(adapter, TD_Opaque))
+    })
+}
+
+/// Builds the root module for `E`. Called by the code that
+/// [`crate::export_engine!`] generates, once, when the host loads the library.
+#[doc(hidden)]
+pub fn root_module<E: Engine>() -> EngineModuleRef {
+    ENGINE.get_or_init(|| Box::new(E::default()));
+    EngineModule {
+        manifest: manifest::<E>,
+        open_session: open_session::<E>,
+    }
+    .leak_into_prefix()
+}
+
+/// Exports an [`Engine`] as the root module of this library, so the wharf
+/// host can load it. Write it once, at the crate root of a `cdylib` crate.
+///
+/// See the crate documentation for a complete example.
+#[macro_export]
+macro_rules! export_engine {
+    ($engine:ty) => {
+        /// The header the wharf host looks up when it loads this library.
+        // The symbol name is the one abi_stable's loader looks up
+        // (`abi_stable::library::ROOT_MODULE_LOADER_NAME`); spelling it here
+        // spares engine crates a direct dependency on abi_stable.
+        #[allow(non_upper_case_globals)]
+        #[unsafe(no_mangle)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::__private::LibHeader = {
+            extern "C" fn wharf_root_module() -> $crate::__private::RootModuleResult {
+                $crate::__private::__call_root_module_loader(
+                    $crate::__private::root_module::<$engine>,
+                )
+            }
+            // SAFETY: the constructor returns the prefix of an `EngineModule`,
+            // which is the module type named here.
+            unsafe {
+                $crate::__private::LibHeader::from_constructor::<$crate::ffi::EngineModuleRef>(
+                    wharf_root_module,
+                    $crate::__private::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exported_symbol_is_the_one_abi_stable_looks_up() {
+        let source = include_str!("export.rs");
+        let symbol = abi_stable::library::ROOT_MODULE_LOADER_NAME;
+        assert!(
+            source.contains(&format!("pub static {symbol}:")),
+            "export_engine! must export `{symbol}`"
+        );
+    }
+}

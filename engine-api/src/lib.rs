@@ -53,15 +53,29 @@
 //! [`Host::status`]: `STARTING`, `SCAN_QR_CODE`, then `WORKING`, or
 //! `FAILED` with a reason.
 //!
+//! The REST user's `POST /api/sessions` (or `start`) has already been
+//! answered (`201`, `STARTING`) when `open_session` runs. If it returns an
+//! error, panics, or takes longer than the host's deadline, the host sets
+//! the session `FAILED` with your error's message (or the panic's, or the
+//! deadline) as its reason, which is what the user reads in `GET
+//! /api/sessions/{name}`: make it say what to fix. Apart from that the host
+//! sets a status only when a run begins (`STARTING`) or is stopped
+//! (`STOPPED`), and shows `STARTING` while you report `WORKING` before
+//! `open_session` has returned; every other status is yours to report.
+//!
 //! ## 4. Operations
 //!
 //! Implement the [`Session`] methods your manifest declares. They are
 //! plain `async fn`s; the glue runs them on a tokio runtime owned by your
 //! library, so you may use tokio freely. Return [`EngineError`]s for
 //! failures you can name: `not_found` (404), `invalid_input` (400),
-//! `rate_limited` (429), `unavailable` (503: not connected, service down),
-//! `internal` (500). The host bounds every call by its deadline (504) and
-//! cancels your task when it stops waiting. Use [`ListQuery::apply`] to
+//! `unsupported` (501), `rate_limited` (429), `unavailable` (503: not
+//! connected, service down), `internal` (500). The REST user gets WAHA's
+//! error shape, `{"statusCode", "error", "message", "engine", "kind"}`:
+//! `message` is your message (with the session config's secrets masked),
+//! `engine` your engine's name and `kind` the name above. A panic is a
+//! 500 with kind `internal` and the panic's message. The host bounds every
+//! call by its deadline (504) and cancels your task when it stops waiting. Use [`ListQuery::apply`] to
 //! sort and page contact lists exactly as the host's other engines do.
 //!
 //! ## 5. Export, build, check, load

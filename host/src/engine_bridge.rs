@@ -103,3 +103,46 @@ impl HostServices for EngineBridge {
             .into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bridge() -> (Arc<SessionState>, HostServicesBox) {
+        let state = Arc::new(SessionState::default());
+        let services =
+            EngineBridge::boxed("s", "e", Arc::clone(&state), Arc::new(ConfigFiles::none()));
+        (state, services)
+    }
+
+    #[test]
+    fn a_status_from_a_later_contract_is_ignored_and_the_session_keeps_its_own() {
+        let (state, services) = bridge();
+        services.status(SessionStatus::FAILED, ROption::RSome("no network".into()));
+        services.status(
+            SessionStatus::from_code(77),
+            ROption::RSome("paused".into()),
+        );
+        assert_eq!(
+            state.status(),
+            (SessionStatus::FAILED, Some("no network".to_owned()))
+        );
+    }
+
+    #[test]
+    fn events_reach_the_session_state() {
+        let (state, services) = bridge();
+        services.status(SessionStatus::SCAN_QR_CODE, ROption::RNone);
+        services.qr("2@abc".into());
+        services.account("1555@c.us".into(), ROption::RSome("Ada".into()));
+        assert_eq!(state.status().0, SessionStatus::SCAN_QR_CODE);
+        assert_eq!(state.qr().as_deref(), Some("2@abc"));
+        assert_eq!(
+            state.me(),
+            Some(Me {
+                id: "1555@c.us".into(),
+                push_name: Some("Ada".into())
+            })
+        );
+    }
+}

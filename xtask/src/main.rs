@@ -272,29 +272,33 @@ fn conformance_of_engines() -> Result<()> {
     frozen_abi_check()
 }
 
+/// Builds the engine crate in `dir`, which is not part of this workspace,
+/// with exactly the versions in its own `Cargo.lock`, and runs `wharf
+/// conformance` on its library with the config in its `conformance.json`.
+fn build_and_check_crate(dir: &Path, library: &str) -> Result<()> {
+    let target = workspace_root().join("target");
+    let mut build = cargo();
+    build
+        .arg("build")
+        .arg("--locked")
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        // Shares the workspace's build directory: the dependencies it has
+        // in common are not compiled again.
+        .env("CARGO_TARGET_DIR", &target);
+    run(build)?;
+    conformance(
+        &target.join("debug").join(library_file(library)),
+        Some(&dir.join("conformance.json")),
+    )
+}
+
 /// Engines built against earlier versions of the ABI must load and pass
 /// conformance in this host: see `tests/abi/README.md`.
 fn frozen_abi_check() -> Result<()> {
     let root = workspace_root();
     let frozen = root.join("tests").join("abi").join("2.0");
-    let mut build = cargo();
-    build
-        .arg("build")
-        // Exactly the versions it was built with then.
-        .arg("--locked")
-        .arg("--manifest-path")
-        .arg(frozen.join("Cargo.toml"))
-        // Shares the workspace's build directory: only the frozen
-        // engine-api and the engine itself are compiled again.
-        .env("CARGO_TARGET_DIR", root.join("target"));
-    run(build)?;
-    conformance(
-        &root
-            .join("target")
-            .join("debug")
-            .join(library_file("wharf_abi_2_0")),
-        Some(&frozen.join("conformance.json")),
-    )
+    build_and_check_crate(&frozen, "wharf_abi_2_0")
     .context(
         "an engine built against ABI 2.0 (tests/abi/2.0) no longer passes: this host breaks the ABI 2 promise",
     )
@@ -363,25 +367,8 @@ fn new_engine_template_check() -> Result<()> {
                 .to_owned(),
         ),
     )?;
-    let mut build = cargo();
-    build
-        .arg("build")
-        // The generated lock must be whole: nothing left for cargo to add.
-        .arg("--locked")
-        .arg("--manifest-path")
-        .arg(dir.join("Cargo.toml"))
-        // Shares the workspace's build directory, so the engine API and its
-        // dependencies are not compiled again.
-        .env("CARGO_TARGET_DIR", root.join("target"));
-    run(build)?;
-    conformance(
-        &root
-            .join("target")
-            .join("debug")
-            .join(library_file(&generated.library)),
-        Some(&dir.join("conformance.json")),
-    )
-    .context("the new-engine template does not pass conformance")
+    build_and_check_crate(&dir, &generated.library)
+        .context("the new-engine template does not pass conformance")
 }
 
 /// Runs `tests/clients`: third-party WAHA clients and OpenAPI checkers

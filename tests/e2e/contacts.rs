@@ -22,7 +22,8 @@ fn ada() -> Value {
         "isGroup": false,
         "isWAContact": true,
         "isMyContact": true,
-        "isBlocked": false
+        "isBlocked": false,
+        "lid": null
     })
 }
 
@@ -249,7 +250,8 @@ fn upsert_adds_and_renames_contacts() {
             "isGroup": false,
             "isWAContact": true,
             "isMyContact": true,
-            "isBlocked": false
+            "isBlocked": false,
+            "lid": null
         })
     );
     host.put(

@@ -43,7 +43,7 @@ fn engines_list_shows_manifests_and_features_and_fails_on_a_rejected_file() {
     .unwrap();
     let ran = run(&["engines", "list", "--engines-dir", path]);
     assert_eq!(ran.code, Some(1), "{}", ran.stdout);
-    ran.shows("  reason:      incompatible engine ABI (this host speaks 1.0.0): the library was built for ABI 2.0.0\n");
+    ran.shows("  reason:      incompatible engine ABI (this host speaks 2.0.0): the library was built for ABI 1.0.0\n");
     ran.shows("sandbox 0.1.0");
 }
 
@@ -72,12 +72,12 @@ fn engines_list_reads_the_directory_from_the_environment_and_says_when_it_cannot
 fn engines_inspect_checks_one_file() {
     let ran = run(&["engines", "inspect", &library(engines::SANDBOX)]);
     assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
-    ran.shows("  abi:         1.0.0 (this host speaks 1.0.0)\n");
+    ran.shows("  abi:         2.0.0 (this host speaks 2.0.0)\n");
 
     let ran = run(&["engines", "inspect", &library(engines::INCOMPATIBLE)]);
     assert_eq!(ran.code, Some(1));
     ran.shows(": rejected\n");
-    ran.shows("the library was built for ABI 2.0.0");
+    ran.shows("the library was built for ABI 1.0.0");
 
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.so");

@@ -214,7 +214,7 @@ fn reload_rejects_bad_and_duplicate_libraries_with_reasons() {
         rejected[0]["reason"]
             .as_str()
             .unwrap()
-            .contains("the library was built for ABI 2.0.0")
+            .contains("the library was built for ABI 1.0.0")
     );
     let duplicate = reloaded["engines"]
         .as_array()

@@ -1,7 +1,7 @@
 //! A test engine built against an incompatible ABI: it exports a root module
-//! with wharf's module name, as an engine built for a future ABI 2.0.0 would,
-//! with another version and layout. The host must reject it with the reason
-//! and keep running.
+//! with wharf's module name, as an engine built for ABI 1 (before the
+//! contract could grow) would, with another version and layout. The host
+//! must reject it with the reason and keep running.
 
 use abi_stable::{
     StableAbi, declare_root_module_statics, export_root_module, library::RootModule,
@@ -22,7 +22,7 @@ impl RootModule for EngineModuleRef {
     declare_root_module_statics! {EngineModuleRef}
     const BASE_NAME: &'static str = "wharf_engine";
     const NAME: &'static str = "wharf_engine";
-    const VERSION_STRINGS: VersionStrings = VersionStrings::new("2.0.0");
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new("1.0.0");
 }
 
 extern "C" fn manifest() -> RString {

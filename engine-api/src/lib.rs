@@ -196,14 +196,27 @@
 //! [`NumberExists`], [`ContactName`], [`Support`], [`LogLevel`],
 //! [`SortBy`] and [`SortOrder`] never change layout; something new is
 //! asked or answered through a new operation or host method instead.
+//! abi_stable's `NonExhaustive` enums are never used: its layout check
+//! lets a library know more variants than the host that loads it, but not
+//! fewer, the opposite of the promise above.
 //!
-//! abi_stable checks the layout of every type that crosses, including the
-//! name and version of the crate that defines it. So this crate's major
-//! version is the ABI's major (2), and the host stays on the abi_stable
-//! 0.11 and async-ffi 0.5 lines whose types appear in the layout. (abi_stable's
-//! `NonExhaustive` enums are not used: its layout check lets a library know
-//! more variants than the host that loads it, but not fewer, which is the
-//! opposite of the promise above.)
+//! abi_stable's layout check has the same one-way rule for prefix types: a
+//! library's may be longer than the host's, never shorter. The host
+//! therefore checks an engine's layout both ways, and accepts it when it
+//! fits in either: exactly when every type matches but for prefix types
+//! one side has grown at their end. Its accessors read each object's own
+//! length, so an operation an older engine lacks is absent and a host
+//! method a newer engine calls on an older host runs its default body.
+//!
+//! abi_stable also checks the name and major version of the crate that
+//! defines each type. So this crate's major version is the ABI's major
+//! (2), and the host stays on the abi_stable 0.11 and async-ffi 0.5 lines,
+//! whose types appear in the layout.
+//!
+//! Source compatibility is looser than that, as for any crate: a later
+//! 2.x may add constants, feature keys, trait methods with defaults and
+//! items. So name the feature keys your engine implements rather than
+//! declaring lists such as [`features::CONTACTS`], which grow.
 
 mod contact;
 mod engine;

@@ -67,7 +67,8 @@ pub mod features {
     /// Pair by code: `POST /api/{session}/auth/request-code`.
     pub const AUTH_CODE: &str = "auth.code";
 
-    /// The contacts keys, in documentation order.
+    /// The contacts keys this version knows, in documentation order. Later
+    /// versions add keys: an engine names the keys it implements instead.
     pub const CONTACTS: [&str; 8] = [
         CONTACTS_LIST,
         CONTACTS_GET,
@@ -82,7 +83,8 @@ pub mod features {
     /// The pairing keys.
     pub const AUTH: [&str; 2] = [AUTH_QR, AUTH_CODE];
 
-    /// Every key this version of the contract knows, in documentation order.
+    /// Every key this version of the contract knows, in documentation
+    /// order; later versions add keys.
     pub const ALL: [&str; CONTACTS.len() + AUTH.len()] = {
         let mut all = [""; CONTACTS.len() + AUTH.len()];
         let mut index = 0;

@@ -56,7 +56,18 @@ impl Engine for SandboxEngine {
             env!("CARGO_PKG_VERSION"),
             "Offline, deterministic WhatsApp over a JSON contact book",
         )
-        .supports_all(&features::CONTACTS)
+        .supports_all(&[
+            // Named one by one, not `features::CONTACTS`: that list grows
+            // with the contract, and this engine implements these.
+            features::CONTACTS_LIST,
+            features::CONTACTS_GET,
+            features::CONTACTS_CHECK_EXISTS,
+            features::CONTACTS_ABOUT,
+            features::CONTACTS_PROFILE_PICTURE,
+            features::CONTACTS_BLOCK,
+            features::CONTACTS_UNBLOCK,
+            features::CONTACTS_UPSERT,
+        ])
         .unsupported(
             features::AUTH_QR,
             "sandbox sessions need no pairing: they start WORKING",

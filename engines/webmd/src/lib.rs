@@ -61,8 +61,19 @@ impl Engine for WebMdEngine {
             env!("CARGO_PKG_VERSION"),
             "WhatsApp multi-device protocol (whatsapp-rust), paired like a linked device",
         )
-        .supports_all(&features::CONTACTS)
-        .supports_all(&features::AUTH)
+        .supports_all(&[
+            // Named one by one, not `features::CONTACTS`: that list grows
+            // with the contract, and this engine implements these.
+            features::CONTACTS_LIST,
+            features::CONTACTS_GET,
+            features::CONTACTS_CHECK_EXISTS,
+            features::CONTACTS_ABOUT,
+            features::CONTACTS_PROFILE_PICTURE,
+            features::CONTACTS_BLOCK,
+            features::CONTACTS_UNBLOCK,
+            features::CONTACTS_UPSERT,
+        ])
+        .supports_all(&[features::AUTH_QR, features::AUTH_CODE])
     }
 
     async fn open_session(&self, context: SessionContext) -> Result<WebMdSession, EngineError> {

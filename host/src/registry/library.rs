@@ -18,7 +18,11 @@ use std::{
 };
 
 use abi_stable::{
-    library::{AbiHeaderRef, LibraryError, ROOT_MODULE_LOADER_NAME_WITH_NUL},
+    StableAbi,
+    abi_stability::abi_checking::check_layout_compatibility,
+    library::{
+        AbiHeaderRef, LibHeader, LibraryError, ROOT_MODULE_LOADER_NAME_WITH_NUL, RootModule,
+    },
     std_types::RResult,
 };
 use libloading::Library;
@@ -172,8 +176,7 @@ pub(super) fn load_library(path: &Path, file: &Path) -> Result<LoadedEngine, Loa
             None,
         )
     })?;
-    let module = header
-        .init_root_module::<EngineModuleRef>()
+    let module = init_root_module::<EngineModuleRef>(header)
         .map_err(|err| (describe_incompatibility(&err), None))?;
     // Engines are never unloaded: sessions, threads and 'static data of the
     // library may outlive any handle we hold, so unloading is never safe.
@@ -200,6 +203,41 @@ pub(super) fn load_library(path: &Path, file: &Path) -> Result<LoadedEngine, Loa
         file: file.to_owned(),
         module,
     })
+}
+
+/// The library's root module, once abi_stable has checked its version and
+/// the layout of everything it hands over, for an engine built against the
+/// same or any earlier 2.x contract, or a later one.
+///
+/// abi_stable's layout check lets the library's prefix types (the module,
+/// the session and host-services vtables) be longer than the host's but
+/// never shorter: it assumes libraries are newer than the program that
+/// loads them. wharf's promise runs the other way too (engines are files
+/// built once, hosts are upgraded), and an engine built against an earlier
+/// 2.x has shorter prefix types. So when the check fails, it is made again
+/// the other way round, the library's layout as the expected one: that
+/// passes exactly when every type matches but for prefix types the host
+/// has grown at their end. The host reads those through accessors that
+/// consult each object's own field count (a missing operation is `None`,
+/// a missing method runs its default body), so a shorter prefix is safe
+/// to use.
+fn init_root_module<M: RootModule>(header: &LibHeader) -> Result<M, LibraryError> {
+    match header.init_root_module::<M>() {
+        Err(err @ LibraryError::AbiInstability(_)) => {
+            let older_and_fits = header.layout().is_some_and(|library| {
+                check_layout_compatibility(library, <M as StableAbi>::LAYOUT).is_ok()
+            });
+            if !older_and_fits {
+                return Err(err);
+            }
+            // SAFETY: abi_stable checked the version above and the layout
+            // just now, with the roles of host and library exchanged, which
+            // holds for a library built against an earlier contract whose
+            // prefix types are shorter (see above).
+            unsafe { header.init_root_module_with_unchecked_layout::<M>() }
+        }
+        result => result,
+    }
 }
 
 /// Checks that `path` holds every byte its ELF headers place in the file.
@@ -412,6 +450,90 @@ mod tests {
                 .unwrap_err()
                 .starts_with("abiVersion")
         );
+    }
+
+    /// The same root module as three versions of a contract would define
+    /// it: `older` is what an engine was built against, `newer` what a
+    /// later host knows (one more function at the end), `other` a
+    /// contract that changed a function in place.
+    mod contract {
+        macro_rules! root_module {
+            ($name:ident { $($field:ident: $ty:ty),* } last $last:ident: $last_ty:ty $(, later $later:ident: $later_ty:ty)?) => {
+                pub mod $name {
+                    // Only the layouts of `older` and `other` are used.
+                    #![allow(dead_code)]
+
+                    use abi_stable::{
+                        StableAbi, declare_root_module_statics, library::RootModule,
+                        sabi_types::VersionStrings,
+                    };
+
+                    #[repr(C)]
+                    #[derive(StableAbi)]
+                    #[sabi(kind(Prefix(prefix_ref = ModuleRef)))]
+                    pub struct Module {
+                        $(pub $field: $ty,)*
+                        #[sabi(last_prefix_field)]
+                        pub $last: $last_ty,
+                        $(pub $later: $later_ty,)?
+                    }
+
+                    impl RootModule for ModuleRef {
+                        declare_root_module_statics! {ModuleRef}
+                        const BASE_NAME: &'static str = "contract";
+                        const NAME: &'static str = "contract";
+                        const VERSION_STRINGS: VersionStrings = VersionStrings::new("2.0.0");
+                    }
+                }
+            };
+        }
+
+        root_module!(older { name: extern "C" fn() -> u32 } last open: extern "C" fn(u32) -> u32);
+        root_module!(newer { name: extern "C" fn() -> u32 } last open: extern "C" fn(u32) -> u32, later count: extern "C" fn() -> u32);
+        root_module!(other { name: extern "C" fn() -> u64 } last open: extern "C" fn(u32) -> u32);
+    }
+
+    extern "C" fn seven() -> u32 {
+        7
+    }
+
+    extern "C" fn twice(value: u32) -> u32 {
+        value * 2
+    }
+
+    fn older_library() -> LibHeader {
+        use abi_stable::prefix_type::PrefixTypeTrait;
+        LibHeader::from_module(
+            contract::older::Module {
+                name: seven,
+                open: twice,
+            }
+            .leak_into_prefix(),
+        )
+    }
+
+    #[test]
+    fn a_host_that_grew_its_module_loads_a_library_built_before() {
+        let header = older_library();
+        // abi_stable alone refuses it: it assumes libraries are the newer side.
+        assert!(matches!(
+            header.init_root_module::<contract::newer::ModuleRef>(),
+            Err(LibraryError::AbiInstability(_))
+        ));
+        let module = init_root_module::<contract::newer::ModuleRef>(&header).unwrap();
+        assert_eq!((module.name())(), 7);
+        assert_eq!((module.open())(21), 42);
+        // What the library was built without is seen as absent.
+        assert!(module.count().is_none());
+    }
+
+    #[test]
+    fn a_library_whose_contract_changed_in_place_is_still_refused() {
+        let header = older_library();
+        assert!(matches!(
+            init_root_module::<contract::other::ModuleRef>(&header),
+            Err(LibraryError::AbiInstability(_))
+        ));
     }
 
     #[test]

@@ -34,7 +34,16 @@ impl Engine for Abi20Engine {
             env!("CARGO_PKG_VERSION"),
             "Built against engine-api 2.0; every later host must load it",
         )
-        .supports_all(&features::CONTACTS)
+        .supports_all(&[
+            features::CONTACTS_LIST,
+            features::CONTACTS_GET,
+            features::CONTACTS_CHECK_EXISTS,
+            features::CONTACTS_ABOUT,
+            features::CONTACTS_PROFILE_PICTURE,
+            features::CONTACTS_BLOCK,
+            features::CONTACTS_UNBLOCK,
+            features::CONTACTS_UPSERT,
+        ])
         .unsupported(features::AUTH_QR, "abi-2-0 sessions need no pairing")
         .unsupported(features::AUTH_CODE, "abi-2-0 sessions need no pairing")
     }

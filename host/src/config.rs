@@ -69,8 +69,14 @@ pub struct ConformanceArgs {
     pub file: PathBuf,
 
     /// The session config (JSON object) the engine's sessions are opened with.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", conflicts_with = "config_file")]
     pub config: String,
+
+    /// A file holding the session config (a JSON object), in place of
+    /// `--config`: a config with tokens stays off the command line. Errors
+    /// name the file and never quote what it holds.
+    #[arg(long, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
 
     /// Seconds one operation may take, as `wharf serve --engine-timeout`.
     #[arg(long, default_value = "30", value_parser = parse_seconds)]

@@ -43,8 +43,7 @@ const NOBODY: &str = "10000000000@c.us";
 
 /// Runs every check on `args.file`; returns whether all passed.
 pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
-    let config: Value = serde_json::from_str(&args.config).context("--config is not JSON")?;
-    anyhow::ensure!(config.is_object(), "--config must be a JSON object");
+    let config = session_config(&args)?;
     let work = tempfile::tempdir().context("cannot create a working directory")?;
     let engines_dir = work.path().join("engines");
     std::fs::create_dir_all(&engines_dir)?;
@@ -124,6 +123,35 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
     kit.check_lifecycle(&mut report, status).await;
     kit.sessions.close_all().await;
     Ok(report.finish())
+}
+
+/// The session config: `--config`, or the JSON in `--config-file`. A
+/// config may hold tokens, so errors about the file give where, never what.
+fn session_config(args: &ConformanceArgs) -> anyhow::Result<Value> {
+    let Some(path) = &args.config_file else {
+        let config: Value = serde_json::from_str(&args.config).context("--config is not JSON")?;
+        anyhow::ensure!(config.is_object(), "--config must be a JSON object");
+        return Ok(config);
+    };
+    let file = path.display();
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--config-file {file}: cannot read it"))?;
+    let config: Value = serde_json::from_str(&text).map_err(|err| {
+        let problem = match err.classify() {
+            serde_json::error::Category::Eof => "ends too soon",
+            _ => "is not JSON",
+        };
+        anyhow::anyhow!(
+            "--config-file {file}: {problem} (line {}, column {})",
+            err.line(),
+            err.column()
+        )
+    })?;
+    anyhow::ensure!(
+        config.is_object(),
+        "--config-file {file}: must hold a JSON object"
+    );
+    Ok(config)
 }
 
 fn check_manifest(report: &mut Report, engine: &LoadedEngine) {

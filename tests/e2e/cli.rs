@@ -184,3 +184,69 @@ fn conformance_says_which_argument_is_wrong() {
         ran.stderr
     );
 }
+
+#[test]
+fn conformance_reads_the_config_from_a_file_and_never_quotes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let sandbox = library(engines::SANDBOX);
+
+    let good = write("conformance.json", "{\"fixture\": null}\n");
+    let ran = run(&["conformance", &sandbox, "--config-file", &good]);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+
+    let secret = "s3cret-token-never-printed";
+    for (name, content, problem) in [
+        (
+            "broken.json",
+            format!("{{\"token\": \"{secret}\", oops}}"),
+            "is not JSON (line 1, column",
+        ),
+        (
+            "cut.json",
+            format!("{{\"token\": \"{secret}"),
+            "ends too soon",
+        ),
+        (
+            "list.json",
+            format!("[\"{secret}\"]"),
+            "must hold a JSON object",
+        ),
+    ] {
+        let path = write(name, &content);
+        let ran = run(&["conformance", &sandbox, "--config-file", &path]);
+        assert_eq!(ran.code, Some(2), "{}{}", ran.stdout, ran.stderr);
+        let expected = format!("error: --config-file {path}: {problem}");
+        assert!(
+            ran.stderr.contains(&expected),
+            "{expected:?} in {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains(secret) && !ran.stdout.contains(secret));
+    }
+
+    let missing = dir.path().join("missing.json").display().to_string();
+    let ran = run(&["conformance", &sandbox, "--config-file", &missing]);
+    assert_eq!(ran.code, Some(2));
+    assert!(
+        ran.stderr
+            .contains(&format!("error: --config-file {missing}: cannot read it")),
+        "{}",
+        ran.stderr
+    );
+
+    let ran = run(&[
+        "conformance",
+        &sandbox,
+        "--config-file",
+        &good,
+        "--config",
+        "{}",
+    ]);
+    assert_eq!(ran.code, Some(2));
+    assert!(ran.stderr.contains("cannot be used with"), "{}", ran.stderr);
+}

@@ -87,6 +87,12 @@ pub struct ConformanceArgs {
     #[arg(long)]
     pub config_files_dir: Option<PathBuf>,
 
+    /// Make no writes: leave contacts.upsert, contacts.block and
+    /// contacts.unblock unchecked. (Without it, conformance writes only to a
+    /// contact it creates itself, on a number no one can have.)
+    #[arg(long)]
+    pub read_only: bool,
+
     /// How many calls the concurrency check makes at once.
     #[arg(long, default_value = "200", value_parser = clap::value_parser!(u16).range(1..=10_000))]
     pub concurrent_calls: u16,

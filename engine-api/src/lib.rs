@@ -93,8 +93,13 @@
 //! `wharf conformance` loads the library exactly as the host does and runs
 //! every advertised feature through the host's own dispatch: response
 //! shapes, errors as data, no panics, answers within the deadline, many
-//! calls at once, sessions that close promptly and reopen. Pass
-//! `--config '{…}'` for a session config your engine can work with.
+//! calls at once, sessions that close promptly and reopen. It holds each
+//! answer against the others (get against list, a write against what get
+//! and list show afterwards, `contacts.check_exists` against numbers no
+//! one can have), and writes only to a contact it creates itself on such a
+//! number, listing its writes before and after. Pass `--config-file
+//! conformance.json` (or `--config '{…}'`) for a session config your engine
+//! can work with, and `--read-only` to make no writes at all.
 //!
 //! ## 6. New versions
 //!

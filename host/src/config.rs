@@ -69,8 +69,14 @@ pub struct ConformanceArgs {
     pub file: PathBuf,
 
     /// The session config (JSON object) the engine's sessions are opened with.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", conflicts_with = "config_file")]
     pub config: String,
+
+    /// A file holding the session config (a JSON object), in place of
+    /// `--config`: a config with tokens stays off the command line. Errors
+    /// name the file and never quote what it holds.
+    #[arg(long, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
 
     /// Seconds one operation may take, as `wharf serve --engine-timeout`.
     #[arg(long, default_value = "30", value_parser = parse_seconds)]
@@ -80,6 +86,12 @@ pub struct ConformanceArgs {
     /// --config-files-dir`.
     #[arg(long)]
     pub config_files_dir: Option<PathBuf>,
+
+    /// Make no writes: leave contacts.upsert, contacts.block and
+    /// contacts.unblock unchecked. (Without it, conformance writes only to a
+    /// contact it creates itself, on a number no one can have.)
+    #[arg(long)]
+    pub read_only: bool,
 
     /// How many calls the concurrency check makes at once.
     #[arg(long, default_value = "200", value_parser = clap::value_parser!(u16).range(1..=10_000))]

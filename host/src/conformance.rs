@@ -6,6 +6,12 @@
 //! [`SessionManager`], and every operation goes through the real
 //! [`dispatch`](crate::dispatch::dispatch), with its feature gate and
 //! deadline. What the kit adds is the contract each answer must keep.
+//!
+//! It writes only to a contact it creates itself, says which writes it will
+//! make before the first session opens, and lists the writes it made at
+//! the end (see `conformance/contacts.rs`).
+
+mod contacts;
 
 use std::{
     fmt,
@@ -18,14 +24,12 @@ use anyhow::Context;
 use async_ffi::FfiFuture;
 use serde_json::Value;
 use wharf_engine_api::{
-    ABI_VERSION, Contact, ContactName, EngineError, ListQuery, RString, SessionStatus, SortBy,
-    SortOrder, Support, features, ffi::SessionBox,
+    ABI_VERSION, EngineError, ListQuery, SessionStatus, Support, features, ffi::SessionBox,
 };
 
 use crate::{
     config::ConformanceArgs,
     config_files::ConfigFiles,
-    contact_id::parse_contact_id,
     dispatch::{dispatch, gate_pairing},
     errors::ApiError,
     registry::{Feature, Library, LoadedEngine, Loader, Registry},
@@ -37,14 +41,9 @@ use crate::{
 const SESSION: &str = "conformance";
 const SECOND_SESSION: &str = "conformance-2";
 
-/// A chat id that cannot belong to anyone: North American area codes never
-/// start with 0. Used where the engine gives no contact of its own.
-const NOBODY: &str = "10000000000@c.us";
-
 /// Runs every check on `args.file`; returns whether all passed.
 pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
-    let config: Value = serde_json::from_str(&args.config).context("--config is not JSON")?;
-    anyhow::ensure!(config.is_object(), "--config must be a JSON object");
+    let config = session_config(&args)?;
     let work = tempfile::tempdir().context("cannot create a working directory")?;
     let engines_dir = work.path().join("engines");
     std::fs::create_dir_all(&engines_dir)?;
@@ -100,7 +99,10 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
         engine,
         config,
         deadline: args.engine_timeout,
+        fictional: contacts::Fictional::new(),
+        read_only: args.read_only,
     };
+    kit.announce_writes(&mut report);
     let status = kit.open(&mut report, SESSION, "a session opens").await;
     if status == Some(SessionStatus::WORKING) {
         kit.check_contacts(&mut report).await;
@@ -124,6 +126,35 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
     kit.check_lifecycle(&mut report, status).await;
     kit.sessions.close_all().await;
     Ok(report.finish())
+}
+
+/// The session config: `--config`, or the JSON in `--config-file`. A
+/// config may hold tokens, so errors about the file give where, never what.
+fn session_config(args: &ConformanceArgs) -> anyhow::Result<Value> {
+    let Some(path) = &args.config_file else {
+        let config: Value = serde_json::from_str(&args.config).context("--config is not JSON")?;
+        anyhow::ensure!(config.is_object(), "--config must be a JSON object");
+        return Ok(config);
+    };
+    let file = path.display();
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--config-file {file}: cannot read it"))?;
+    let config: Value = serde_json::from_str(&text).map_err(|err| {
+        let problem = match err.classify() {
+            serde_json::error::Category::Eof => "ends too soon",
+            _ => "is not JSON",
+        };
+        anyhow::anyhow!(
+            "--config-file {file}: {problem} (line {}, column {})",
+            err.line(),
+            err.column()
+        )
+    })?;
+    anyhow::ensure!(
+        config.is_object(),
+        "--config-file {file}: must hold a JSON object"
+    );
+    Ok(config)
 }
 
 fn check_manifest(report: &mut Report, engine: &LoadedEngine) {
@@ -179,6 +210,10 @@ struct Kit {
     engine: Arc<LoadedEngine>,
     config: Value,
     deadline: Duration,
+    /// The numbers the contacts checks ask about and write to.
+    fictional: contacts::Fictional,
+    /// Make no writes (`--read-only`).
+    read_only: bool,
 }
 
 /// Whether an answer from the host path keeps the contract: data, or an
@@ -274,52 +309,6 @@ impl Kit {
         judge(&answer).map(|()| answer)
     }
 
-    async fn check_contacts(&self, report: &mut Report) {
-        let listed = if self.supports(features::CONTACTS_LIST) {
-            let outcome = self.check_list().await;
-            let listed = outcome.as_ref().ok().map(|(_, contacts)| contacts.clone());
-            report.outcome(features::CONTACTS_LIST, outcome.map(|(detail, _)| detail));
-            listed.unwrap_or_default()
-        } else {
-            report.skip(
-                features::CONTACTS_LIST,
-                self.unsupported_reason(features::CONTACTS_LIST),
-            );
-            Vec::new()
-        };
-        // A contact of the engine's own to ask about, preferably a person.
-        let sample = listed
-            .iter()
-            .find(|c| !c.is_group && !c.is_me && c.id.ends_with("@c.us"))
-            .cloned();
-        let sample_id = sample
-            .as_ref()
-            .map_or_else(|| NOBODY.to_owned(), |c| c.id.to_string());
-
-        for feature in features::CONTACTS.into_iter().skip(1) {
-            if !self.supports(feature) {
-                report.skip(feature, self.unsupported_reason(feature));
-                continue;
-            }
-            let outcome = match feature {
-                features::CONTACTS_GET => self.check_get(&sample_id).await,
-                features::CONTACTS_CHECK_EXISTS => self.check_exists(&sample_id).await,
-                features::CONTACTS_ABOUT => self.check_about(&sample_id).await,
-                features::CONTACTS_PROFILE_PICTURE => self.check_picture(&sample_id).await,
-                features::CONTACTS_BLOCK => {
-                    self.check_blocking(true, &sample_id, sample.as_ref()).await
-                }
-                features::CONTACTS_UNBLOCK => {
-                    self.check_blocking(false, &sample_id, sample.as_ref())
-                        .await
-                }
-                features::CONTACTS_UPSERT => self.check_upsert(sample.as_ref()).await,
-                _ => continue,
-            };
-            report.outcome(feature, outcome);
-        }
-    }
-
     fn unsupported_reason(&self, feature: &str) -> String {
         match self.engine.feature(feature) {
             Feature::Unsupported { reason } => {
@@ -327,195 +316,6 @@ impl Kit {
             }
             Feature::Supported => "supported".to_owned(),
         }
-    }
-
-    /// The whole book, then pages and orders that must equal
-    /// [`ListQuery::apply`] on it.
-    async fn check_list(&self) -> Result<(String, Vec<Contact>), String> {
-        let all = self
-            .call(features::CONTACTS_LIST, |s| {
-                s.list_contacts(ListQuery::default())
-            })
-            .await?
-            .map_err(|err| format!("listing failed: {err}"))?
-            .into_vec();
-        let mut seen = std::collections::HashSet::new();
-        for contact in &all {
-            let id = contact.id.as_str();
-            match parse_contact_id("id", id) {
-                Ok(parsed) if parsed == id => {}
-                _ => return Err(format!("'{id}' is not a chat id in the form the host uses")),
-            }
-            if !seen.insert(id) {
-                return Err(format!("'{id}' is listed twice"));
-            }
-        }
-        let queries = [
-            ListQuery {
-                limit: Some(3).into(),
-                ..ListQuery::default()
-            },
-            ListQuery {
-                limit: Some(2).into(),
-                offset: 2,
-                ..ListQuery::default()
-            },
-            ListQuery {
-                offset: u32::try_from(all.len()).unwrap_or(u32::MAX),
-                ..ListQuery::default()
-            },
-            ListQuery {
-                sort_by: SortBy::Name,
-                sort_order: SortOrder::Asc,
-                ..ListQuery::default()
-            },
-            ListQuery {
-                sort_by: SortBy::Name,
-                sort_order: SortOrder::Desc,
-                ..ListQuery::default()
-            },
-            ListQuery {
-                sort_by: SortBy::Id,
-                sort_order: SortOrder::Desc,
-                ..ListQuery::default()
-            },
-        ];
-        for query in queries {
-            let page = self
-                .call(features::CONTACTS_LIST, |s| s.list_contacts(query))
-                .await?
-                .map_err(|err| format!("listing with {query:?} failed: {err}"))?;
-            let ids = |contacts: &[Contact]| {
-                contacts
-                    .iter()
-                    .map(|c| c.id.to_string())
-                    .collect::<Vec<_>>()
-            };
-            let expected = query.apply(all.clone());
-            if ids(&page) != ids(&expected) {
-                return Err(format!(
-                    "{query:?} gave {:?}, the contract (ListQuery::apply) gives {:?}",
-                    ids(&page),
-                    ids(&expected)
-                ));
-            }
-        }
-        Ok((
-            format!(
-                "{} contact(s), valid and unique ids; paging and sorting keep the contract",
-                all.len()
-            ),
-            all,
-        ))
-    }
-
-    async fn check_get(&self, id: &str) -> Result<String, String> {
-        let answer = self
-            .call(features::CONTACTS_GET, |s| s.get_contact(id.into()))
-            .await?;
-        match answer {
-            Ok(contact) if contact.id == id => Ok(format!("{id} → {}", contact.id)),
-            Ok(contact) => Err(format!("asked for {id}, answered {}", contact.id)),
-            Err(err) if err.status().as_u16() == 404 => Ok(format!("{id} → not found")),
-            Err(err) => Err(format!("{id}: {err}")),
-        }
-    }
-
-    async fn check_exists(&self, id: &str) -> Result<String, String> {
-        let phone = id.trim_end_matches("@c.us").to_owned();
-        let answer = self
-            .call(features::CONTACTS_CHECK_EXISTS, |s| {
-                s.check_exists(phone.as_str().into())
-            })
-            .await?;
-        match answer {
-            Ok(answer) => match (answer.number_exists, answer.chat_id.into_option()) {
-                (true, Some(chat_id)) if parse_contact_id("chatId", &chat_id).is_ok() => {
-                    Ok(format!("{phone} exists as {chat_id}"))
-                }
-                (true, other) => Err(format!("{phone} exists, but its chatId is {other:?}")),
-                (false, _) => Ok(format!("{phone} is not on WhatsApp")),
-            },
-            Err(err) => Ok(format!("{phone}: {err}")),
-        }
-    }
-
-    async fn check_about(&self, id: &str) -> Result<String, String> {
-        let answer = self
-            .call(features::CONTACTS_ABOUT, |s| s.about(id.into()))
-            .await?;
-        Ok(describe(answer, |about| {
-            match about.as_ref().into_option() {
-                Some(text) => format!("{id} → {:?}", text.as_str()),
-                None => format!("{id} → private or empty"),
-            }
-        }))
-    }
-
-    async fn check_picture(&self, id: &str) -> Result<String, String> {
-        let answer = self
-            .call(features::CONTACTS_PROFILE_PICTURE, |s| {
-                s.profile_picture(id.into(), false)
-            })
-            .await?;
-        match answer.map(|url| url.into_option()) {
-            Ok(Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
-                Ok(format!("{id} → {url}"))
-            }
-            Ok(Some(url)) => Err(format!("'{url}' is not an http(s) URL")),
-            Ok(None) => Ok(format!("{id} → no picture")),
-            Err(err) => Ok(format!("{id}: {err}")),
-        }
-    }
-
-    /// Blocks (or unblocks) the sample, then puts it back as it was when
-    /// the engine can.
-    async fn check_blocking(
-        &self,
-        block: bool,
-        id: &str,
-        sample: Option<&Contact>,
-    ) -> Result<String, String> {
-        let answer = self.set_blocked(block, id).await?;
-        let was_blocked = sample.is_some_and(|c| c.is_blocked);
-        let restore = !block;
-        if answer.is_ok() && was_blocked == restore && self.supports(blocking_feature(restore)) {
-            self.set_blocked(restore, id)
-                .await?
-                .map_err(|err| format!("could not put {id} back as it was: {err}"))?;
-        }
-        let done = if block { "blocked" } else { "unblocked" };
-        Ok(describe(answer, |()| format!("{id} {done}, then restored")))
-    }
-
-    async fn set_blocked(&self, block: bool, id: &str) -> Result<Result<(), ApiError>, String> {
-        self.call(blocking_feature(block), |s| {
-            if block {
-                s.block(id.into())
-            } else {
-                s.unblock(id.into())
-            }
-        })
-        .await
-    }
-
-    /// Saves a named contact under the name it already has, so the book
-    /// is left as it was; without one, the id nobody has.
-    async fn check_upsert(&self, sample: Option<&Contact>) -> Result<String, String> {
-        let (id, name) = match sample.and_then(|c| c.name.as_ref().into_option().map(|n| (c, n))) {
-            Some((contact, name)) => (contact.id.to_string(), name.clone()),
-            None => (NOBODY.to_owned(), RString::from("wharf conformance")),
-        };
-        let contact_name = ContactName {
-            first_name: name.clone(),
-            last_name: RString::new(),
-        };
-        let answer = self
-            .call(features::CONTACTS_UPSERT, |s| {
-                s.upsert_contact(id.as_str().into(), contact_name)
-            })
-            .await?;
-        Ok(describe(answer, |()| format!("{id} saved as '{name}'")))
     }
 
     /// Many calls at once through the host: every one answered, none failed.
@@ -536,10 +336,11 @@ impl Kit {
         let mut calls_in_flight = tokio::task::JoinSet::new();
         for _ in 0..calls {
             let sessions = Arc::clone(&self.sessions);
+            let absent = self.fictional.absent.clone();
             calls_in_flight.spawn(async move {
                 let answer = match feature {
                     features::CONTACTS_GET => dispatch(&sessions, SESSION, feature, |s| {
-                        s.get_contact(NOBODY.into())
+                        s.get_contact(absent.as_str().into())
                     })
                     .await
                     .map(drop),
@@ -553,7 +354,7 @@ impl Kit {
                             .map(drop)
                     }
                     _ => dispatch(&sessions, SESSION, feature, |s| {
-                        s.check_exists("10000000000".into())
+                        s.check_exists(absent.trim_end_matches("@c.us").into())
                     })
                     .await
                     .map(drop),
@@ -682,14 +483,6 @@ impl Kit {
     }
 }
 
-fn blocking_feature(block: bool) -> &'static str {
-    if block {
-        features::CONTACTS_BLOCK
-    } else {
-        features::CONTACTS_UNBLOCK
-    }
-}
-
 /// `what` of a good answer, or the error the engine meant.
 fn describe<T>(answer: Result<T, ApiError>, what: impl FnOnce(&T) -> String) -> String {
     match answer {
@@ -715,10 +508,11 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// The checks' verdicts, printed as they come.
+/// The checks' verdicts, printed as they come, and the writes made.
 #[derive(Default)]
 struct Report {
     counts: [usize; 3],
+    writes: Vec<String>,
 }
 
 impl Report {
@@ -743,6 +537,16 @@ impl Report {
         println!("  NOTE  {detail}");
     }
 
+    /// A write the run will make, said before it starts.
+    fn plan(&mut self, write: impl fmt::Display) {
+        println!("  PLAN  {write}");
+    }
+
+    /// A write the run made (or asked the engine to make), listed at the end.
+    fn wrote(&mut self, write: String) {
+        self.writes.push(write);
+    }
+
     fn outcome(&mut self, check: &str, outcome: Result<String, String>) {
         match outcome {
             Ok(detail) => self.pass(check, detail),
@@ -750,8 +554,16 @@ impl Report {
         }
     }
 
-    /// Prints the tally; true when nothing failed.
+    /// Prints the writes made and the tally; true when nothing failed.
     fn finish(self) -> bool {
+        if self.writes.is_empty() {
+            println!("writes made: none");
+        } else {
+            println!("writes made:");
+            for write in &self.writes {
+                println!("  {write}");
+            }
+        }
         let [passed, failed, skipped] = self.counts;
         println!("{passed} passed, {failed} failed, {skipped} skipped");
         failed == 0

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use wharf_e2e::{artifact, engines, library_file, run, wharf};
+use wharf_e2e::{Ran, artifact, engines, library_file, run, wharf};
 
 fn library(name: &str) -> String {
     artifact(&library_file(name)).display().to_string()
@@ -135,22 +135,225 @@ fn engines_list_writes_a_markdown_feature_table() {
     );
 }
 
+/// The lines of a report that start with `prefix`.
+fn lines_starting<'a>(ran: &'a Ran, prefix: &str) -> Vec<&'a str> {
+    ran.stdout
+        .lines()
+        .filter(|line| line.starts_with(prefix))
+        .collect()
+}
+
+/// The chat id of the contact conformance created, as its plan names it.
+fn own_contact(ran: &Ran) -> String {
+    let plan = lines_starting(
+        ran,
+        "  PLAN  writes go to one contact that conformance creates, ",
+    );
+    let first = plan
+        .first()
+        .unwrap_or_else(|| panic!("no plan in\n{}", ran.stdout));
+    let id = first.split(", ").nth(1).unwrap().to_owned();
+    assert!(id.starts_with("10") && id.ends_with("@c.us"), "{id}");
+    id
+}
+
+/// The writes a report lists at its end.
+fn writes_made(ran: &Ran) -> Vec<String> {
+    let Some((_, writes)) = ran.stdout.split_once("\nwrites made:\n") else {
+        return Vec::new();
+    };
+    writes
+        .lines()
+        .map_while(|line| line.strip_prefix("  "))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn conformance_passes_a_good_engine() {
     let ran = run(&["conformance", &library(engines::SANDBOX)]);
     assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    let own = own_contact(&ran);
     for line in [
         "  PASS  a session opens: WORKING",
         "  PASS  contacts.list: 55 contact(s), valid and unique ids; paging and sorting keep the contract",
-        "  PASS  contacts.upsert: ",
+        "  PASS  contacts.get, ids no one has: ",
+        "  PASS  contacts.check_exists, numbers no one has: ",
+        "  PASS  contacts.check_exists, a contact's number: 14155550100 → numberExists: true, chatId: 14155550100@c.us",
+        &format!(
+            "  PASS  contacts.upsert, a new contact: created {own} as \"Émile Wharf Conformance\"; contacts.get and contacts.list show that name"
+        ),
+        &format!(
+            "  PASS  contacts.upsert, a rename: renamed {own} to \"zoë Wharf Conformance\"; contacts.get and contacts.list show that name"
+        ),
+        &format!(
+            "  PASS  contacts.block: blocked {own}; contacts.get and contacts.list show isBlocked: true"
+        ),
+        &format!(
+            "  PASS  contacts.unblock: unblocked {own}; contacts.get and contacts.list show isBlocked: false"
+        ),
+        "  PASS  contacts.get, a contact it has: 14155550100@c.us → that contact",
+        "  PASS  contacts.list agrees with contacts.get: the same record from both for 20 listed contact(s)",
+        "  PASS  contacts.list, after the writes: 56 contact(s)",
+        "  PASS  contacts conformance did not create are unchanged: 55 contact(s) listed as they were before the writes",
         "  PASS  concurrent calls: 200 × contacts.get at once, all answered",
         "  SKIP  auth.qr: unsupported, so never called (sandbox sessions need no pairing: they start WORKING)",
         "  PASS  sessions close cleanly",
         "  PASS  a session reopens on its data: WORKING",
-        "16 passed, 0 failed, 2 skipped",
+        "22 passed, 0 failed, 2 skipped",
     ] {
         ran.shows(line);
     }
+}
+
+#[test]
+fn conformance_says_its_writes_before_it_starts_and_lists_them_at_the_end() {
+    let ran = run(&["conformance", &library(engines::SANDBOX)]);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    let own = own_contact(&ran);
+    let plan = lines_starting(&ran, "  PLAN  ");
+    assert_eq!(
+        plan[1..],
+        [
+            format!(
+                "  PLAN  contacts.upsert: create {own} as \"Émile Wharf Conformance\", then rename it \"zoë Wharf Conformance\""
+            ),
+            format!("  PLAN  contacts.block, contacts.unblock: block {own}, then unblock it"),
+            format!("  PLAN  {own} stays in the book afterwards: no operation deletes a contact"),
+        ]
+    );
+    // The plan comes before the session that takes the writes opens.
+    let plan_at = ran.stdout.find("  PLAN  ").unwrap();
+    assert!(plan_at < ran.stdout.find("  PASS  a session opens").unwrap());
+    // Every write went to that one contact, and it was unblocked again.
+    assert_eq!(
+        writes_made(&ran),
+        [
+            format!("created {own} as \"Émile Wharf Conformance\""),
+            format!("renamed {own} to \"zoë Wharf Conformance\""),
+            format!("blocked {own}"),
+            format!("unblocked {own}"),
+        ]
+    );
+
+    // With --read-only it makes none, and says which checks that leaves out.
+    let ran = run(&["conformance", &library(engines::SANDBOX), "--read-only"]);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    ran.shows("  PLAN  --read-only: no writes\n");
+    ran.shows("  PLAN  so contacts.block and contacts.unblock go unchecked: conformance blocks no contact it did not create\n");
+    for feature in ["upsert", "block", "unblock"] {
+        ran.shows(&format!(
+            "  SKIP  contacts.{feature}: --read-only: no writes\n"
+        ));
+    }
+    ran.shows("\nwrites made: none\n");
+    ran.shows("  PASS  contacts.list agrees with contacts.get");
+
+    // An engine that blocks but cannot create a contact (as WhatsApp Web):
+    // conformance blocks nothing, since every contact there is the author's.
+    let ran = run(&["conformance", &library(engines::COUNTING)]);
+    ran.shows("  PLAN  no writes: contacts.upsert is unsupported, and conformance writes only to a contact it creates itself\n");
+    ran.shows("  SKIP  contacts.block: no writes: contacts.upsert is unsupported, and conformance writes only to a contact it creates itself\n");
+    ran.shows("\nwrites made: none\n");
+}
+
+#[test]
+fn conformance_fails_each_wrong_engine_in_the_check_its_mistake_breaks() {
+    // Each of these passed conformance before it compared answers (16
+    // passed, 0 failed); now each fails exactly the checks named here.
+    let cases: [(&str, &[&str]); 8] = [
+        (
+            engines::WRONG_UPSERT,
+            &["contacts.upsert, a new contact: asked to create 10"],
+        ),
+        (
+            engines::WRONG_EXISTS,
+            &["contacts.check_exists, numbers no one has: asked about 10"],
+        ),
+        (
+            engines::WRONG_CHAT_ID,
+            &[
+                "contacts.check_exists, a contact's number: asked about 14155550100, the number of 14155550100@c.us (isWAContact: true): it answered chatId 100000000000001@lid, not the contact's id",
+            ],
+        ),
+        (
+            engines::WRONG_GET_UNKNOWN,
+            &["contacts.get, ids no one has: asked for 10"],
+        ),
+        (
+            engines::WRONG_GET_KNOWN,
+            &[
+                "contacts.get, a contact it has: asked for 14155550100@c.us, which the engine has: it answered another contact, 120363000000000001@g.us",
+                "contacts.list agrees with contacts.get: contacts.list has 120363000000000001@g.us, and contacts.get, asked for it, answered another contact, 10",
+            ],
+        ),
+        (engines::WRONG_BLOCK, &["contacts.block: asked to block 10"]),
+        (
+            engines::WRONG_UNBLOCK,
+            &["contacts.unblock: asked to unblock 10"],
+        ),
+        (
+            engines::WRONG_LIST,
+            &["contacts.list agrees with contacts.get: 10"],
+        ),
+    ];
+    for (engine, expected) in cases {
+        let ran = run(&["conformance", &library(engine)]);
+        assert_eq!(ran.code, Some(1), "{engine}: {}{}", ran.stdout, ran.stderr);
+        let failures = lines_starting(&ran, "  FAIL  ");
+        assert_eq!(failures.len(), expected.len(), "{engine}: {}", ran.stdout);
+        for (failure, expected) in failures.iter().zip(expected) {
+            assert!(
+                failure.starts_with(&format!("  FAIL  {expected}")),
+                "{engine}: {failure:?} is not {expected:?}"
+            );
+        }
+        ran.shows(&format!("{} failed, ", expected.len()));
+    }
+}
+
+#[test]
+fn conformance_names_the_mistake_and_undoes_what_it_did() {
+    let ran = run(&["conformance", &library(engines::WRONG_UPSERT)]);
+    let own = own_contact(&ran);
+    ran.shows(&format!(
+        "  FAIL  contacts.upsert, a new contact: asked to create {own} as \"Émile Wharf Conformance\", it answered success, but contacts.get then answers: 404 no contact {own}\n"
+    ));
+    // Blocking needs a contact of its own, which it could not make.
+    ran.shows("  SKIP  contacts.block: conformance blocks only a contact it created itself, and it could not create one (see contacts.upsert)\n");
+    assert_eq!(
+        writes_made(&ran),
+        [format!("created {own} as \"Émile Wharf Conformance\"")]
+    );
+
+    let ran = run(&["conformance", &library(engines::WRONG_EXISTS)]);
+    let own = own_contact(&ran);
+    let number = own.trim_end_matches("@c.us");
+    ran.shows(&format!(
+        "  FAIL  contacts.check_exists, numbers no one has: asked about {number}, which no one has (+1, area code {}): it says the number exists, with chatId {own}\n",
+        &number[1..4]
+    ));
+
+    let ran = run(&["conformance", &library(engines::WRONG_GET_UNKNOWN)]);
+    let own = own_contact(&ran);
+    ran.shows(&format!("  FAIL  contacts.get, ids no one has: asked for {own}, which no one has: it answered another contact, 120363000000000001@g.us, not 404 (not found)\n"));
+
+    let ran = run(&["conformance", &library(engines::WRONG_BLOCK)]);
+    let own = own_contact(&ran);
+    ran.shows(&format!("  FAIL  contacts.block: asked to block {own}, it answered success, but contacts.get then shows isBlocked: false\n"));
+    // The block answered success, so it unblocks all the same.
+    assert_eq!(
+        writes_made(&ran)[2..],
+        [format!("blocked {own}"), format!("unblocked {own}")]
+    );
+
+    let ran = run(&["conformance", &library(engines::WRONG_UNBLOCK)]);
+    let own = own_contact(&ran);
+    ran.shows(&format!("  FAIL  contacts.unblock: asked to unblock {own}, it answered success, but contacts.get then shows isBlocked: true\n"));
+
+    let ran = run(&["conformance", &library(engines::WRONG_LIST)]);
+    let own = own_contact(&ran);
+    ran.shows(&format!("  FAIL  contacts.list agrees with contacts.get: {own} differs: shortName is null on contacts.list, \"zoë\" on contacts.get\n"));
 }
 
 #[test]
@@ -183,4 +386,70 @@ fn conformance_says_which_argument_is_wrong() {
         "{}",
         ran.stderr
     );
+}
+
+#[test]
+fn conformance_reads_the_config_from_a_file_and_never_quotes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let sandbox = library(engines::SANDBOX);
+
+    let good = write("conformance.json", "{\"fixture\": null}\n");
+    let ran = run(&["conformance", &sandbox, "--config-file", &good]);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+
+    let secret = "s3cret-token-never-printed";
+    for (name, content, problem) in [
+        (
+            "broken.json",
+            format!("{{\"token\": \"{secret}\", oops}}"),
+            "is not JSON (line 1, column",
+        ),
+        (
+            "cut.json",
+            format!("{{\"token\": \"{secret}"),
+            "ends too soon",
+        ),
+        (
+            "list.json",
+            format!("[\"{secret}\"]"),
+            "must hold a JSON object",
+        ),
+    ] {
+        let path = write(name, &content);
+        let ran = run(&["conformance", &sandbox, "--config-file", &path]);
+        assert_eq!(ran.code, Some(2), "{}{}", ran.stdout, ran.stderr);
+        let expected = format!("error: --config-file {path}: {problem}");
+        assert!(
+            ran.stderr.contains(&expected),
+            "{expected:?} in {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains(secret) && !ran.stdout.contains(secret));
+    }
+
+    let missing = dir.path().join("missing.json").display().to_string();
+    let ran = run(&["conformance", &sandbox, "--config-file", &missing]);
+    assert_eq!(ran.code, Some(2));
+    assert!(
+        ran.stderr
+            .contains(&format!("error: --config-file {missing}: cannot read it")),
+        "{}",
+        ran.stderr
+    );
+
+    let ran = run(&[
+        "conformance",
+        &sandbox,
+        "--config-file",
+        &good,
+        "--config",
+        "{}",
+    ]);
+    assert_eq!(ran.code, Some(2));
+    assert!(ran.stderr.contains("cannot be used with"), "{}", ran.stderr);
 }

@@ -32,6 +32,15 @@ pub mod engines {
     pub const EVOLVING_V1: &str = "wharf_test_evolving_v1";
     /// The evolving engine, version 2.0.0 (also about texts).
     pub const EVOLVING_V2: &str = "wharf_test_evolving_v2";
+    /// The wrong engines: each makes one mistake (`tests/engines/wrong`).
+    pub const WRONG_UPSERT: &str = "wharf_test_wrong_upsert";
+    pub const WRONG_EXISTS: &str = "wharf_test_wrong_exists";
+    pub const WRONG_CHAT_ID: &str = "wharf_test_wrong_chat_id";
+    pub const WRONG_GET_UNKNOWN: &str = "wharf_test_wrong_get_unknown";
+    pub const WRONG_GET_KNOWN: &str = "wharf_test_wrong_get_known";
+    pub const WRONG_BLOCK: &str = "wharf_test_wrong_block";
+    pub const WRONG_UNBLOCK: &str = "wharf_test_wrong_unblock";
+    pub const WRONG_LIST: &str = "wharf_test_wrong_list";
 }
 
 /// How long a host may take to start, or a session to reach a status.

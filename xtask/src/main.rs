@@ -317,19 +317,12 @@ fn wharf_binary() -> PathBuf {
 /// engines answer in milliseconds or fail at once, and an engine that
 /// cannot reach its service (CI has no network) is waited for this long.
 fn conformance(library: &Path, config_file: Option<&Path>) -> Result<()> {
-    let config = match config_file {
-        None => "{}".to_owned(),
-        Some(file) => match fs::read_to_string(file) {
-            Ok(config) => config,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => "{}".to_owned(),
-            Err(err) => bail!("cannot read {}: {err}", file.display()),
-        },
-    };
     let mut check = Command::new(wharf_binary());
-    check
-        .args(["conformance", "--engine-timeout", "5", "--config"])
-        .arg(config.trim())
-        .arg(library);
+    check.args(["conformance", "--engine-timeout", "5"]);
+    if let Some(file) = config_file.filter(|file| file.exists()) {
+        check.arg("--config-file").arg(file);
+    }
+    check.arg(library);
     run(check)
 }
 

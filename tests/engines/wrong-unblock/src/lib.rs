@@ -1,0 +1,5 @@
+//! The wrong test engine whose mistake is: unblock answers success and changes nothing.
+
+wharf_engine_api::export_engine!(
+    wharf_test_wrong::WrongEngine<{ wharf_test_wrong::Mistake::UnblockChangesNothing as u8 }>
+);

@@ -116,7 +116,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
             ),
             None => "the session did not open".to_owned(),
         };
-        for feature in features::CONTACTS {
+        for &feature in features::CONTACTS {
             if kit.supports(feature) {
                 report.skip(feature, &why);
             }
@@ -389,7 +389,7 @@ impl Kit {
             .get(SESSION)
             .map(|s| s.run().state().status().0);
         let waiting = status == Some(SessionStatus::SCAN_QR_CODE);
-        for feature in features::AUTH {
+        for &feature in features::AUTH {
             if !self.supports(feature) {
                 report.skip(feature, self.unsupported_reason(feature));
                 continue;

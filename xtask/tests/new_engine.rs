@@ -73,14 +73,13 @@ fn locked_versions(lock: &str, name: &str) -> Vec<String> {
 fn assert_own_lock(dir: &Path, name: &str) {
     let lock = fs::read_to_string(dir.join("Cargo.lock")).expect("a Cargo.lock");
     let root_lock = fs::read_to_string(root().join("Cargo.lock")).expect("the workspace's lock");
-    for package in [&format!("wharf-engine-{name}"), "wharf-engine-api"] {
-        assert_eq!(
-            locked_versions(&lock, package),
-            ["0.1.0"],
-            "{package} in\n{lock}"
-        );
-    }
-    for krate in ["abi_stable", "async-ffi", "tokio", "serde"] {
+    let package = format!("wharf-engine-{name}");
+    assert_eq!(
+        locked_versions(&lock, &package),
+        ["0.1.0"],
+        "{package} in\n{lock}"
+    );
+    for krate in ["wharf-engine-api", "abi_stable", "async-ffi", "tokio", "serde"] {
         let versions = locked_versions(&lock, krate);
         assert!(!versions.is_empty(), "{krate} is not locked");
         assert_eq!(versions, locked_versions(&root_lock, krate), "{krate}");

@@ -192,7 +192,7 @@ impl Kit {
     }
 
     pub(super) async fn check_contacts(&self, report: &mut Report) {
-        for feature in features::CONTACTS {
+        for &feature in features::CONTACTS {
             if !self.supports(feature) {
                 report.skip(feature, self.unsupported_reason(feature));
             }

@@ -122,8 +122,8 @@ impl LoadedEngine {
     /// whether this engine supports it.
     pub fn feature_matrix(&self) -> impl Iterator<Item = (&'static str, Feature<'_>)> {
         features::ALL
-            .into_iter()
-            .map(|key| (key, self.feature(key)))
+            .iter()
+            .map(|&key| (key, self.feature(key)))
     }
 
     /// Opens a session on this engine.

@@ -106,7 +106,7 @@ impl<const MISTAKE: u8> Engine for WrongEngine<MISTAKE> {
             "0.1.0",
             &format!("Wrong on purpose, for tests: {}", mistake.description()),
         )
-        .supports_all(&features::CONTACTS)
+        .supports_all(features::CONTACTS)
         .unsupported(features::AUTH_QR, no_pairing)
         .unsupported(features::AUTH_CODE, no_pairing)
     }

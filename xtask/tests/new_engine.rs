@@ -79,7 +79,13 @@ fn assert_own_lock(dir: &Path, name: &str) {
         ["0.1.0"],
         "{package} in\n{lock}"
     );
-    for krate in ["wharf-engine-api", "abi_stable", "async-ffi", "tokio", "serde"] {
+    for krate in [
+        "wharf-engine-api",
+        "abi_stable",
+        "async-ffi",
+        "tokio",
+        "serde",
+    ] {
         let versions = locked_versions(&lock, krate);
         assert!(!versions.is_empty(), "{krate} is not locked");
         assert_eq!(versions, locked_versions(&root_lock, krate), "{krate}");

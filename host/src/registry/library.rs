@@ -121,9 +121,7 @@ impl LoadedEngine {
     /// Every feature key this host knows, in documentation order, with
     /// whether this engine supports it.
     pub fn feature_matrix(&self) -> impl Iterator<Item = (&'static str, Feature<'_>)> {
-        features::ALL
-            .iter()
-            .map(|&key| (key, self.feature(key)))
+        features::ALL.iter().map(|&key| (key, self.feature(key)))
     }
 
     /// Opens a session on this engine.

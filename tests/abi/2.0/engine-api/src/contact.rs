@@ -55,7 +55,9 @@ pub struct Contact {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "123456789012345@lid"))]
     pub lid: ROption<RString>,
     /// Fields that later versions of the contract add, by name. This
-    /// version defines none; a host ignores names it does not know.
+    /// version defines none. A host serves the ones it knows beside the
+    /// fields above, and ignores the others; they are not part of this
+    /// type's JSON.
     #[serde(skip)]
     pub later_fields: RVec<LaterField>,
 }

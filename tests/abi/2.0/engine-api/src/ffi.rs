@@ -25,10 +25,11 @@ pub type FfiResult<T> = FfiFuture<RResult<T, EngineError>>;
 
 /// The root module of an engine library.
 ///
-/// A prefix type: later ABI versions may add fields after the last one, and
-/// the host checks for their presence before using them, so engines built
-/// against 2.0 keep loading. `open_session` stays the last field of the
-/// prefix for all of ABI 2.
+/// A prefix type: later ABI versions may add fields after the last one.
+/// Their accessors return `None` for a module that lacks them, and the host
+/// accepts a module shorter than its own (see the crate docs, "Evolving the
+/// contract"), so engines built against 2.0 keep loading. `open_session`
+/// stays the last field of the prefix for all of ABI 2.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = EngineModuleRef)))]

@@ -54,8 +54,9 @@ impl SessionStatus {
     /// Gave up; the reason says why.
     pub const FAILED: Self = Self(5);
 
-    /// Every status this version of the contract names.
-    pub const ALL: [Self; 5] = [
+    /// Every status this version of the contract names (later versions
+    /// add more).
+    pub const ALL: &'static [Self] = &[
         Self::STOPPED,
         Self::STARTING,
         Self::SCAN_QR_CODE,

@@ -53,15 +53,29 @@
 //! [`Host::status`]: `STARTING`, `SCAN_QR_CODE`, then `WORKING`, or
 //! `FAILED` with a reason.
 //!
+//! The REST user's `POST /api/sessions` (or `start`) has already been
+//! answered (`201`, `STARTING`) when `open_session` runs. If it returns an
+//! error, panics, or takes longer than the host's deadline, the host sets
+//! the session `FAILED` with your error's message (or the panic's, or the
+//! deadline) as its reason, which is what the user reads in `GET
+//! /api/sessions/{name}`: make it say what to fix. Apart from that the host
+//! sets a status only when a run begins (`STARTING`) or is stopped
+//! (`STOPPED`), and shows `STARTING` while you report `WORKING` before
+//! `open_session` has returned; every other status is yours to report.
+//!
 //! ## 4. Operations
 //!
 //! Implement the [`Session`] methods your manifest declares. They are
 //! plain `async fn`s; the glue runs them on a tokio runtime owned by your
 //! library, so you may use tokio freely. Return [`EngineError`]s for
 //! failures you can name: `not_found` (404), `invalid_input` (400),
-//! `rate_limited` (429), `unavailable` (503: not connected, service down),
-//! `internal` (500). The host bounds every call by its deadline (504) and
-//! cancels your task when it stops waiting. Use [`ListQuery::apply`] to
+//! `unsupported` (501), `rate_limited` (429), `unavailable` (503: not
+//! connected, service down), `internal` (500). The REST user gets WAHA's
+//! error shape, `{"statusCode", "error", "message", "engine", "kind"}`:
+//! `message` is your message (with the session config's secrets masked),
+//! `engine` your engine's name and `kind` the name above. A panic is a
+//! 500 with kind `internal` and the panic's message. The host bounds every
+//! call by its deadline (504) and cancels your task when it stops waiting. Use [`ListQuery::apply`] to
 //! sort and page contact lists exactly as the host's other engines do.
 //!
 //! ## 5. Export, build, check, load
@@ -79,8 +93,13 @@
 //! `wharf conformance` loads the library exactly as the host does and runs
 //! every advertised feature through the host's own dispatch: response
 //! shapes, errors as data, no panics, answers within the deadline, many
-//! calls at once, sessions that close promptly and reopen. Pass
-//! `--config '{…}'` for a session config your engine can work with.
+//! calls at once, sessions that close promptly and reopen. It holds each
+//! answer against the others (get against list, a write against what get
+//! and list show afterwards, `contacts.check_exists` against numbers no
+//! one can have), and writes only to a contact it creates itself on such a
+//! number, listing its writes before and after. Pass `--config-file
+//! conformance.json` (or `--config '{…}'`) for a session config your engine
+//! can work with, and `--read-only` to make no writes at all.
 //!
 //! ## 6. New versions
 //!
@@ -182,14 +201,27 @@
 //! [`NumberExists`], [`ContactName`], [`Support`], [`LogLevel`],
 //! [`SortBy`] and [`SortOrder`] never change layout; something new is
 //! asked or answered through a new operation or host method instead.
+//! abi_stable's `NonExhaustive` enums are never used: its layout check
+//! lets a library know more variants than the host that loads it, but not
+//! fewer, the opposite of the promise above.
 //!
-//! abi_stable checks the layout of every type that crosses, including the
-//! name and version of the crate that defines it. So this crate's major
-//! version is the ABI's major (2), and the host stays on the abi_stable
-//! 0.11 and async-ffi 0.5 lines whose types appear in the layout. (abi_stable's
-//! `NonExhaustive` enums are not used: its layout check lets a library know
-//! more variants than the host that loads it, but not fewer, which is the
-//! opposite of the promise above.)
+//! abi_stable's layout check has the same one-way rule for prefix types: a
+//! library's may be longer than the host's, never shorter. The host
+//! therefore checks an engine's layout both ways, and accepts it when it
+//! fits in either: exactly when every type matches but for prefix types
+//! one side has grown at their end. Its accessors read each object's own
+//! length, so an operation an older engine lacks is absent and a host
+//! method a newer engine calls on an older host runs its default body.
+//!
+//! abi_stable also checks the name and major version of the crate that
+//! defines each type. So this crate's major version is the ABI's major
+//! (2), and the host stays on the abi_stable 0.11 and async-ffi 0.5 lines,
+//! whose types appear in the layout.
+//!
+//! Source compatibility is looser than that, as for any crate: a later
+//! 2.x may add constants, feature keys, trait methods with defaults and
+//! items. So name the feature keys your engine implements rather than
+//! declaring lists such as [`features::CONTACTS`], which grow.
 
 mod contact;
 mod engine;

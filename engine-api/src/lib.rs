@@ -11,7 +11,9 @@
 //!
 //! In a checkout of wharf, `cargo xtask new-engine my-engine` writes a
 //! working engine crate to `engines/my-engine` (or, with `--path DIR`,
-//! anywhere else, as a crate of its own). It builds and passes conformance
+//! anywhere else, as a crate of its own, depending on the engine-api you
+//! name with `--engine-api PATH` or `--engine-api git+URL#tag=…`, with a
+//! `Cargo.lock` of its own; `--help` says more). It builds and passes conformance
 //! as generated; the rest of this section explains what it contains, so
 //! you can also start from `cargo new --lib`. The `Cargo.toml` needs:
 //!

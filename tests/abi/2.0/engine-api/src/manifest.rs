@@ -86,18 +86,19 @@ pub mod features {
     /// Every key this version of the contract knows, in documentation
     /// order (the contacts keys, then the pairing keys); later versions add
     /// keys.
-    pub const ALL: &[&str] = &[
-        CONTACTS_LIST,
-        CONTACTS_GET,
-        CONTACTS_CHECK_EXISTS,
-        CONTACTS_ABOUT,
-        CONTACTS_PROFILE_PICTURE,
-        CONTACTS_BLOCK,
-        CONTACTS_UNBLOCK,
-        CONTACTS_UPSERT,
-        AUTH_QR,
-        AUTH_CODE,
-    ];
+    pub const ALL: &[&str] = &{
+        let mut all = [""; CONTACTS.len() + AUTH.len()];
+        let mut index = 0;
+        while index < all.len() {
+            all[index] = if index < CONTACTS.len() {
+                CONTACTS[index]
+            } else {
+                AUTH[index - CONTACTS.len()]
+            };
+            index += 1;
+        }
+        all
+    };
 }
 
 /// Whether an engine can do one feature.

@@ -41,6 +41,7 @@ const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// SIGINT or SIGTERM; then closes every session. SIGHUP (and, with
 /// `--watch`, any change) rescans the engines directory.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    storage::prepare_data_dir(&args.data_dir)?;
     let open_files = server::raise_open_files_limit();
     let limits = args.limits(open_files);
     let api_keys = args.api_keys()?;

@@ -29,10 +29,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let outcome = match cli.command {
-        Command::Serve(args) => match wharf::storage::prepare_data_dir(&args.data_dir) {
-            Ok(()) => wharf::serve(args).await.map(|()| true),
-            Err(err) => Err(err),
-        },
+        Command::Serve(args) => wharf::serve(args).await.map(|()| true),
         Command::Engines(EnginesCommand::List {
             engines_dir,
             format,

@@ -93,6 +93,14 @@ pub struct ConformanceArgs {
     #[arg(long)]
     pub read_only: bool,
 
+    /// Pass even if no session reaches WORKING, so that no contacts
+    /// feature is checked: for an engine that needs an account or a
+    /// network the check cannot have (only loading, the manifest, opening
+    /// with a reason, pairing and closing are checked). Without it such a
+    /// run fails.
+    #[arg(long)]
+    pub allow_not_working: bool,
+
     /// How many calls the concurrency check makes at once.
     #[arg(long, default_value = "200", value_parser = clap::value_parser!(u16).range(1..=10_000))]
     pub concurrent_calls: u16,

@@ -111,15 +111,28 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
     } else {
         let why = match status {
             Some(status) => format!(
-                "the session is {}, not WORKING; pass a --config it can work with",
+                "the session is {}, not WORKING; pass a --config (or --config-file) it can work with",
                 status.as_waha()
             ),
             None => "the session did not open".to_owned(),
         };
-        for &feature in features::CONTACTS {
-            if kit.supports(feature) {
-                report.skip(feature, &why);
-            }
+        let unchecked: Vec<&str> = features::CONTACTS
+            .iter()
+            .copied()
+            .filter(|feature| kit.supports(feature))
+            .collect();
+        for &feature in &unchecked {
+            report.skip(feature, &why);
+        }
+        if !unchecked.is_empty() && !args.allow_not_working {
+            report.fail(
+                "contacts features are checked",
+                format!(
+                    "none of the {} the engine supports could be checked: {why}; \
+                     or pass --allow-not-working to check only the rest",
+                    unchecked.len()
+                ),
+            );
         }
     }
     kit.check_pairing(&mut report).await;
@@ -477,6 +490,8 @@ impl Kit {
                     first.as_waha()
                 ),
             );
+        } else if first == SessionStatus::WORKING {
+            self.note_forgotten_writes(report).await;
         }
         self.open(report, SECOND_SESSION, "a second session opens beside it")
             .await;

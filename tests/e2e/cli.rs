@@ -190,6 +190,9 @@ fn conformance_passes_a_good_engine() {
             "  PASS  contacts.block: blocked {own}; contacts.get and contacts.list show isBlocked: true"
         ),
         &format!(
+            "  PASS  contacts.upsert, a blocked contact: saved {own} as \"zoë Wharf Conformance\" while it was blocked; contacts.get and contacts.list show it still blocked"
+        ),
+        &format!(
             "  PASS  contacts.unblock: unblocked {own}; contacts.get and contacts.list show isBlocked: false"
         ),
         "  PASS  contacts.get, a contact it has: 14155550100@c.us → that contact",
@@ -200,7 +203,7 @@ fn conformance_passes_a_good_engine() {
         "  SKIP  auth.qr: unsupported, so never called (sandbox sessions need no pairing: they start WORKING)",
         "  PASS  sessions close cleanly",
         "  PASS  a session reopens on its data: WORKING",
-        "22 passed, 0 failed, 2 skipped",
+        "23 passed, 0 failed, 2 skipped",
     ] {
         ran.shows(line);
     }
@@ -218,7 +221,9 @@ fn conformance_says_its_writes_before_it_starts_and_lists_them_at_the_end() {
             format!(
                 "  PLAN  contacts.upsert: create {own} as \"Émile Wharf Conformance\", then rename it \"zoë Wharf Conformance\""
             ),
-            format!("  PLAN  contacts.block, contacts.unblock: block {own}, then unblock it"),
+            format!(
+                "  PLAN  contacts.block, contacts.unblock: block {own}, save its name again while blocked, then unblock it"
+            ),
             format!("  PLAN  {own} stays in the book afterwards: no operation deletes a contact"),
         ]
     );
@@ -232,6 +237,7 @@ fn conformance_says_its_writes_before_it_starts_and_lists_them_at_the_end() {
             format!("created {own} as \"Émile Wharf Conformance\""),
             format!("renamed {own} to \"zoë Wharf Conformance\""),
             format!("blocked {own}"),
+            format!("saved {own} as \"zoë Wharf Conformance\" while it was blocked"),
             format!("unblocked {own}"),
         ]
     );
@@ -261,7 +267,7 @@ fn conformance_says_its_writes_before_it_starts_and_lists_them_at_the_end() {
 fn conformance_fails_each_wrong_engine_in_the_check_its_mistake_breaks() {
     // Each of these passed conformance before it compared answers (16
     // passed, 0 failed); now each fails exactly the checks named here.
-    let cases: [(&str, &[&str]); 8] = [
+    let cases: [(&str, &[&str]); 9] = [
         (
             engines::WRONG_UPSERT,
             &["contacts.upsert, a new contact: asked to create 10"],
@@ -295,6 +301,10 @@ fn conformance_fails_each_wrong_engine_in_the_check_its_mistake_breaks() {
         (
             engines::WRONG_LIST,
             &["contacts.list agrees with contacts.get: 10"],
+        ),
+        (
+            engines::WRONG_UPSERT_UNBLOCKS,
+            &["contacts.upsert, a blocked contact: asked to save 10"],
         ),
     ];
     for (engine, expected) in cases {
@@ -354,6 +364,33 @@ fn conformance_names_the_mistake_and_undoes_what_it_did() {
     let ran = run(&["conformance", &library(engines::WRONG_LIST)]);
     let own = own_contact(&ran);
     ran.shows(&format!("  FAIL  contacts.list agrees with contacts.get: {own} differs: shortName is null on contacts.list, \"zoë\" on contacts.get\n"));
+
+    let ran = run(&["conformance", &library(engines::WRONG_UPSERT_UNBLOCKS)]);
+    let own = own_contact(&ran);
+    ran.shows(&format!("  FAIL  contacts.upsert, a blocked contact: asked to save {own} as \"zoë Wharf Conformance\" while it is blocked, it answered success, but contacts.get then shows isBlocked: false\n"));
+}
+
+#[test]
+fn conformance_fails_when_no_session_works_unless_told_that_none_can() {
+    let not_working = [
+        "conformance",
+        &library(engines::SANDBOX),
+        "--config",
+        r#"{"fixture": 5}"#,
+    ];
+    let ran = run(&not_working);
+    assert_eq!(ran.code, Some(1), "{}{}", ran.stdout, ran.stderr);
+    ran.shows("  PASS  a session opens: FAILED after ");
+    ran.shows("  SKIP  contacts.list: the session is FAILED, not WORKING");
+    ran.shows("  FAIL  contacts features are checked: none of the 8 the engine supports could be checked: the session is FAILED, not WORKING; pass a --config (or --config-file) it can work with; or pass --allow-not-working to check only the rest\n");
+
+    let ran = run(&[&not_working[..], &["--allow-not-working"]].concat());
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    assert!(
+        lines_starting(&ran, "  FAIL  ").is_empty(),
+        "{}",
+        ran.stdout
+    );
 }
 
 #[test]

@@ -67,6 +67,10 @@ fn run_command() -> Result<()> {
             build_workspace()?;
             attack(&rest)
         }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}\n\nThe module docs of xtask/src/main.rs say what each does.");
+            Ok(())
+        }
         _ => bail!("{USAGE}"),
     }
 }
@@ -116,6 +120,9 @@ struct EngineCrate {
     package: String,
     library: String,
     dir: PathBuf,
+    /// Extra `wharf conformance` arguments, from the crate's
+    /// `[package.metadata.wharf] conformance-args`.
+    conformance_args: Vec<String>,
 }
 
 fn shipped_engines() -> Result<Vec<EngineCrate>> {
@@ -136,10 +143,17 @@ fn shipped_engines() -> Result<Vec<EngineCrate>> {
                     .is_some_and(|types| types.iter().any(|t| t == "cdylib"))
             });
         if let (Some(name), Some(target)) = (package["name"].as_str(), cdylib) {
+            let conformance_args = package["metadata"]["wharf"]["conformance-args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|arg| arg.as_str().map(str::to_owned))
+                .collect();
             engines.push(EngineCrate {
                 package: name.to_owned(),
                 library: target["name"].as_str().unwrap_or(name).replace('-', "_"),
                 dir: manifest.parent().unwrap_or(&engines_dir).to_owned(),
+                conformance_args,
             });
         }
     }
@@ -266,7 +280,7 @@ fn conformance_of_engines() -> Result<()> {
         .join("debug")
         .join("examples")
         .join(library_file("minimal_engine"));
-    conformance(&example, None)
+    conformance(&example, None, &[])
         .context("engine-api/examples/minimal_engine.rs does not pass conformance")?;
     new_engine_template_check()?;
     frozen_abi_check()
@@ -290,6 +304,7 @@ fn build_and_check_crate(dir: &Path, library: &str) -> Result<()> {
     conformance(
         &target.join("debug").join(library_file(library)),
         Some(&dir.join("conformance.json")),
+        &[],
     )
 }
 
@@ -316,9 +331,11 @@ fn wharf_binary() -> PathBuf {
 /// `config_file` when it exists (`{}` otherwise). The deadline is short: the shipped
 /// engines answer in milliseconds or fail at once, and an engine that
 /// cannot reach its service (CI has no network) is waited for this long.
-fn conformance(library: &Path, config_file: Option<&Path>) -> Result<()> {
+fn conformance(library: &Path, config_file: Option<&Path>, args: &[String]) -> Result<()> {
     let mut check = Command::new(wharf_binary());
-    check.args(["conformance", "--engine-timeout", "5"]);
+    check
+        .args(["conformance", "--engine-timeout", "5"])
+        .args(args);
     if let Some(file) = config_file.filter(|file| file.exists()) {
         check.arg("--config-file").arg(file);
     }
@@ -334,6 +351,7 @@ fn conformance_of_shipped_engines() -> Result<()> {
         conformance(
             &debug.join(library_file(&engine.library)),
             Some(&engine.dir.join("conformance.json")),
+            &engine.conformance_args,
         )
         .with_context(|| format!("{} does not pass conformance", engine.package))?;
     }

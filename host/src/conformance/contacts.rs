@@ -14,7 +14,7 @@ use std::{collections::HashMap, hash::BuildHasher, time::SystemTime};
 
 use serde_json::{Map, Value};
 use wharf_engine_api::{
-    Contact, ContactName, ListQuery, NumberExists, RString, SortBy, SortOrder, features,
+    Contact, ContactName, ListQuery, NumberExists, RSome, RString, SortBy, SortOrder, features,
 };
 
 use super::{Kit, Report, Verdict, describe};
@@ -33,6 +33,7 @@ const EXISTS_NOBODY: &str = "contacts.check_exists, numbers no one has";
 const EXISTS_CONTACT: &str = "contacts.check_exists, a contact's number";
 const UPSERT_NEW: &str = "contacts.upsert, a new contact";
 const UPSERT_RENAME: &str = "contacts.upsert, a rename";
+const UPSERT_BLOCKED: &str = "contacts.upsert, a blocked contact";
 const AGREEMENT: &str = "contacts.list agrees with contacts.get";
 const LIST_AFTER: &str = "contacts.list, after the writes";
 const OTHERS_UNCHANGED: &str = "contacts conformance did not create are unchanged";
@@ -80,6 +81,26 @@ impl Fictional {
             absent: random("11"),
         }
     }
+}
+
+/// A list query as a REST user writes it: `limit=2&offset=2&sortBy=name&sortOrder=desc`.
+fn query_text(query: &ListQuery) -> String {
+    let limit = query
+        .limit
+        .into_option()
+        .map_or_else(String::new, |limit| format!("limit={limit}&"));
+    let sort_by = match query.sort_by {
+        SortBy::Id => "id",
+        SortBy::Name => "name",
+    };
+    let sort_order = match query.sort_order {
+        SortOrder::Asc => "asc",
+        SortOrder::Desc => "desc",
+    };
+    format!(
+        "{limit}offset={}&sortBy={sort_by}&sortOrder={sort_order}",
+        query.offset
+    )
 }
 
 /// The phone number of a `…@c.us` chat id.
@@ -176,10 +197,12 @@ impl Kit {
         ));
         match (self.supports(BLOCK), self.supports(UNBLOCK)) {
             (true, true) => report.plan(format!(
-                "contacts.block, contacts.unblock: block {own}, then unblock it"
+                "contacts.block, contacts.unblock: block {own}, save its name again while \
+                 blocked, then unblock it"
             )),
             (true, false) => report.plan(format!(
-                "contacts.block: block {own}, which stays blocked: contacts.unblock is unsupported"
+                "contacts.block: block {own} and save its name again while blocked; it stays \
+                 blocked: contacts.unblock is unsupported"
             )),
             (false, true) => report.plan(format!(
                 "contacts.unblock: unblock {own} (never blocked: contacts.block is unsupported)"
@@ -307,7 +330,7 @@ impl Kit {
             let page = self
                 .call(LIST, |s| s.list_contacts(query))
                 .await?
-                .map_err(|err| format!("listing with {query:?} failed: {err}"))?;
+                .map_err(|err| format!("listing with {} failed: {err}", query_text(&query)))?;
             let ids = |contacts: &[Contact]| {
                 contacts
                     .iter()
@@ -317,7 +340,8 @@ impl Kit {
             let expected = query.apply(all.clone());
             if ids(&page) != ids(&expected) {
                 return Err(format!(
-                    "{query:?} gave {:?}, the contract (ListQuery::apply) gives {:?}",
+                    "{} gave {:?}, the contract (ListQuery::apply) gives {:?}",
+                    query_text(&query),
                     ids(&page),
                     ids(&expected)
                 ));
@@ -461,6 +485,10 @@ impl Kit {
             block_shown = outcome.is_ok();
             report.checked(BLOCK, outcome);
         }
+        if block_shown {
+            let outcome = self.save_blocked_name(report, &own).await;
+            report.checked(UPSERT_BLOCKED, outcome);
+        }
         if self.supports(UNBLOCK) {
             let outcome = if !self.supports(BLOCK) {
                 let (outcome, _) = self.set_own_blocked(report, false, &own).await;
@@ -523,6 +551,50 @@ impl Kit {
         let shown = outcome.is_ok();
         report.checked(if create { UPSERT_NEW } else { UPSERT_RENAME }, outcome);
         shown
+    }
+
+    /// After the session reopened on its data: says so when the contact
+    /// conformance created is gone. An engine whose book lives elsewhere
+    /// may do that, but a REST user loses what they saved, so the author
+    /// should know.
+    pub(super) async fn note_forgotten_writes(&self, report: &mut Report) {
+        let own = self.fictional.own.as_str();
+        if report.writes.is_empty() || !self.supports(GET) {
+            return;
+        }
+        if let Ok(Err(err)) = self.call(GET, |s| s.get_contact(own.into())).await
+            && err.status().as_u16() == 404
+        {
+            report.note(format!(
+                "after the session reopened, contacts.get answers 404 for {own}, which \
+                 conformance created: this engine forgets what REST users save when a session \
+                 restarts"
+            ));
+        }
+    }
+
+    /// Saves the blocked own contact's name again: names are all upsert
+    /// changes, so the contact must stay blocked (an engine that replaces
+    /// the whole record unblocks it).
+    async fn save_blocked_name(&self, report: &mut Report, own: &str) -> Outcome {
+        let name = own_name(NEW_FIRST_NAME);
+        let full_name = name.full_name();
+        let asked = format!("save {own} as {full_name:?} while it is blocked");
+        let done = format!("saved {own} as {full_name:?} while it was blocked");
+        let answer = self
+            .call(UPSERT, |s| s.upsert_contact(own.into(), name))
+            .await;
+        record_write(report, &asked, &done, answer)?;
+        let still_blocked = |contact: &Contact| match (contact.is_blocked, &contact.name) {
+            (true, RSome(name)) if name.as_str() == full_name => Ok(()),
+            (false, _) => Err("isBlocked: false".to_owned()),
+            (true, RSome(name)) => Err(format!("the name {name:?}, not {full_name:?}")),
+            (true, _) => Err(format!("no name, not {full_name:?}")),
+        };
+        self.read_back(own, still_blocked)
+            .await
+            .map(|reads| format!("{done}; {reads} it still blocked"))
+            .map_err(|problem| answered_success_but(&asked, &problem))
     }
 
     /// Blocks or unblocks conformance's own contact and reads it back; the
@@ -767,6 +839,24 @@ mod tests {
             name: name.map(RString::from).into(),
             ..Contact::default()
         }
+    }
+
+    #[test]
+    fn queries_are_shown_as_rest_users_write_them() {
+        let query = ListQuery {
+            limit: RSome(2),
+            offset: 4,
+            sort_by: SortBy::Name,
+            sort_order: SortOrder::Desc,
+        };
+        assert_eq!(
+            query_text(&query),
+            "limit=2&offset=4&sortBy=name&sortOrder=desc"
+        );
+        assert_eq!(
+            query_text(&ListQuery::default()),
+            "offset=0&sortBy=id&sortOrder=asc"
+        );
     }
 
     #[test]

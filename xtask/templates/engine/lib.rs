@@ -108,12 +108,21 @@ impl Session for {{type}}Session {
         contact_id: String,
         name: ContactName,
     ) -> Result<(), EngineError> {
+        let full_name = name.full_name();
         let mut book = self.book();
-        let mut saved = contact(&contact_id, &name.full_name());
-        saved.short_name = Some(name.first_name.clone()).into();
         match book.iter_mut().find(|c| c.id == contact_id.as_str()) {
-            Some(existing) => *existing = saved,
-            None => book.push(saved),
+            // Upsert saves names and nothing else: a blocked contact stays
+            // blocked.
+            Some(existing) => {
+                existing.name = Some(RString::from(full_name)).into();
+                existing.short_name = Some(name.first_name).into();
+                existing.is_my_contact = true;
+            }
+            None => {
+                let mut saved = contact(&contact_id, &full_name);
+                saved.short_name = Some(name.first_name).into();
+                book.push(saved);
+            }
         }
         Ok(())
     }

@@ -41,6 +41,9 @@ pub enum Mistake {
     UnblockChangesNothing,
     /// `contacts.list` leaves short names out, so its records differ from get's.
     ListWithoutShortNames,
+    /// `contacts.upsert` replaces the whole record, so renaming a blocked
+    /// contact unblocks it.
+    UpsertUnblocks,
 }
 
 impl Mistake {
@@ -55,6 +58,7 @@ impl Mistake {
             6 => Self::BlockChangesNothing,
             7 => Self::UnblockChangesNothing,
             8 => Self::ListWithoutShortNames,
+            9 => Self::UpsertUnblocks,
             _ => panic!("no such mistake"),
         }
     }
@@ -70,6 +74,7 @@ impl Mistake {
             Self::BlockChangesNothing => "wrong-block",
             Self::UnblockChangesNothing => "wrong-unblock",
             Self::ListWithoutShortNames => "wrong-list",
+            Self::UpsertUnblocks => "wrong-upsert-unblocks",
         }
     }
 
@@ -83,6 +88,7 @@ impl Mistake {
             Self::BlockChangesNothing => "block answers success and changes nothing",
             Self::UnblockChangesNothing => "unblock answers success and changes nothing",
             Self::ListWithoutShortNames => "list leaves out short names that get shows",
+            Self::UpsertUnblocks => "upsert replaces the whole record and so unblocks",
         }
     }
 }
@@ -327,6 +333,9 @@ impl Session for WrongSession {
                 contact.name = full_name;
                 contact.short_name = short_name;
                 contact.is_my_contact = true;
+                if self.mistake == Mistake::UpsertUnblocks {
+                    contact.is_blocked = false;
+                }
             }
             Err(_) => {
                 let contact = Contact {

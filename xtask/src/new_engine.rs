@@ -466,7 +466,14 @@ fn render(
             if inside {
                 "`cargo build -p wharf` builds it".to_owned()
             } else {
-                "use the `wharf` binary of the host you will load it into (`cargo xtask dist` in a wharf checkout puts one in `target/dist/`)".to_owned()
+                format!(
+                    "use the one of the host you will load it into, or build one with `cargo build -p wharf` in a wharf checkout (in the one this crate was generated from, that makes `{}`)",
+                    workspace_root()
+                        .join("target")
+                        .join("debug")
+                        .join("wharf")
+                        .display()
+                )
             },
         ),
         (

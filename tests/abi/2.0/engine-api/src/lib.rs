@@ -87,10 +87,14 @@
 //! ```text
 //! cargo build --release
 //! wharf engines inspect target/release/libmy_engine.so   # does this host accept it?
-//! wharf conformance target/release/libmy_engine.so       # does it keep the contract?
+//! wharf conformance target/release/libmy_engine.so --config-file conformance.json
 //! cp target/release/libmy_engine.so /srv/wharf/engines/
 //! curl -X POST localhost:3000/api/server/engines/reload  # or kill -HUP, or --watch
 //! ```
+//!
+//! (`libmy_engine.so` is the library of a crate named `my-engine`; `wharf`
+//! is the host's binary: `cargo build -p wharf` in a wharf checkout makes
+//! `target/debug/wharf`.)
 //!
 //! `wharf conformance` loads the library exactly as the host does and runs
 //! every advertised feature through the host's own dispatch: response
@@ -101,7 +105,10 @@
 //! one can have), and writes only to a contact it creates itself on such a
 //! number, listing its writes before and after. Pass `--config-file
 //! conformance.json` (or `--config '{…}'`) for a session config your engine
-//! can work with, and `--read-only` to make no writes at all.
+//! can work with, and `--read-only` to make no writes at all. A run in
+//! which no session reaches `WORKING` checks no contacts feature and fails,
+//! unless `--allow-not-working` says that none can here (no account, no
+//! network).
 //!
 //! ## 6. New versions
 //!

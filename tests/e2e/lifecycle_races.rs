@@ -450,3 +450,27 @@ fn churn_with_contact_traffic_gives_no_5xx_and_leaves_nothing_behind() {
         assert_eq!(&settled_status(&host, name), status, "{name} after a crash");
     }
 }
+
+#[test]
+fn starting_a_session_whose_engine_failed_closes_the_failed_engine_session_first() {
+    let host = Host::start(&[engines::COUNTING]);
+    let (status, body) = host.post(
+        "/api/sessions",
+        json!({"name": "broken", "engine": "counting", "config": {"failAfterOpen": true}}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    host.wait_for_status("broken", "FAILED");
+    let one_open = BTreeMap::from([("broken".to_owned(), 1)]);
+    assert_eq!(open_engine_sessions(&host), one_open);
+    for action in ["start", "restart", "start"] {
+        let (status, body) = host.post(&format!("/api/sessions/broken/{action}"), json!({}));
+        assert!(status.is_success(), "{action}: {status} {body}");
+        host.wait_for_status("broken", "FAILED");
+        // The engine session of the failed run was closed before the new
+        // one opened: never two at once on one session's data.
+        assert_eq!(open_engine_sessions(&host), one_open, "after {action}");
+    }
+    let (status, _) = host.post("/api/sessions/broken/stop", json!({}));
+    assert!(status.is_success());
+    assert_eq!(open_engine_sessions(&host), BTreeMap::new());
+}

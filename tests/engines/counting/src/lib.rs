@@ -7,7 +7,9 @@
 //! Config: `{"delayMs": N}` makes every operation take N milliseconds;
 //! `{"pairing": true}` starts the session waiting for pairing, with a QR code
 //! `counting-qr:<session>`, until a pairing code is requested;
-//! `{"openDelayMs": N}` makes opening the session take N milliseconds.
+//! `{"openDelayMs": N}` makes opening the session take N milliseconds;
+//! `{"failAfterOpen": true}` opens the session, then reports it FAILED, as
+//! an engine whose connection broke does.
 //!
 //! Every engine session it opens and closes is also written to
 //! `engine-sessions.log` beside the session directories (`open <session>
@@ -36,6 +38,7 @@ struct CountingConfig {
     delay_ms: u64,
     open_delay_ms: u64,
     pairing: bool,
+    fail_after_open: bool,
 }
 
 /// Numbers the engine sessions of this library, for the ledger.
@@ -121,7 +124,12 @@ impl Engine for CountingEngine {
         let config: CountingConfig = context.config()?;
         tokio::time::sleep(Duration::from_millis(config.open_delay_ms)).await;
         let host = context.host();
-        if config.pairing {
+        if config.fail_after_open {
+            host.status(
+                SessionStatus::FAILED,
+                Some("counting: failing as configured"),
+            );
+        } else if config.pairing {
             host.status(SessionStatus::SCAN_QR_CODE, None);
             host.qr(&format!("counting-qr:{}", context.session));
         } else {

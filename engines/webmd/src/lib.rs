@@ -257,6 +257,28 @@ pub struct WebMdSession {
     host: Host,
 }
 
+/// The JID to ask WhatsApp about for a contact the book does not have.
+/// Only people can be looked up: the book holds no groups, and asking the
+/// network about a group id fails, which is not the REST user's problem
+/// but an unknown contact (404).
+fn person_to_look_up(contact_id: &str) -> Result<Jid, EngineError> {
+    if contact_id.ends_with("@g.us") {
+        return Err(EngineError::not_found(format!(
+            "{contact_id} is a group, and groups are not in the contact book"
+        )));
+    }
+    to_jid(contact_id)
+}
+
+/// A pairing code as WAHA shows it and the phone asks for it: the crate
+/// gives eight characters, `ABCD1234`, WAHA `ABCD-1234`.
+fn as_waha_shows(code: &str) -> String {
+    match code.len() {
+        8 if code.is_ascii() => format!("{}-{}", &code[..4], &code[4..]),
+        _ => code.to_owned(),
+    }
+}
+
 fn protocol_error(action: &str, err: impl std::fmt::Display) -> EngineError {
     EngineError::unavailable(format!("{action}: {err}"))
 }
@@ -270,7 +292,7 @@ impl Session for WebMdSession {
         if let Some(contact) = lock(&self.book).get(&contact_id) {
             return Ok(contact);
         }
-        let jid = to_jid(&contact_id)?;
+        let jid = person_to_look_up(&contact_id)?;
         let registered = self
             .client
             .contacts()
@@ -406,6 +428,7 @@ impl Session for WebMdSession {
         self.client
             .pair_with_code(options)
             .await
+            .map(|code| as_waha_shows(&code))
             .map_err(|err| protocol_error("requesting a pairing code", err))
     }
 
@@ -494,6 +517,24 @@ mod tests {
             assert_eq!(failed, SessionStatus::FAILED);
             assert!(!reason.unwrap().is_empty());
         }
+    }
+
+    #[test]
+    fn a_group_not_in_the_book_is_not_found_without_asking_the_network() {
+        let err = person_to_look_up("120363000000000001@g.us").unwrap_err();
+        assert_eq!(err.kind, wharf_engine_api::ErrorKind::NOT_FOUND);
+        assert!(err.message.contains("is a group"), "{err}");
+        assert_eq!(
+            person_to_look_up("14155550100@c.us").unwrap().to_string(),
+            "14155550100@s.whatsapp.net"
+        );
+    }
+
+    #[test]
+    fn pairing_codes_are_shown_in_two_halves_as_waha_shows_them() {
+        assert_eq!(as_waha_shows("ABCD1234"), "ABCD-1234");
+        assert_eq!(as_waha_shows("ABCD-1234"), "ABCD-1234");
+        assert_eq!(as_waha_shows("ABC"), "ABC");
     }
 
     #[test]

@@ -86,6 +86,55 @@ pub struct NumberExists {
     pub chat_id: ROption<RString>,
 }
 
+/// A LID and the phone number it stands for, as WAHA's `/lids` routes
+/// answer. Added in ABI 2.1.
+///
+/// WhatsApp names many people by a LID (`…@lid`), an id that hides their
+/// number; an engine learns which number a LID stands for as the
+/// protocol tells it. `lid` is `None` only when asked by phone number for
+/// a number the engine knows no LID for, `pn` only when asked by LID for
+/// a LID whose number it does not know: a listed mapping has both.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LidMapping {
+    /// The LID, `…@lid`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "123456789012345@lid"))]
+    pub lid: ROption<RString>,
+    /// The phone number's chat id, `digits@c.us`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "11231231231@c.us"))]
+    pub pn: ROption<RString>,
+}
+
+impl LidMapping {
+    /// `lid` stands for the phone number chat id `pn`, or for an unknown one.
+    pub fn new(lid: impl Into<RString>, pn: Option<impl Into<RString>>) -> Self {
+        Self {
+            lid: ROption::RSome(lid.into()),
+            pn: pn.map(Into::into).into(),
+        }
+    }
+
+    /// The phone number chat id `pn`, for which no LID is known.
+    pub fn unknown_lid(pn: impl Into<RString>) -> Self {
+        Self {
+            lid: ROption::RNone,
+            pn: ROption::RSome(pn.into()),
+        }
+    }
+
+    /// Sorts `mappings` by LID and pages them, as `lids.list` answers:
+    /// WAHA always lists LIDs in ascending order.
+    pub fn page(mut mappings: Vec<LidMapping>, offset: u32, limit: u32) -> Vec<LidMapping> {
+        mappings.sort_by(|a, b| a.lid.cmp(&b.lid));
+        mappings
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect()
+    }
+}
+
 /// The names to save with `contacts.upsert`.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 use std::future::Future;
 
 use crate::{
-    Contact, ContactName, EngineError, ListQuery, Manifest, NumberExists, SessionContext, features,
+    Contact, ContactName, EngineError, LidMapping, ListQuery, Manifest, NumberExists,
+    SessionContext, features,
 };
 
 /// An engine: a factory of sessions plus the manifest that says what they can do.
@@ -38,6 +39,13 @@ fn not_implemented<T>(feature: &str) -> Result<T, EngineError> {
 ///
 /// Contact ids arrive normalized by the host: `digits@c.us`, `id@g.us` or
 /// `id@lid`.
+///
+/// One person is one contact. A contact's `id` is its phone number chat id
+/// (`digits@c.us`) whenever the engine knows the number, and its
+/// [`Contact::lid`] the `…@lid` id; a contact known only by LID has the
+/// LID as its id until the engine learns the number. Every operation that
+/// takes a contact id accepts either id of a person and acts on that one
+/// contact, and a list never shows a person twice.
 pub trait Session: Send + Sync + 'static {
     /// `contacts.list`: sort and page with [`ListQuery::apply`].
     fn list_contacts(
@@ -105,6 +113,43 @@ pub trait Session: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), EngineError>> + Send {
         let _ = (contact_id, name);
         async { not_implemented(features::CONTACTS_UPSERT) }
+    }
+
+    /// `lids.list`: the LID mappings the engine knows, sorted by LID, from
+    /// `offset`, at most `limit` ([`LidMapping::page`] does this).
+    fn list_lids(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<LidMapping>, EngineError>> + Send {
+        let _ = (offset, limit);
+        async { not_implemented(features::LIDS_LIST) }
+    }
+
+    /// `lids.count`: how many LID mappings the engine knows.
+    fn count_lids(&self) -> impl Future<Output = Result<u64, EngineError>> + Send {
+        async { not_implemented(features::LIDS_COUNT) }
+    }
+
+    /// `lids.find_pn`: the phone number `lid` (`…@lid`) stands for; a LID
+    /// whose number the engine does not know (and cannot learn) is not an
+    /// error but a mapping without `pn`.
+    fn find_pn_by_lid(
+        &self,
+        lid: String,
+    ) -> impl Future<Output = Result<LidMapping, EngineError>> + Send {
+        let _ = lid;
+        async { not_implemented(features::LIDS_FIND_PN) }
+    }
+
+    /// `lids.find_lid`: the LID of `phone` (digits, with country code); a
+    /// number without a known LID is a mapping without `lid`.
+    fn find_lid_by_pn(
+        &self,
+        phone: String,
+    ) -> impl Future<Output = Result<LidMapping, EngineError>> + Send {
+        let _ = phone;
+        async { not_implemented(features::LIDS_FIND_LID) }
     }
 
     /// `auth.code`: a pairing code for `phone` (digits), to type on the phone.

@@ -25,7 +25,7 @@ use async_ffi::{FfiFuture, FutureExt};
 use tokio::{runtime::Runtime, task::JoinHandle};
 
 use crate::{
-    ContactName, Engine, EngineError, ListQuery, Manifest, Session, SessionContext,
+    ContactName, Engine, EngineError, LidMapping, ListQuery, Manifest, Session, SessionContext,
     ffi::{EngineModule, EngineModuleRef, FfiResult, SessionBox, SessionFfi, SessionFfi_TO},
 };
 
@@ -170,6 +170,22 @@ impl<S: Session> SessionFfi for SessionAdapter<S> {
 
     fn logout(&self) -> FfiResult<()> {
         self.run(|s| async move { s.logout().await })
+    }
+
+    fn list_lids(&self, offset: u32, limit: u32) -> FfiResult<RVec<LidMapping>> {
+        self.run(move |s| async move { s.list_lids(offset, limit).await.map(RVec::from) })
+    }
+
+    fn count_lids(&self) -> FfiResult<u64> {
+        self.run(|s| async move { s.count_lids().await })
+    }
+
+    fn find_pn_by_lid(&self, lid: RString) -> FfiResult<LidMapping> {
+        self.run(|s| async move { s.find_pn_by_lid(lid.into()).await })
+    }
+
+    fn find_lid_by_pn(&self, phone: RString) -> FfiResult<LidMapping> {
+        self.run(|s| async move { s.find_lid_by_pn(phone.into()).await })
     }
 
     fn close(&self) -> FfiFuture<()> {

@@ -13,11 +13,11 @@ use abi_stable::{
     sabi_types::VersionStrings,
     std_types::{RBox, ROption, RResult, RString, RVec},
 };
-use async_ffi::FfiFuture;
+use async_ffi::{FfiFuture, FutureExt};
 
 use crate::{
-    ABI_VERSION, Contact, ContactName, EngineError, ListQuery, Manifest, NumberExists,
-    SessionContext,
+    ABI_VERSION, Contact, ContactName, EngineError, LidMapping, ListQuery, Manifest, NumberExists,
+    SessionContext, features,
 };
 
 /// The result of an engine operation, as it crosses the boundary.
@@ -58,6 +58,7 @@ impl RootModule for EngineModuleRef {
 /// body that answers [`crate::ErrorKind::UNSUPPORTED`]: that is what a host
 /// gets from an engine built before the operation existed (it does not
 /// call it anyway, since the engine's manifest does not declare its key).
+/// ABI 2.1 added the `lids.*` operations this way.
 #[sabi_trait]
 pub trait SessionFfi: Send + Sync {
     /// `contacts.list`
@@ -87,6 +88,39 @@ pub trait SessionFfi: Send + Sync {
     /// drops the session afterwards.
     #[sabi(last_prefix_field)]
     fn close(&self) -> FfiFuture<()>;
+
+    // ABI 2.1. An engine built against 2.0 has none of these; the default
+    // bodies are what a call to one of them would run, and the host never
+    // makes it, since such an engine declares no `lids.*` key.
+
+    /// `lids.list`: known LID mappings, sorted by LID, from `offset`, at
+    /// most `limit`.
+    fn list_lids(&self, offset: u32, limit: u32) -> FfiResult<RVec<LidMapping>> {
+        let _ = (offset, limit);
+        absent(features::LIDS_LIST)
+    }
+    /// `lids.count`: how many LID mappings the engine knows.
+    fn count_lids(&self) -> FfiResult<u64> {
+        absent(features::LIDS_COUNT)
+    }
+    /// `lids.find_pn`: the phone number `lid` (`…@lid`) stands for.
+    fn find_pn_by_lid(&self, lid: RString) -> FfiResult<LidMapping> {
+        let _ = lid;
+        absent(features::LIDS_FIND_PN)
+    }
+    /// `lids.find_lid`: the LID of `phone` (digits).
+    fn find_lid_by_pn(&self, phone: RString) -> FfiResult<LidMapping> {
+        let _ = phone;
+        absent(features::LIDS_FIND_LID)
+    }
+}
+
+/// What an operation an engine was built without answers.
+fn absent<T: Send + 'static>(feature: &str) -> FfiResult<T> {
+    let error = EngineError::unsupported(format!(
+        "{feature} is not in the contract this engine was built against"
+    ));
+    async move { RResult::RErr(error) }.into_ffi()
 }
 
 /// The session object as it crosses the boundary.

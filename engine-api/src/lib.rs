@@ -189,7 +189,8 @@
 //!   [`ffi::SessionFfi`]) are abi_stable prefix types: new functions and
 //!   operations go after the last one. The host checks that an engine has
 //!   them before calling, and a new operation has a feature key an older
-//!   engine does not declare, so the host answers `501` for it.
+//!   engine does not declare, so the host answers `501` for it. ABI 2.1
+//!   added the `lids.*` operations ([`features::LIDS`]) this way.
 //! - **What the host offers engines** ([`HostServices`]: events, config
 //!   files, and whatever later versions add) grows by methods after the
 //!   last one, each with a default body, which is what runs when an engine
@@ -208,7 +209,7 @@
 //!
 //! The rest is frozen: [`Manifest`], [`SessionContext`], [`ListQuery`],
 //! [`NumberExists`], [`ContactName`], [`Support`], [`LogLevel`],
-//! [`SortBy`] and [`SortOrder`] never change layout; something new is
+//! [`SortBy`], [`SortOrder`] and (since 2.1) [`LidMapping`] never change layout; something new is
 //! asked or answered through a new operation or host method instead.
 //! abi_stable's `NonExhaustive` enums are never used: its layout check
 //! lets a library know more variants than the host that loads it, but not
@@ -242,7 +243,8 @@ mod manifest;
 pub mod support;
 
 pub use contact::{
-    Contact, ContactName, LaterField, ListQuery, NumberExists, SortBy, SortOrder, compare_names,
+    Contact, ContactName, LaterField, LidMapping, ListQuery, NumberExists, SortBy, SortOrder,
+    compare_names,
 };
 pub use engine::{Engine, Session};
 pub use error::{EngineError, ErrorKind};

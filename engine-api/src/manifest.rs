@@ -14,7 +14,7 @@ use abi_stable::{
 /// version or whose types have another layout. Within a major, a host
 /// loads every engine built against an earlier minor: see the crate docs,
 /// "Evolving the contract".
-pub const ABI_VERSION: &str = "2.0.0";
+pub const ABI_VERSION: &str = "2.1.0";
 
 /// The rule for engine names, as a regular expression: a lower-case
 /// letter, then up to 63 lower-case letters, digits, `-` or `_`. A name
@@ -67,6 +67,19 @@ pub mod features {
     /// Pair by code: `POST /api/{session}/auth/request-code`.
     pub const AUTH_CODE: &str = "auth.code";
 
+    /// LID to phone number mappings, page by page: `GET /api/{session}/lids`.
+    /// Since ABI 2.1.
+    pub const LIDS_LIST: &str = "lids.list";
+    /// How many LID mappings the engine knows: `GET /api/{session}/lids/count`.
+    /// Since ABI 2.1.
+    pub const LIDS_COUNT: &str = "lids.count";
+    /// The phone number a LID stands for: `GET /api/{session}/lids/{lid}`.
+    /// Since ABI 2.1.
+    pub const LIDS_FIND_PN: &str = "lids.find_pn";
+    /// The LID of a phone number: `GET /api/{session}/lids/pn/{phoneNumber}`.
+    /// Since ABI 2.1.
+    pub const LIDS_FIND_LID: &str = "lids.find_lid";
+
     /// The contacts keys this version knows, in documentation order. Later
     /// versions add keys: an engine names the keys it implements instead.
     pub const CONTACTS: &[&str] = &[
@@ -80,22 +93,27 @@ pub mod features {
         CONTACTS_UPSERT,
     ];
 
+    /// The LID keys this version knows (since ABI 2.1).
+    pub const LIDS: &[&str] = &[LIDS_LIST, LIDS_COUNT, LIDS_FIND_PN, LIDS_FIND_LID];
+
     /// The pairing keys this version knows.
     pub const AUTH: &[&str] = &[AUTH_QR, AUTH_CODE];
 
     /// Every key this version of the contract knows, in documentation
-    /// order (the contacts keys, then the pairing keys); later versions add
-    /// keys.
+    /// order (the contacts keys, the LID keys, then the pairing keys);
+    /// later versions add keys.
     pub const ALL: &[&str] = &{
-        let mut all = [""; CONTACTS.len() + AUTH.len()];
-        let mut index = 0;
-        while index < all.len() {
-            all[index] = if index < CONTACTS.len() {
-                CONTACTS[index]
-            } else {
-                AUTH[index - CONTACTS.len()]
-            };
-            index += 1;
+        const GROUPS: [&[&str]; 3] = [CONTACTS, LIDS, AUTH];
+        let mut all = [""; CONTACTS.len() + LIDS.len() + AUTH.len()];
+        let (mut index, mut group) = (0, 0);
+        while group < GROUPS.len() {
+            let mut key = 0;
+            while key < GROUPS[group].len() {
+                all[index] = GROUPS[group][key];
+                index += 1;
+                key += 1;
+            }
+            group += 1;
         }
         all
     };
@@ -206,8 +224,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn all_keys_are_the_contacts_then_the_auth_keys() {
-        assert_eq!(features::ALL, [features::CONTACTS, features::AUTH].concat());
+    fn all_keys_are_the_contacts_then_the_lids_then_the_auth_keys() {
+        assert_eq!(
+            features::ALL,
+            [features::CONTACTS, features::LIDS, features::AUTH].concat()
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Parsing of the contact ids and phone numbers REST users send. Every route
-//! goes through these two functions, so an id means the same thing everywhere.
+//! Parsing of the contact ids, phone numbers and LIDs REST users send.
+//! Every route goes through these functions, so an id means the same thing
+//! everywhere.
 
 use crate::errors::ApiError;
 
@@ -74,6 +75,24 @@ pub fn parse_person_id(field: &str, raw: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(id)
+}
+
+/// What [`parse_lid`] accepts, as a JSON Schema pattern.
+pub const LID_PATTERN: &str = r"^[0-9]+(?:@lid)?$";
+
+/// Parses a LID as WAHA's `/lids/{lid}` takes it, `digits@lid` or just the
+/// digits, and returns `digits@lid`. Anything else (a phone chat id, a
+/// group) is an error naming `field`.
+pub fn parse_lid(field: &str, raw: &str) -> Result<String, ApiError> {
+    let raw = raw.trim();
+    let digits = raw.strip_suffix("@lid").unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(
+            field,
+            format!("'{raw}' is not a LID (digits@lid)"),
+        ));
+    }
+    Ok(format!("{digits}@lid"))
 }
 
 /// Parses a phone number in any common form and returns its digits, country
@@ -189,6 +208,27 @@ mod tests {
         assert!(error.to_string().contains("is a group"), "{error}");
     }
 
+    #[test]
+    fn lids_are_digits_at_lid_with_the_server_optional() {
+        assert_eq!(
+            parse_lid("lid", "123456789012345").unwrap(),
+            "123456789012345@lid"
+        );
+        assert_eq!(parse_lid("lid", " 42@lid ").unwrap(), "42@lid");
+        for raw in [
+            "11231231231@c.us",
+            "1@g.us",
+            "abc@lid",
+            "@lid",
+            "",
+            "1@lid@lid",
+        ] {
+            let error = parse_lid("lid", raw).unwrap_err();
+            assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST);
+            assert!(error.to_string().contains("lid"), "{raw:?}: {error}");
+        }
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -236,7 +276,9 @@ mod tests {
                 contact_id in strings_matching(CONTACT_ID_PATTERN),
                 person in strings_matching(PERSON_ID_PATTERN),
                 phone in strings_matching(PHONE_PATTERN),
+                lid in strings_matching(LID_PATTERN),
             ) {
+                prop_assert!(parse_lid("lid", &lid).is_ok(), "{lid}");
                 prop_assert!(parse_person_id("contactId", &person).is_ok(), "{person}");
                 prop_assert!(parse_contact_id("contactId", &contact_id).is_ok(), "{contact_id}");
                 prop_assert!(parse_phone("phone", &phone).is_ok(), "{phone}");

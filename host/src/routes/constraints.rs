@@ -13,7 +13,7 @@ use utoipa::openapi::OpenApi;
 
 use super::{contacts, pairing};
 use crate::{
-    contact_id::{CONTACT_ID_PATTERN, PERSON_ID_PATTERN, PHONE_PATTERN},
+    contact_id::{CONTACT_ID_PATTERN, LID_PATTERN, PERSON_ID_PATTERN, PHONE_PATTERN},
     registry::ENGINE_REF_PATTERN,
     sessions::SESSION_NAME_PATTERN,
 };
@@ -23,7 +23,10 @@ fn rule(name: &str) -> Option<Value> {
     let choices = |names: Vec<&str>| json!({ "enum": names });
     match name {
         "contactId" => Some(json!({ "pattern": CONTACT_ID_PATTERN })),
-        "phone" | "phoneNumber" => Some(json!({ "pattern": PHONE_PATTERN })),
+        "phone" => Some(json!({ "pattern": PHONE_PATTERN })),
+        // `/lids/pn/{phoneNumber}` takes a chat id too, and a LID.
+        "phoneNumber" => Some(json!({ "pattern": PERSON_ID_PATTERN })),
+        "lid" => Some(json!({ "pattern": LID_PATTERN })),
         "session" => Some(json!({ "pattern": SESSION_NAME_PATTERN })),
         "sortBy" => Some(choices(contacts::SORT_BY.iter().map(|(n, _)| *n).collect())),
         "sortOrder" => Some(choices(
@@ -45,6 +48,7 @@ fn property_rule(schema: &str, property: &str) -> Option<Value> {
             Some(json!({ "pattern": ENGINE_REF_PATTERN }))
         }
         ("ContactRequest", "contactId") => Some(json!({ "pattern": PERSON_ID_PATTERN })),
+        ("CodeRequest", "phoneNumber") => Some(json!({ "pattern": PHONE_PATTERN })),
         _ => rule(property),
     }
 }
@@ -157,6 +161,20 @@ mod tests {
         assert_eq!(
             schemas["CodeRequest"]["properties"]["phoneNumber"]["pattern"],
             PHONE_PATTERN
+        );
+        let lids = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .map(|p| p["schema"]["pattern"].clone())
+                .unwrap()
+        };
+        assert_eq!(lids("/api/{session}/lids/{lid}", "lid"), LID_PATTERN);
+        assert_eq!(
+            lids("/api/{session}/lids/pn/{phoneNumber}", "phoneNumber"),
+            PERSON_ID_PATTERN
         );
         // Answers are not inputs: an error names a session as it was sent.
         assert_eq!(

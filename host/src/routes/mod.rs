@@ -4,6 +4,7 @@ mod constraints;
 mod contacts;
 mod docs;
 mod extract;
+mod lids;
 mod pairing;
 mod server;
 mod sessions;
@@ -65,6 +66,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(server::routes())
         .merge(sessions::routes())
         .merge(contacts::routes())
+        .merge(lids::routes())
         .merge(pairing::routes())
 }
 

@@ -116,8 +116,8 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
             ),
             None => "the session did not open".to_owned(),
         };
-        let unchecked: Vec<&str> = features::CONTACTS
-            .iter()
+        let unchecked: Vec<&str> = (features::CONTACTS.iter())
+            .chain(features::LIDS)
             .copied()
             .filter(|feature| kit.supports(feature))
             .collect();
@@ -247,6 +247,15 @@ fn judge<T>(answer: &Result<T, ApiError>) -> Result<(), String> {
 impl Kit {
     fn supports(&self, feature: &str) -> bool {
         self.engine.feature(feature) == Feature::Supported
+    }
+
+    /// Whether the engine was built against a contract that has the rule
+    /// `since` (an ABI version such as `2.1.0`): a rule is held only
+    /// against engines that could know it, as an engine built before it
+    /// keeps loading and passing.
+    fn built_knowing(&self, since: &semver::Version) -> bool {
+        semver::Version::parse(self.engine.manifest().abi_version.as_str())
+            .is_ok_and(|built| built >= *since)
     }
 
     /// Creates and starts `name`, waits until it leaves STARTING (or the

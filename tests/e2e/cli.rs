@@ -43,7 +43,7 @@ fn engines_list_shows_manifests_and_features_and_fails_on_a_rejected_file() {
     .unwrap();
     let ran = run(&["engines", "list", "--engines-dir", path]);
     assert_eq!(ran.code, Some(1), "{}", ran.stdout);
-    ran.shows("  reason:      incompatible engine ABI (this host speaks 2.0.0): the library was built for ABI 1.0.0\n");
+    ran.shows("  reason:      incompatible engine ABI (this host speaks 2.1.0): the library was built for ABI 1.0.0\n");
     ran.shows("sandbox 0.1.0");
 }
 
@@ -72,7 +72,7 @@ fn engines_list_reads_the_directory_from_the_environment_and_says_when_it_cannot
 fn engines_inspect_checks_one_file() {
     let ran = run(&["engines", "inspect", &library(engines::SANDBOX)]);
     assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
-    ran.shows("  abi:         2.0.0 (this host speaks 2.0.0)\n");
+    ran.shows("  abi:         2.1.0 (this host speaks 2.1.0)\n");
 
     let ran = run(&["engines", "inspect", &library(engines::INCOMPATIBLE)]);
     assert_eq!(ran.code, Some(1));
@@ -176,7 +176,7 @@ fn conformance_passes_a_good_engine() {
     let own = own_contact(&ran);
     for line in [
         "  PASS  a session opens: WORKING",
-        "  PASS  contacts.list: 55 contact(s), valid and unique ids; paging and sorting keep the contract",
+        "  PASS  contacts.list: 58 contact(s), valid and unique ids; paging and sorting keep the contract",
         "  PASS  contacts.get, ids no one has: ",
         "  PASS  contacts.check_exists, numbers no one has: ",
         "  PASS  contacts.check_exists, a contact's number: 14155550100 → numberExists: true, chatId: 14155550100@c.us",
@@ -197,13 +197,19 @@ fn conformance_passes_a_good_engine() {
         ),
         "  PASS  contacts.get, a contact it has: 14155550100@c.us → that contact",
         "  PASS  contacts.list agrees with contacts.get: the same record from both for 20 listed contact(s)",
-        "  PASS  contacts.list, after the writes: 56 contact(s)",
-        "  PASS  contacts conformance did not create are unchanged: 55 contact(s) listed as they were before the writes",
+        "  PASS  contacts.get, a person by their LID: 184216350900100@lid → 14155550100@c.us, the same contact",
+        "  PASS  lids.list: 6 mapping(s), complete, sorted by lid, paged alike",
+        "  PASS  lids.count: 6, as lids.list has",
+        "  PASS  lids.find_pn: 184216350900100@lid → {lid: \"184216350900100@lid\", pn: \"14155550100@c.us\"}; ",
+        "  PASS  lids.find_pn agrees with the contact book: 3 listed person(s): their lid stands for their number",
+        "  PASS  lids.find_lid: 14155550100 → {lid: \"184216350900100@lid\", pn: \"14155550100@c.us\"}; ",
+        "  PASS  contacts.list, after the writes: 59 contact(s)",
+        "  PASS  contacts conformance did not create are unchanged: 58 contact(s) listed as they were before the writes",
         "  PASS  concurrent calls: 200 × contacts.get at once, all answered",
         "  SKIP  auth.qr: unsupported, so never called (sandbox sessions need no pairing: they start WORKING)",
         "  PASS  sessions close cleanly",
         "  PASS  a session reopens on its data: WORKING",
-        "23 passed, 0 failed, 2 skipped",
+        "29 passed, 0 failed, 2 skipped",
     ] {
         ran.shows(line);
     }
@@ -267,7 +273,7 @@ fn conformance_says_its_writes_before_it_starts_and_lists_them_at_the_end() {
 fn conformance_fails_each_wrong_engine_in_the_check_its_mistake_breaks() {
     // Each of these passed conformance before it compared answers (16
     // passed, 0 failed); now each fails exactly the checks named here.
-    let cases: [(&str, &[&str]); 9] = [
+    let cases: [(&str, &[&str]); 10] = [
         (
             engines::WRONG_UPSERT,
             &["contacts.upsert, a new contact: asked to create 10"],
@@ -290,6 +296,7 @@ fn conformance_fails_each_wrong_engine_in_the_check_its_mistake_breaks() {
             engines::WRONG_GET_KNOWN,
             &[
                 "contacts.get, a contact it has: asked for 14155550100@c.us, which the engine has: it answered another contact, 120363000000000001@g.us",
+                "contacts.get, a person by their LID: asked for 100000000000001@lid, the lid of 14155550100@c.us: it answered 120363000000000001@g.us",
                 "contacts.list agrees with contacts.get: contacts.list has 120363000000000001@g.us, and contacts.get, asked for it, answered another contact, 10",
             ],
         ),
@@ -305,6 +312,12 @@ fn conformance_fails_each_wrong_engine_in_the_check_its_mistake_breaks() {
         (
             engines::WRONG_UPSERT_UNBLOCKS,
             &["contacts.upsert, a blocked contact: asked to save 10"],
+        ),
+        (
+            engines::WRONG_LID_TWICE,
+            &[
+                "contacts.list: one person is listed twice: 100000000000001@lid and 14155550100@c.us",
+            ],
         ),
     ];
     for (engine, expected) in cases {
@@ -382,7 +395,7 @@ fn conformance_fails_when_no_session_works_unless_told_that_none_can() {
     assert_eq!(ran.code, Some(1), "{}{}", ran.stdout, ran.stderr);
     ran.shows("  PASS  a session opens: FAILED after ");
     ran.shows("  SKIP  contacts.list: the session is FAILED, not WORKING");
-    ran.shows("  FAIL  contacts features are checked: none of the 8 the engine supports could be checked: the session is FAILED, not WORKING; pass a --config (or --config-file) it can work with; or pass --allow-not-working to check only the rest\n");
+    ran.shows("  FAIL  contacts features are checked: none of the 12 the engine supports could be checked: the session is FAILED, not WORKING; pass a --config (or --config-file) it can work with; or pass --allow-not-working to check only the rest\n");
 
     let ran = run(&[&not_working[..], &["--allow-not-working"]].concat());
     assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);

@@ -17,6 +17,8 @@ use wharf_engine_api::{
     Contact, ContactName, ListQuery, NumberExists, RSome, RString, SortBy, SortOrder, features,
 };
 
+mod lids;
+
 use super::{Kit, Report, Verdict, describe};
 use crate::{contact_id::parse_contact_id, errors::ApiError};
 
@@ -111,6 +113,36 @@ fn phone(id: &str) -> &str {
 /// A person's contact with a phone number: not a group, not the account.
 fn is_person(contact: &Contact) -> bool {
     !contact.is_group && !contact.is_me && contact.id.ends_with("@c.us")
+}
+
+/// A person appears once: a contact's `lid` is a LID, no other contact
+/// has it (as its id or its `lid`), and a contact whose id is a LID has
+/// that LID as its `lid`, if any.
+fn one_person_one_contact(all: &[Contact]) -> Result<(), String> {
+    let mut by_lid: HashMap<&str, &str> = HashMap::new();
+    for contact in all {
+        let id = contact.id.as_str();
+        let lid = match contact.lid.as_ref().into_option() {
+            Some(lid) => lid.as_str(),
+            None if id.ends_with("@lid") => id,
+            None => continue,
+        };
+        if !lid.ends_with("@lid") || parse_contact_id("lid", lid).ok().as_deref() != Some(lid) {
+            return Err(format!(
+                "{id} has lid '{lid}', which is not a LID (digits@lid)"
+            ));
+        }
+        if id.ends_with("@lid") && id != lid {
+            return Err(format!("{id} is a LID but has another lid, {lid}"));
+        }
+        if let Some(other) = by_lid.insert(lid, id) {
+            return Err(format!(
+                "one person is listed twice: {other} and {id} are both {lid} \
+                 (a person is one contact, under its phone number when it is known)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Why a check did not pass.
@@ -267,6 +299,7 @@ impl Kit {
             let outcome = self.check_picture(asked).await;
             report.outcome(features::CONTACTS_PROFILE_PICTURE, outcome);
         }
+        self.check_lids(report, listed).await;
         if self.supports(LIST) && self.supports(GET) {
             let outcome = self.check_agreement(&[known, own.clone()]).await;
             report.checked(AGREEMENT, outcome);
@@ -295,6 +328,9 @@ impl Kit {
             if !seen.insert(id) {
                 return Err(format!("'{id}' is listed twice"));
             }
+        }
+        if self.knows_one_person_rule() {
+            one_person_one_contact(&all)?;
         }
         let queries = [
             ListQuery {

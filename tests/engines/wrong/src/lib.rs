@@ -44,6 +44,9 @@ pub enum Mistake {
     /// `contacts.upsert` replaces the whole record, so renaming a blocked
     /// contact unblocks it.
     UpsertUnblocks,
+    /// The book keeps what it learned under a person's LID as a second
+    /// contact, so list shows them twice and get by LID answers that one.
+    LidIsASecondContact,
 }
 
 impl Mistake {
@@ -59,6 +62,7 @@ impl Mistake {
             7 => Self::UnblockChangesNothing,
             8 => Self::ListWithoutShortNames,
             9 => Self::UpsertUnblocks,
+            10 => Self::LidIsASecondContact,
             _ => panic!("no such mistake"),
         }
     }
@@ -75,6 +79,7 @@ impl Mistake {
             Self::UnblockChangesNothing => "wrong-unblock",
             Self::ListWithoutShortNames => "wrong-list",
             Self::UpsertUnblocks => "wrong-upsert-unblocks",
+            Self::LidIsASecondContact => "wrong-lid-twice",
         }
     }
 
@@ -89,6 +94,7 @@ impl Mistake {
             Self::UnblockChangesNothing => "unblock answers success and changes nothing",
             Self::ListWithoutShortNames => "list leaves out short names that get shows",
             Self::UpsertUnblocks => "upsert replaces the whole record and so unblocks",
+            Self::LidIsASecondContact => "list shows a person a second time under their LID",
         }
     }
 }
@@ -121,14 +127,14 @@ impl<const MISTAKE: u8> Engine for WrongEngine<MISTAKE> {
         context.host().status(SessionStatus::WORKING, None);
         Ok(WrongSession {
             mistake: Self::MISTAKE,
-            book: Mutex::new(Book::new(fixture())),
+            book: Mutex::new(Book::new(fixture(Self::MISTAKE))),
         })
     }
 }
 
 /// The book a session starts with: people (one known by a LID too, one
 /// with an accented name, one without a name), the account, a group.
-fn fixture() -> Vec<Contact> {
+fn fixture(mistake: Mistake) -> Vec<Contact> {
     let person = |number: &str, name: Option<&str>| Contact {
         id: format!("{number}@c.us").into(),
         number: Some(RString::from(number)).into(),
@@ -156,17 +162,28 @@ fn fixture() -> Vec<Contact> {
         is_group: true,
         ..Contact::default()
     };
-    vec![
-        ada,
-        person("14155550101", Some("Grace Hopper")),
-        person("14155550102", Some("Émilie du Châtelet")),
-        person("14155550103", None),
-        me,
-        group,
-    ]
+    let ada_by_lid = Contact {
+        id: ada.lid.clone().unwrap_or_default(),
+        lid: ada.lid.clone(),
+        pushname: Some(RString::from("Ada")).into(),
+        is_wa_contact: true,
+        ..Contact::default()
+    };
+    let twice = (mistake == Mistake::LidIsASecondContact).then_some(ada_by_lid);
+    [ada]
+        .into_iter()
+        .chain(twice)
+        .chain([
+            person("14155550101", Some("Grace Hopper")),
+            person("14155550102", Some("Émilie du Châtelet")),
+            person("14155550103", None),
+            me,
+            group,
+        ])
+        .collect()
 }
 
-/// Contacts in id order, and where each one is.
+/// Contacts in id order, and where each one is, by id and by LID.
 struct Book {
     contacts: Vec<Contact>,
     index: HashMap<String, usize>,
@@ -184,9 +201,14 @@ impl Book {
     }
 
     fn reindex(&mut self) {
-        self.index = (self.contacts.iter().enumerate())
-            .map(|(position, contact)| (contact.id.to_string(), position))
-            .collect();
+        let by_lid = (self.contacts.iter().enumerate()).filter_map(|(position, contact)| {
+            let lid = contact.lid.as_ref().into_option()?;
+            Some((lid.to_string(), position))
+        });
+        let by_id = (self.contacts.iter().enumerate())
+            .map(|(position, contact)| (contact.id.to_string(), position));
+        // By id last: a contact whose id is a LID is found as itself.
+        self.index = by_lid.chain(by_id).collect();
     }
 
     fn contact(&self, id: &str) -> Option<&Contact> {

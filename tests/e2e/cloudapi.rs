@@ -225,6 +225,10 @@ fn adding_contacts_is_a_501_that_never_reaches_meta() {
         "/api/contacts/about?contactId=14155550100&session=biz",
         "/api/contacts/profile-picture?contactId=14155550100&session=biz",
         "/api/biz/auth/qr",
+        "/api/biz/lids",
+        "/api/biz/lids/count",
+        "/api/biz/lids/123456789012345@lid",
+        "/api/biz/lids/pn/14155550100",
     ] {
         let (status, body) = host.get(path);
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}");

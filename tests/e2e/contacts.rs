@@ -23,9 +23,12 @@ fn ada() -> Value {
         "isWAContact": true,
         "isMyContact": true,
         "isBlocked": false,
-        "lid": null
+        "lid": ADA_LID
     })
 }
+
+/// Ada's LID in the sandbox's bundled book.
+const ADA_LID: &str = "184216350900100@lid";
 
 fn ids(list: &Value) -> Vec<&str> {
     list.as_array()
@@ -370,4 +373,154 @@ fn names_longer_than_the_documented_limit_are_refused_naming_the_field() {
     let schema = &document["components"]["schemas"]["UpsertRequest"]["properties"];
     assert_eq!(schema["firstName"]["maxLength"], 128, "{schema}");
     assert_eq!(schema["lastName"]["maxLength"], 128, "{schema}");
+}
+
+#[test]
+fn a_person_is_one_contact_found_by_phone_number_or_lid() {
+    let host = sandbox_host();
+    for path in [
+        "/api/default/contacts/184216350900100@lid",
+        "/api/contacts?contactId=184216350900100@lid&session=default",
+    ] {
+        assert_eq!(host.get(path), (StatusCode::OK, ada()), "{path}");
+    }
+    // Known only by LID: the LID is the id, and there is no number.
+    let (status, lid_only) = host.get("/api/default/contacts/184216350900201@lid");
+    assert_eq!(status, StatusCode::OK, "{lid_only}");
+    assert_eq!(lid_only["id"], "184216350900201@lid");
+    assert_eq!(lid_only["lid"], "184216350900201@lid");
+    assert_eq!(lid_only["number"], Value::Null);
+
+    // No one is listed twice: no contact's LID is another's id or LID.
+    let (_, list) = host.get("/api/default/contacts/all");
+    let mut seen = std::collections::HashSet::new();
+    for contact in list.as_array().unwrap() {
+        let id = contact["id"].as_str().unwrap();
+        assert!(seen.insert(id.to_owned()), "{id} twice");
+        if let Some(lid) = contact["lid"].as_str().filter(|lid| *lid != id) {
+            assert!(
+                seen.insert(lid.to_owned()),
+                "{lid} is {id} and someone else"
+            );
+        }
+    }
+    assert!(ids(&list).contains(&"184216350900202@lid"));
+
+    // Block by LID, read by number; unblock by number, read by LID.
+    let block = json!({"contactId": ADA_LID, "session": "default"});
+    assert_eq!(
+        host.post("/api/contacts/block", block).0,
+        StatusCode::CREATED
+    );
+    let (_, by_number) = host.get("/api/default/contacts/14155550100");
+    assert_eq!(by_number["isBlocked"], true, "{by_number}");
+    let unblock = json!({"contactId": "14155550100", "session": "default"});
+    assert_eq!(
+        host.post("/api/contacts/unblock", unblock).0,
+        StatusCode::CREATED
+    );
+    let (_, by_lid) = host.get(&format!("/api/default/contacts/{ADA_LID}"));
+    assert_eq!(by_lid["isBlocked"], false, "{by_lid}");
+
+    // Details and saving by LID reach the same person.
+    let (status, about) = host.get(&format!(
+        "/api/contacts/about?contactId={ADA_LID}&session=default"
+    ));
+    assert_eq!(
+        (status, about),
+        (StatusCode::OK, json!({"about": "Analytical engines only"}))
+    );
+    let (status, saved) = host.put(
+        &format!("/api/default/contacts/{ADA_LID}"),
+        json!({"firstName": "Augusta", "lastName": "King"}),
+    );
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (_, ada) = host.get("/api/default/contacts/14155550100@c.us");
+    assert_eq!(ada["name"], "Augusta King");
+    let (_, list) = host.get("/api/default/contacts/all");
+    assert!(
+        !ids(&list).contains(&ADA_LID),
+        "saving by LID made a second contact"
+    );
+    // Without a number there is nothing to save in the address book.
+    let (status, body) = host.put(
+        "/api/default/contacts/184216350900201@lid",
+        json!({"firstName": "Someone"}),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("contactId"),
+        "{body}"
+    );
+}
+
+#[test]
+fn lid_routes_answer_as_waha_does() {
+    let host = sandbox_host();
+    let (status, all) = host.get("/api/default/lids");
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let all = all.as_array().unwrap().clone();
+    assert_eq!(all.len(), 6);
+    assert!(all.contains(&json!({"lid": ADA_LID, "pn": "14155550100@c.us"})));
+    let lids: Vec<&str> = all.iter().map(|m| m["lid"].as_str().unwrap()).collect();
+    let mut sorted = lids.clone();
+    sorted.sort_unstable();
+    assert_eq!(lids, sorted);
+    let (_, page) = host.get("/api/default/lids?limit=2&offset=1");
+    assert_eq!(page, json!(all[1..3]));
+    assert_eq!(
+        host.get("/api/default/lids/count"),
+        (StatusCode::OK, json!({"count": 6}))
+    );
+
+    let mapped = json!({"lid": ADA_LID, "pn": "14155550100@c.us"});
+    for path in [
+        "/api/default/lids/184216350900100@lid",
+        "/api/default/lids/184216350900100",
+        "/api/default/lids/pn/14155550100",
+        "/api/default/lids/pn/14155550100@c.us",
+        "/api/default/lids/pn/%2B1%20415%20555%200100",
+    ] {
+        assert_eq!(host.get(path), (StatusCode::OK, mapped.clone()), "{path}");
+    }
+    for (path, answer) in [
+        // Known only by LID, and no one's LID.
+        (
+            "/api/default/lids/184216350900201@lid",
+            json!({"lid": "184216350900201@lid", "pn": null}),
+        ),
+        (
+            "/api/default/lids/999999999999999",
+            json!({"lid": "999999999999999@lid", "pn": null}),
+        ),
+        // A number without a known LID; a LID asked as a number.
+        (
+            "/api/default/lids/pn/14155550102",
+            json!({"lid": null, "pn": "14155550102@c.us"}),
+        ),
+        (
+            "/api/default/lids/pn/184216350900201@lid",
+            json!({"lid": "184216350900201@lid", "pn": null}),
+        ),
+    ] {
+        assert_eq!(host.get(path), (StatusCode::OK, answer), "{path}");
+    }
+    for (path, field) in [
+        ("/api/default/lids/14155550100@c.us", "lid"),
+        ("/api/default/lids/abc", "lid"),
+        (
+            "/api/default/lids/pn/120363021234567890@g.us",
+            "phoneNumber",
+        ),
+        ("/api/default/lids?limit=-1", "limit"),
+    ] {
+        let (status, body) = host.get(path);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(field),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = host.get("/api/nosuch/lids/count");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

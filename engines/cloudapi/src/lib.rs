@@ -51,6 +51,8 @@ impl Engine for CloudApiEngine {
     fn manifest(&self) -> Manifest {
         let no_address_book = "the WhatsApp Business Platform has no address book: a Cloud API \
                                number cannot list or look up contacts; keep them in your CRM";
+        let no_lids = "the Cloud API names users by phone number and never by WhatsApp's LIDs, \
+                       so it has no LID to map";
         Manifest::new(
             "cloudapi",
             env!("CARGO_PKG_VERSION"),
@@ -76,6 +78,10 @@ impl Engine for CloudApiEngine {
             features::CONTACTS_PROFILE_PICTURE,
             "the Cloud API does not give a user's profile picture",
         )
+        .unsupported(features::LIDS_LIST, no_lids)
+        .unsupported(features::LIDS_COUNT, no_lids)
+        .unsupported(features::LIDS_FIND_PN, no_lids)
+        .unsupported(features::LIDS_FIND_LID, no_lids)
         .unsupported(
             features::AUTH_QR,
             "Cloud API sessions sign in with an access token, not a QR code",

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use wharf_engine_api::{
-    Contact, ContactName, EngineError, NumberExists, RString, support::whatsapp_variants,
+    Contact, ContactName, EngineError, LidMapping, NumberExists, RString,
+    support::whatsapp_variants,
 };
 
 /// One contact with the details WhatsApp serves separately.
@@ -50,10 +51,13 @@ impl From<BookFile> for Book {
     }
 }
 
-/// Where each contact is, and which numbers are on WhatsApp.
+/// Where each contact is, by its id and by its LID, and which numbers are
+/// on WhatsApp.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Index {
     by_id: HashMap<String, usize>,
+    /// The contacts whose id is their number and who have a LID too.
+    by_lid: HashMap<String, usize>,
     on_whatsapp: HashSet<String>,
 }
 
@@ -61,6 +65,11 @@ impl Index {
     fn add(&mut self, position: usize, entry: &Entry) {
         let contact = &entry.contact;
         self.by_id.insert(contact.id.to_string(), position);
+        if let Some(lid) = contact.lid.as_ref().into_option()
+            && lid != &contact.id
+        {
+            self.by_lid.insert(lid.to_string(), position);
+        }
         if let (true, false, Some(number)) = (
             contact.is_wa_contact,
             contact.is_group,
@@ -116,13 +125,43 @@ impl Book {
         Ok(book)
     }
 
-    /// Checks what the engine relies on: well-formed, unique ids and
-    /// registered numbers in digits.
+    /// Checks what the engine relies on: well-formed, unique ids, each
+    /// person once (a LID is no other contact's id or LID, and a contact
+    /// whose id is a LID has no other), and registered numbers in digits.
     pub(crate) fn check(&self) -> Result<(), String> {
         let mut seen = HashSet::new();
+        let mut lids = HashSet::new();
+        for (index, entry) in self.contacts.iter().enumerate() {
+            let id = entry.contact.id.as_str();
+            if let Some(lid) = entry.contact.lid.as_ref().into_option() {
+                let field = format!("contacts[{index}].lid");
+                let digits = lid.strip_suffix("@lid").unwrap_or_default();
+                if !is_digits(digits) {
+                    return Err(format!("{field}: {lid:?} is not a LID (digits@lid)"));
+                }
+                if id.ends_with("@lid") && id != lid.as_str() {
+                    return Err(format!("{field}: {id:?} is a LID and cannot have another"));
+                }
+                if !id.ends_with("@c.us") && !id.ends_with("@lid") {
+                    return Err(format!(
+                        "{field}: {id:?} is not a person, who alone have LIDs"
+                    ));
+                }
+                if !lids.insert(lid.as_str()) {
+                    return Err(format!(
+                        "{field}: {lid:?} is another contact's too; a person is one contact"
+                    ));
+                }
+            }
+        }
         for (index, entry) in self.contacts.iter().enumerate() {
             let id = entry.contact.id.as_str();
             let field = format!("contacts[{index}].id");
+            if id.ends_with("@lid") && entry.contact.lid.is_none() && lids.contains(id) {
+                return Err(format!(
+                    "{field}: {id:?} is another contact's lid; a person is one contact"
+                ));
+            }
             let (user, server) = id
                 .split_once('@')
                 .ok_or_else(|| format!("{field}: {id:?} is not a chat id (user@server)"))?;
@@ -152,11 +191,46 @@ impl Book {
         self.contacts.iter().map(|e| e.contact.clone()).collect()
     }
 
+    /// The entry of the person `id` names: by their id, or by their LID.
     pub fn entry(&self, id: &str) -> Option<&Entry> {
-        self.index
-            .by_id
-            .get(id)
+        (self.index.by_id.get(id))
+            .or_else(|| self.index.by_lid.get(id))
             .and_then(|&position| self.contacts.get(position))
+    }
+
+    /// Every known LID with the number it stands for, in no order.
+    pub fn lid_mappings(&self) -> Vec<LidMapping> {
+        (self.index.by_lid.iter())
+            .filter_map(|(lid, &position)| {
+                let pn = &self.contacts.get(position)?.contact.id;
+                Some(LidMapping::new(lid.as_str(), Some(pn.clone())))
+            })
+            .collect()
+    }
+
+    /// How many LIDs the book maps to a number.
+    pub fn lid_count(&self) -> u64 {
+        self.index.by_lid.len() as u64
+    }
+
+    /// The number `lid` stands for, when the book knows it.
+    pub fn pn_of(&self, lid: &str) -> LidMapping {
+        let pn = (self.index.by_lid.get(lid))
+            .and_then(|&position| self.contacts.get(position))
+            .map(|entry| entry.contact.id.clone());
+        LidMapping::new(lid, pn)
+    }
+
+    /// The LID of `phone` (digits), when the book knows it.
+    pub fn lid_of(&self, phone: &str) -> LidMapping {
+        let pn = format!("{phone}@c.us");
+        match self
+            .entry(&pn)
+            .and_then(|e| e.contact.lid.as_ref().into_option())
+        {
+            Some(lid) => LidMapping::new(lid.clone(), Some(pn)),
+            None => LidMapping::unknown_lid(pn),
+        }
     }
 
     fn is_registered(&self, number: &str) -> bool {
@@ -176,8 +250,8 @@ impl Book {
         }
     }
 
-    /// The contact with `id`, or what WhatsApp shows for a registered number
-    /// that is not in the book.
+    /// The contact `id` names (by id or LID), or what WhatsApp shows for a
+    /// registered number that is not in the book.
     pub fn contact(&self, id: &str) -> Result<Contact, EngineError> {
         if let Some(entry) = self.entry(id) {
             return Ok(entry.contact.clone());
@@ -230,8 +304,9 @@ impl Book {
         }
     }
 
-    /// `id`'s entry blocked or unblocked; a registered number outside the
-    /// book gets an entry, as WhatsApp keeps blocked numbers on the list.
+    /// The entry of the person `id` names, blocked or unblocked; a
+    /// registered number outside the book gets an entry, as WhatsApp keeps
+    /// blocked numbers on the list.
     pub fn blocked(&self, id: &str, blocked: bool) -> Result<Entry, EngineError> {
         if id.ends_with("@g.us") {
             return Err(EngineError::invalid_input(format!(
@@ -250,8 +325,11 @@ impl Book {
         Ok(entry)
     }
 
-    /// `id`'s entry saved in the address book under `name`, new if it had none.
+    /// The entry of the person `id` names, saved in the address book under
+    /// `name`, new if it had none. Only a person whose number is known can
+    /// be saved: a LID is saved as the number it stands for.
     pub fn renamed(&self, id: &str, name: &ContactName) -> Result<Entry, EngineError> {
+        let id = self.entry(id).map_or(id, |entry| entry.contact.id.as_str());
         let Some(number) = id.strip_suffix("@c.us") else {
             return Err(EngineError::invalid_input(format!(
                 "contactId: {id} is not a phone contact (…@c.us); only those can be saved"
@@ -384,6 +462,46 @@ mod tests {
             book.renamed("120363021234567890@g.us", &name("x", ""))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_person_is_found_and_changed_by_number_or_lid() {
+        let mut book = book();
+        let ada = book.contact("184216350900100@lid").unwrap();
+        assert_eq!(ada.id, "14155550100@c.us");
+        let blocked = book.blocked("184216350900100@lid", true).unwrap();
+        assert_eq!(blocked.contact.id, "14155550100@c.us");
+        book.put(blocked);
+        assert!(book.contact("14155550100@c.us").unwrap().is_blocked);
+        let name = ContactName {
+            first_name: "Augusta".into(),
+            last_name: "".into(),
+        };
+        let renamed = book.renamed("184216350900100@lid", &name).unwrap();
+        assert_eq!(renamed.contact.id, "14155550100@c.us");
+        let lid_only = book.renamed("184216350900201@lid", &name).unwrap_err();
+        assert_eq!(lid_only.kind, wharf_engine_api::ErrorKind::INVALID_INPUT);
+
+        assert_eq!(book.lid_count(), 6);
+        let ada = LidMapping::new("184216350900100@lid", Some("14155550100@c.us"));
+        assert_eq!(book.pn_of("184216350900100@lid"), ada);
+        assert_eq!(book.lid_of("14155550100"), ada);
+        assert!(book.pn_of("184216350900201@lid").pn.is_none());
+        assert!(book.lid_of("14155550102").lid.is_none());
+    }
+
+    #[test]
+    fn rejects_books_with_a_person_twice() {
+        let twice = [
+            r#"{"contacts":[{"id":"1@c.us","lid":"9@lid"},{"id":"2@c.us","lid":"9@lid"}]}"#,
+            r#"{"contacts":[{"id":"1@c.us","lid":"9@lid"},{"id":"9@lid"}]}"#,
+            r#"{"contacts":[{"id":"8@lid","lid":"9@lid"}]}"#,
+            r#"{"contacts":[{"id":"1@c.us","lid":"9"}]}"#,
+        ];
+        for json in twice {
+            let err = Book::parse(json, "f.json").unwrap_err();
+            assert!(err.message.contains("contacts["), "{json}: {err}");
+        }
     }
 
     #[test]

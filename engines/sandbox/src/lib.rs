@@ -1,6 +1,10 @@
 //! The sandbox engine: an offline, deterministic WhatsApp over a JSON contact
-//! book. It supports every contacts feature, so bot developers and tests get a
-//! WhatsApp-shaped API without a phone.
+//! book. It supports every contacts and LID feature, so bot developers and
+//! tests get a WhatsApp-shaped API without a phone.
+//!
+//! As on WhatsApp, some people are known by a LID (`…@lid`): a contact
+//! whose number the book has carries its LID in `lid` and is found by
+//! either id; a contact known only by LID has the LID as its id.
 //!
 //! Session config (all optional):
 //!
@@ -24,8 +28,8 @@ mod store;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use wharf_engine_api::{
-    Contact, ContactName, Engine, EngineError, Host, ListQuery, Manifest, NumberExists, Session,
-    SessionContext, SessionStatus, features,
+    Contact, ContactName, Engine, EngineError, Host, LidMapping, ListQuery, Manifest, NumberExists,
+    Session, SessionContext, SessionStatus, features,
 };
 
 pub use book::Book;
@@ -67,6 +71,10 @@ impl Engine for SandboxEngine {
             features::CONTACTS_BLOCK,
             features::CONTACTS_UNBLOCK,
             features::CONTACTS_UPSERT,
+            features::LIDS_LIST,
+            features::LIDS_COUNT,
+            features::LIDS_FIND_PN,
+            features::LIDS_FIND_LID,
         ])
         .unsupported(
             features::AUTH_QR,
@@ -200,6 +208,23 @@ impl Session for SandboxSession {
         self.host
             .info(&format!("saved {contact_id} as {}", name.full_name()));
         Ok(())
+    }
+
+    async fn list_lids(&self, offset: u32, limit: u32) -> Result<Vec<LidMapping>, EngineError> {
+        let mappings = self.book.lock().await.lid_mappings();
+        Ok(LidMapping::page(mappings, offset, limit))
+    }
+
+    async fn count_lids(&self) -> Result<u64, EngineError> {
+        Ok(self.book.lock().await.lid_count())
+    }
+
+    async fn find_pn_by_lid(&self, lid: String) -> Result<LidMapping, EngineError> {
+        Ok(self.book.lock().await.pn_of(&lid))
+    }
+
+    async fn find_lid_by_pn(&self, phone: String) -> Result<LidMapping, EngineError> {
+        Ok(self.book.lock().await.lid_of(&phone))
     }
 
     async fn close(&self) {

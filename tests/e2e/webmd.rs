@@ -51,7 +51,7 @@ fn an_unreachable_websocket_is_reported_and_nothing_else_is_disturbed() {
     assert_eq!(status, StatusCode::CREATED);
 
     let info = wait_for_reason(&host, "wa", &format!("cannot connect to {url}"));
-    assert_eq!(info["status"], "STARTING");
+    assert_eq!(info["status"], "FAILED");
     assert!(
         info["reason"].as_str().unwrap().contains("retrying"),
         "{info}"
@@ -59,7 +59,7 @@ fn an_unreachable_websocket_is_reported_and_nothing_else_is_disturbed() {
 
     let (status, body) = host.get("/api/wa/contacts/all");
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["status"], "STARTING");
+    assert_eq!(body["status"], "FAILED");
     let (status, _) = host.get("/api/wa/auth/qr");
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 

@@ -25,11 +25,6 @@ pub fn to_contact_id(jid: &Jid) -> String {
     }
 }
 
-/// The phone number of a JID, when it is a phone-number JID.
-pub fn phone_of(jid: &Jid) -> Option<String> {
-    jid.is_pn().then(|| jid.user.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,10 +34,8 @@ mod tests {
         let jid = to_jid("14155550100@c.us").unwrap();
         assert_eq!(jid.to_string(), "14155550100@s.whatsapp.net");
         assert_eq!(to_contact_id(&jid), "14155550100@c.us");
-        assert_eq!(phone_of(&jid).as_deref(), Some("14155550100"));
         let group = to_jid("120363021234567890@g.us").unwrap();
         assert_eq!(to_contact_id(&group), "120363021234567890@g.us");
-        assert_eq!(phone_of(&group), None);
         let lid = to_jid("123456789012345@lid").unwrap();
         assert_eq!(to_contact_id(&lid), "123456789012345@lid");
     }

@@ -1,24 +1,27 @@
 //! The websocket transport, watched: whatsapp-rust retries a failed connect
-//! with backoff but reports it only in its log, so this wrapper tells the
-//! host why the session is not connected yet.
+//! with backoff but reports it only in its log, so this wrapper fails the
+//! session with the reason while the crate retries.
 
 use std::sync::Arc;
 
-use wharf_engine_api::{Host, SessionStatus};
+use wharf_engine_api::Host;
 use whatsapp_rust::{
     anyhow, async_channel,
     transport::TokioWebSocketTransportFactory,
     wacore::net::{Transport, TransportEvent, TransportFactory},
 };
 
+use crate::logging::SessionLogs;
+
 pub struct WatchedTransport {
     inner: TokioWebSocketTransportFactory,
     url: String,
     host: Host,
+    logs: SessionLogs,
 }
 
 impl WatchedTransport {
-    pub fn new(url: Option<&str>, host: Host) -> Self {
+    pub fn new(url: Option<&str>, host: Host, logs: SessionLogs) -> Self {
         let inner = match url {
             Some(url) => TokioWebSocketTransportFactory::new().with_url(url),
             None => TokioWebSocketTransportFactory::new(),
@@ -27,6 +30,7 @@ impl WatchedTransport {
             inner,
             url: url.unwrap_or("WhatsApp's servers").to_owned(),
             host,
+            logs,
         }
     }
 }
@@ -37,13 +41,16 @@ impl TransportFactory for WatchedTransport {
         &self,
     ) -> Result<(Arc<dyn Transport>, async_channel::Receiver<TransportEvent>), anyhow::Error> {
         let created = self.inner.create_transport().await;
-        if let Err(err) = &created {
-            let reason = format!(
-                "cannot connect to {}: {err:#}; retrying with backoff",
-                self.url
-            );
-            self.host.warn(&reason);
-            self.host.status(SessionStatus::STARTING, Some(&reason));
+        match &created {
+            Ok(_) => self.logs.transport_opened(),
+            Err(err) => {
+                let reason = format!(
+                    "cannot connect to {}: {err:#}; retrying with backoff",
+                    self.url
+                );
+                self.host.warn(&reason);
+                self.logs.transport_failed(&reason);
+            }
         }
         created
     }

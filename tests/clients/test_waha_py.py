@@ -74,6 +74,24 @@ def test_block_unblock_and_upsert(client, session):
     assert client.contacts_session.get(session, "14155550140")["name"] == "Py Client"
 
 
+def test_lids(client, session):
+    ada = {"lid": "184216350900100@lid", "pn": "14155550100@c.us"}
+    mappings = client.lids.get_all(session, params={"limit": 100})
+    assert ada in mappings
+    assert [m["lid"] for m in mappings] == sorted(m["lid"] for m in mappings)
+    assert client.lids.get_lids_count(session) == {"count": len(mappings)}
+    assert client.lids.find_pn_by_lid(session, "184216350900100@lid") == ada
+    assert client.lids.find_lid_by_phone_number(session, "14155550100@c.us") == ada
+    assert client.lids.find_pn_by_lid(session, "184216350900201@lid") == {
+        "lid": "184216350900201@lid",
+        "pn": None,
+    }
+    # One person: the LID finds the contact the number does.
+    by_lid = client.contacts_session.get(session, "184216350900100@lid")
+    assert by_lid["id"] == "14155550100@c.us"
+    assert by_lid["lid"] == "184216350900100@lid"
+
+
 def test_errors_reach_the_client_as_http_errors(client, wharf):
     client.sessions.create({"name": "web", "engine": "counting"})
     wharf.wait_for_status("web", "WORKING")

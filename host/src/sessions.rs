@@ -129,6 +129,16 @@ impl SessionState {
         }
     }
 
+    /// Gives the status the run has now a reason, unless the engine has
+    /// moved it on or given one: a note from the host about how the run
+    /// began (or ended) that the engine's own reports replace.
+    fn note(&self, status: SessionStatus, reason: String) {
+        let mut state = lock(&self.inner);
+        if state.status == status && state.reason.is_none() {
+            state.reason = Some(self.scrub(&reason));
+        }
+    }
+
     pub fn set_qr(&self, value: String) {
         lock(&self.inner).qr = Some(value);
     }
@@ -631,26 +641,39 @@ impl SessionManager {
         // Quiesced first, so a session still opening logs out too and the
         // calls in flight finish before the engine forgets the account.
         let run = self.detach_run(session).await;
+        // Why WhatsApp may still list the device, when the engine says so.
+        let mut not_unlinked = None;
         if let Some(handle) = run.state.take_handle() {
             let engine = run.engine.as_ref().map_or("", |e| e.name());
-            match tokio::time::timeout(self.deadline, handle.logout()).await {
-                Ok(RResult::ROk(())) => {}
-                Ok(RResult::RErr(err)) => {
-                    tracing::warn!(session = session.name, engine, %err, "the engine could not log out; deleting the session's data anyway");
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        session = session.name,
-                        engine,
-                        "the engine did not log out in time; deleting the session's data anyway"
-                    );
-                }
+            not_unlinked = match tokio::time::timeout(self.deadline, handle.logout()).await {
+                Ok(RResult::ROk(())) => None,
+                Ok(RResult::RErr(err)) => Some(run.state.scrub(err.message.as_str())),
+                Err(_) => Some(format!(
+                    "the engine did not log out within {:?}",
+                    self.deadline
+                )),
+            };
+            if let Some(why) = &not_unlinked {
+                tracing::warn!(session = session.name, engine, reason = %why, "the engine could not log out; deleting the session's data anyway");
             }
             close_engine_session(&session.name, &handle, self.deadline).await;
         }
         self.remove_data(&session.name).await?;
         if was_running {
             self.start_run(session);
+        }
+        if let Some(why) = not_unlinked {
+            // The answer shows the session as it now is: say that the
+            // logout was only local, until the engine reports otherwise.
+            let status = if was_running {
+                SessionStatus::STARTING
+            } else {
+                SessionStatus::STOPPED
+            };
+            session.run().state.note(
+                status,
+                format!("logged out and its data deleted here, but the engine could not unlink the device from WhatsApp: {why}"),
+            );
         }
         Ok(())
     }

@@ -132,6 +132,36 @@ fn logout_forgets_the_session_data_and_starts_again() {
 }
 
 #[test]
+fn a_logout_the_engine_could_not_tell_whatsapp_of_says_so() {
+    let host = Host::start(&[engines::COUNTING]);
+    // Each opening takes a while, so the answer sees the session starting again.
+    let slow = |logout_fails| json!({"openDelayMs": 2000, "logoutFails": logout_fails});
+    host.create_session("told", "counting", slow(false));
+    host.create_session("untold", "counting", slow(true));
+    host.wait_for_status("told", "WORKING");
+    host.wait_for_status("untold", "WORKING");
+
+    let (status, told) = host.post("/api/sessions/told/logout", json!({}));
+    assert_eq!(status, StatusCode::OK, "{told}");
+    assert_eq!(
+        (&told["status"], &told["reason"]),
+        (&json!("STARTING"), &Value::Null)
+    );
+
+    let (status, untold) = host.post("/api/sessions/untold/logout", json!({}));
+    assert_eq!(status, StatusCode::OK, "{untold}");
+    assert_eq!(untold["status"], "STARTING");
+    assert_eq!(
+        untold["reason"],
+        "logged out and its data deleted here, but the engine could not unlink the device \
+         from WhatsApp: counting: not connected, so WhatsApp was not told"
+    );
+    // The engine's own reports take over from the note.
+    let working = host.wait_for_status("untold", "WORKING");
+    assert_eq!(working["reason"], Value::Null, "{working}");
+}
+
+#[test]
 fn the_host_restarts_running_sessions_after_a_crash_and_leaves_stopped_ones() {
     let mut host = Host::start(&[engines::SANDBOX]);
     host.create_session("running", "sandbox", json!({}));

@@ -9,7 +9,9 @@
 //! `counting-qr:<session>`, until a pairing code is requested;
 //! `{"openDelayMs": N}` makes opening the session take N milliseconds;
 //! `{"failAfterOpen": true}` opens the session, then reports it FAILED, as
-//! an engine whose connection broke does.
+//! an engine whose connection broke does; `{"logoutFails": true}` makes
+//! logout answer that WhatsApp could not be told, as an engine without a
+//! connection does.
 //!
 //! Every engine session it opens and closes is also written to
 //! `engine-sessions.log` beside the session directories (`open <session>
@@ -39,6 +41,7 @@ struct CountingConfig {
     open_delay_ms: u64,
     pairing: bool,
     fail_after_open: bool,
+    logout_fails: bool,
 }
 
 /// Numbers the engine sessions of this library, for the ledger.
@@ -52,6 +55,7 @@ pub struct CountingSession {
     log: PathBuf,
     ledger: Option<PathBuf>,
     delay: Duration,
+    logout_fails: bool,
     host: Host,
 }
 
@@ -142,6 +146,7 @@ impl Engine for CountingEngine {
             log: data_dir.join("calls.log"),
             ledger: data_dir.parent().map(|sessions| sessions.join(LEDGER)),
             delay: Duration::from_millis(config.delay_ms),
+            logout_fails: config.logout_fails,
             host,
         };
         session.record_in_ledger("open")?;
@@ -207,6 +212,16 @@ impl Session for CountingSession {
         _name: ContactName,
     ) -> Result<(), EngineError> {
         self.record("upsert", &contact_id).await
+    }
+
+    async fn logout(&self) -> Result<(), EngineError> {
+        self.record("logout", "").await?;
+        if self.logout_fails {
+            return Err(EngineError::unavailable(
+                "counting: not connected, so WhatsApp was not told",
+            ));
+        }
+        Ok(())
     }
 
     async fn close(&self) {

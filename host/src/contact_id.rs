@@ -9,6 +9,10 @@ use crate::errors::ApiError;
 const MIN_DIGITS: usize = 5;
 const MAX_DIGITS: usize = 15;
 
+/// The longest LID accepted, in digits: WhatsApp's have 14 or 15; the
+/// bound keeps an id from carrying kilobytes to engines and answers.
+const MAX_LID_DIGITS: usize = 20;
+
 /// What [`parse_phone`] accepts, as a JSON Schema pattern for the OpenAPI
 /// document: 5 to 15 digits, with spaces, dots, dashes and parentheses
 /// between them and one leading `+`.
@@ -16,7 +20,7 @@ pub const PHONE_PATTERN: &str = r"^\+?[ ().-]*(?:[0-9][ ().-]*){5,15}$";
 
 /// What [`parse_contact_id`] accepts, as a JSON Schema pattern: a phone
 /// number as [`PHONE_PATTERN`], or a chat id.
-pub const CONTACT_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]+(?:-[0-9]+)*@g\.us|[0-9]+@lid)$";
+pub const CONTACT_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]+(?:-[0-9]+)*@g\.us|[0-9]{1,20}@lid)$";
 
 /// Parses a contact id as users write it and returns the chat id engines
 /// expect: a phone number in any common form (`+55 (11) 98765-4321`,
@@ -45,9 +49,7 @@ pub fn parse_contact_id(field: &str, raw: &str) -> Result<String, ApiError> {
             Ok(raw.to_owned())
         }
         "lid" => {
-            if user.is_empty() || !user.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid("is not a LID (digits@lid)"));
-            }
+            check_lid_digits(user).map_err(|why| invalid(&why))?;
             Ok(raw.to_owned())
         }
         _ => Err(invalid(
@@ -58,8 +60,7 @@ pub fn parse_contact_id(field: &str, raw: &str) -> Result<String, ApiError> {
 
 /// What [`parse_person_id`] accepts, as a JSON Schema pattern: a contact
 /// id that is not a group's.
-pub const PERSON_ID_PATTERN: &str =
-    r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]+@lid)$";
+pub const PERSON_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]{1,20}@lid)$";
 
 /// [`parse_contact_id`] for operations on a person (blocking): a group id
 /// is refused here, before any engine is asked.
@@ -78,7 +79,7 @@ pub fn parse_person_id(field: &str, raw: &str) -> Result<String, ApiError> {
 }
 
 /// What [`parse_lid`] accepts, as a JSON Schema pattern.
-pub const LID_PATTERN: &str = r"^[0-9]+(?:@lid)?$";
+pub const LID_PATTERN: &str = r"^[0-9]{1,20}(?:@lid)?$";
 
 /// Parses a LID as WAHA's `/lids/{lid}` takes it, `digits@lid` or just the
 /// digits, and returns `digits@lid`. Anything else (a phone chat id, a
@@ -86,13 +87,21 @@ pub const LID_PATTERN: &str = r"^[0-9]+(?:@lid)?$";
 pub fn parse_lid(field: &str, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
     let digits = raw.strip_suffix("@lid").unwrap_or(raw);
+    check_lid_digits(digits)
+        .map_err(|why| ApiError::bad_request(field, format!("'{raw}' {why}")))?;
+    Ok(format!("{digits}@lid"))
+}
+
+fn check_lid_digits(digits: &str) -> Result<(), String> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::bad_request(
-            field,
-            format!("'{raw}' is not a LID (digits@lid)"),
+        return Err("is not a LID (digits@lid)".into());
+    }
+    if digits.len() > MAX_LID_DIGITS {
+        return Err(format!(
+            "is not a LID: a LID has at most {MAX_LID_DIGITS} digits"
         ));
     }
-    Ok(format!("{digits}@lid"))
+    Ok(())
 }
 
 /// Parses a phone number in any common form and returns its digits, country
@@ -185,6 +194,7 @@ mod tests {
             "12@@c.us",
             "-1@g.us",
             "x@lid",
+            "1234567890123456789012@lid",
             "../../etc/passwd",
         ] {
             let message = err(raw);
@@ -222,6 +232,7 @@ mod tests {
             "@lid",
             "",
             "1@lid@lid",
+            "123456789012345678901",
         ] {
             let error = parse_lid("lid", raw).unwrap_err();
             assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST);

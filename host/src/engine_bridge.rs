@@ -44,9 +44,25 @@ impl EngineBridge {
     }
 }
 
+/// `text` with its control characters escaped (`\n` for a line feed): an
+/// engine's log line may carry what a REST user or a contact wrote (a
+/// name, say), and must stay one line of the host's log, never forge the
+/// next.
+fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
 impl HostServices for EngineBridge {
     fn log(&self, level: LogLevel, message: RStr<'_>) {
-        let message = self.state.scrub(message.as_str());
+        let message = one_line(&self.state.scrub(message.as_str()));
         let (session, engine, message) = (&*self.session, &*self.engine, message.as_str());
         match level {
             LogLevel::Error => {
@@ -127,6 +143,15 @@ mod tests {
             state.status(),
             (SessionStatus::FAILED, Some("no network".to_owned()))
         );
+    }
+
+    #[test]
+    fn an_engine_log_line_stays_one_line() {
+        assert_eq!(
+            one_line("saved Linus\n2026-11-26T11:00:00Z ERROR wharf: forged\u{0}\r"),
+            "saved Linus\\n2026-11-26T11:00:00Z ERROR wharf: forged\\u{0}\\r"
+        );
+        assert_eq!(one_line("Zoë, 🙂 ok\ttab"), "Zoë, 🙂 ok\\ttab");
     }
 
     #[test]

@@ -342,7 +342,8 @@ fn a_session_can_start_from_its_own_fixture() {
 }
 
 #[test]
-fn names_longer_than_the_documented_limit_are_refused_naming_the_field() {
+fn names_longer_than_the_documented_limit_or_with_control_characters_are_refused_naming_the_field()
+{
     let host = Host::start(&[engines::SANDBOX]);
     host.create_session("books", "sandbox", json!({}));
     let path = "/api/books/contacts/14155550140@c.us";
@@ -360,6 +361,12 @@ fn names_longer_than_the_documented_limit_are_refused_naming_the_field() {
             json!({"firstName": "x".repeat(64 * 1024 - 100)}),
             "firstName",
         ),
+        // A name that would forge a line of the host's log.
+        (
+            json!({"firstName": "Linus\n2026-11-26T11:00:00Z ERROR wharf: forged"}),
+            "firstName",
+        ),
+        (json!({"firstName": "A", "lastName": "B\u{0}C"}), "lastName"),
     ] {
         let (status, answer) = host.put(path, body);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
@@ -513,6 +520,8 @@ fn lid_routes_answer_as_waha_does() {
             "phoneNumber",
         ),
         ("/api/default/lids?limit=-1", "limit"),
+        ("/api/default/lids/pn", "phoneNumber"),
+        ("/api/default/lids/123456789012345678901", "lid"),
     ] {
         let (status, body) = host.get(path);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");

@@ -338,12 +338,21 @@ const _: () = assert!(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UpsertRequest {
-    /// First name; must not be blank.
-    #[schema(example = "John", min_length = 1, max_length = 128, pattern = r"\S")]
+    /// First name; must not be blank. No control characters.
+    #[schema(
+        example = "John",
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     first_name: String,
-    /// Last name.
+    /// Last name. No control characters.
     #[serde(default)]
-    #[schema(example = "Doe", max_length = 128)]
+    #[schema(
+        example = "Doe",
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     last_name: String,
 }
 
@@ -380,6 +389,14 @@ async fn upsert(
             return Err(ApiError::bad_request(
                 field,
                 format!("must be at most {} characters", ContactName::MAX_CHARS),
+            ));
+        }
+        // A line break or a NUL is no part of a name, and would reach logs
+        // and other systems as one.
+        if value.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                field,
+                "must not contain control characters (line breaks, tabs, NUL)",
             ));
         }
     }

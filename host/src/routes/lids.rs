@@ -109,6 +109,13 @@ async fn find_pn_by_lid(
     State(state): State<AppState>,
     ApiPath((session, lid)): ApiPath<(String, String)>,
 ) -> ApiResult<LidMapping> {
+    // `/lids/pn/` with the number left out arrives here as the LID `pn`.
+    if lid == "pn" {
+        return Err(ApiError::bad_request(
+            "phoneNumber",
+            "is required: /lids/pn/{phoneNumber}",
+        ));
+    }
     let lid = parse_lid("lid", &lid)?;
     let mapping = dispatch(&state.sessions, &session, features::LIDS_FIND_PN, |s| {
         s.find_pn_by_lid(lid.into())

@@ -1,6 +1,10 @@
 //! Helpers that engines share. Not part of the boundary: plain Rust that
 //! saves engine authors from writing the same careful code again.
 
+mod contact_book;
+
+pub use contact_book::ContactBook;
+
 use std::{
     ffi::OsStr,
     fs,

@@ -1,11 +1,15 @@
 //! The glue between an [`Engine`] and the raw boundary in [`crate::ffi`].
 //!
 //! Every engine library has its own copy of tokio, so a future made in the
-//! engine cannot run on the host's runtime. The glue owns one runtime per
-//! library, spawns each operation there, and hands the host an
-//! [`FfiFuture`] that only waits for the spawned task. A panic in the
-//! engine ends its task, which the glue turns into an
-//! [`crate::ErrorKind::INTERNAL`] error: no unwind ever crosses the boundary.
+//! engine cannot be driven by the host's runtime. The glue owns one runtime
+//! per library. An operation is first polled where the host polls it, on
+//! the host's thread inside the engine runtime's context: an answer that
+//! is ready (a lookup in memory) costs no thread hand-off. An operation
+//! that must wait is then moved to the engine's runtime, and the host's
+//! future only waits for that task. A panic in the engine, in either
+//! place, becomes an [`crate::ErrorKind::INTERNAL`] error: no unwind ever
+//! crosses the boundary. Dropping the host's future drops or aborts the
+//! operation, so a deadline cancels the engine's work.
 
 use std::{
     any::Any,
@@ -83,23 +87,87 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Runs `work` on the engine's runtime and returns a future that waits for
-/// it. Neither building the work nor spawning it may unwind into the host.
+/// An operation of the engine, as the host's future drives it.
+enum Operation<F: Future> {
+    /// Not yet polled, or polled only on the host's thread.
+    Here(Pin<Box<F>>),
+    /// Moved to the engine's runtime, which polls it from now on.
+    Moved(AbortOnDrop<F::Output>),
+    /// Answered (or between two of the above).
+    Done,
+}
+
+impl<T, F> Future for Operation<F>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, EngineError>> + Send + 'static,
+{
+    type Output = Result<T, EngineError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Nothing here is structurally pinned: the operation is boxed.
+        let this = &mut *self;
+        loop {
+            match std::mem::replace(this, Operation::Done) {
+                Operation::Here(mut operation) => {
+                    let polled = {
+                        let _context = runtime().enter();
+                        catch_unwind(AssertUnwindSafe(|| operation.as_mut().poll(cx)))
+                    };
+                    match polled {
+                        Ok(Poll::Ready(answer)) => return Poll::Ready(answer),
+                        Err(payload) => return Poll::Ready(Err(panicked(&*payload))),
+                        // The wakers it registered are the host's; on the
+                        // runtime it registers the task's at its next poll,
+                        // which the loop makes at once.
+                        Ok(Poll::Pending) => {
+                            match catch_unwind(AssertUnwindSafe(|| runtime().spawn(operation))) {
+                                Ok(task) => *this = Operation::Moved(AbortOnDrop(task)),
+                                Err(payload) => return Poll::Ready(Err(panicked(&*payload))),
+                            }
+                        }
+                    }
+                }
+                Operation::Moved(mut task) => {
+                    let joined = match Pin::new(&mut task).poll(cx) {
+                        Poll::Ready(joined) => joined,
+                        Poll::Pending => {
+                            *this = Operation::Moved(task);
+                            return Poll::Pending;
+                        }
+                    };
+                    return Poll::Ready(match joined {
+                        Ok(answer) => answer,
+                        Err(join) if join.is_panic() => Err(panicked(&*join.into_panic())),
+                        Err(_) => Err(EngineError::internal("the engine cancelled the operation")),
+                    });
+                }
+                Operation::Done => {
+                    return Poll::Ready(Err(EngineError::internal(
+                        "the operation was polled after it answered",
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `work` for the host: first where the host polls it, then, if it
+/// must wait, on the engine's runtime (see the module docs). Neither
+/// building the work nor running it may unwind into the host.
 fn spawn<T, F>(work: impl FnOnce() -> F) -> FfiResult<T>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, EngineError>> + Send + 'static,
 {
-    let spawned = catch_unwind(AssertUnwindSafe(|| runtime().spawn(work())));
+    let built = catch_unwind(AssertUnwindSafe(|| {
+        let _context = runtime().enter();
+        Box::pin(work())
+    }));
     async move {
-        let task = match spawned {
-            Ok(handle) => AbortOnDrop(handle),
-            Err(payload) => return RResult::RErr(panicked(&*payload)),
-        };
-        let outcome = match task.await {
-            Ok(result) => result,
-            Err(join) if join.is_panic() => Err(panicked(&*join.into_panic())),
-            Err(_) => Err(EngineError::internal("the engine cancelled the operation")),
+        let outcome = match built {
+            Ok(operation) => Operation::Here(operation).await,
+            Err(payload) => Err(panicked(&*payload)),
         };
         RResult::from(outcome)
     }
@@ -261,6 +329,92 @@ macro_rules! export_engine {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Drives `operation` as a host does: from a runtime of the host's own.
+    fn as_host<T>(operation: FfiResult<T>) -> Result<T, EngineError> {
+        let host = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        host.block_on(operation).into_result()
+    }
+
+    fn thread_name() -> String {
+        std::thread::current().name().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn a_ready_answer_is_made_on_the_hosts_thread() {
+        let host_thread = thread_name();
+        let answered_on = as_host(spawn(|| async { Ok(thread_name()) })).unwrap();
+        assert_eq!(answered_on, host_thread);
+    }
+
+    #[test]
+    fn an_operation_that_waits_finishes_on_the_engines_runtime() {
+        let answered_on = as_host(spawn(|| async {
+            // A timer of the engine's runtime: only its context has one.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            Ok(thread_name())
+        }))
+        .unwrap();
+        assert_eq!(answered_on, "wharf-engine");
+    }
+
+    #[test]
+    fn panics_become_errors_wherever_the_operation_runs() {
+        let before_waiting = as_host(spawn(|| async {
+            if true {
+                panic!("at once");
+            }
+            Ok(())
+        }));
+        assert!(before_waiting.unwrap_err().message.contains("at once"));
+        let after_waiting = as_host(spawn(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            if true {
+                panic!("after a wait");
+            }
+            Ok(())
+        }));
+        assert!(after_waiting.unwrap_err().message.contains("after a wait"));
+        let building = as_host(spawn::<(), std::future::Ready<_>>(|| panic!("building")));
+        assert!(building.unwrap_err().message.contains("building"));
+    }
+
+    #[test]
+    fn a_host_that_stops_waiting_cancels_the_engines_work() {
+        static FINISHED: AtomicBool = AtomicBool::new(false);
+        static DROPPED: AtomicBool = AtomicBool::new(false);
+        struct Dropped;
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                DROPPED.store(true, Ordering::SeqCst);
+            }
+        }
+        let operation = spawn(|| async {
+            let _dropped = Dropped;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            FINISHED.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        let host = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let deadline = std::time::Duration::from_millis(10);
+        let answer = host.block_on(async { tokio::time::timeout(deadline, operation).await });
+        assert!(answer.is_err(), "the deadline passed first");
+        // The task is aborted: its future is dropped, not finished.
+        while !DROPPED.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        assert!(!FINISHED.load(Ordering::SeqCst));
+    }
+
     #[test]
     fn exported_symbol_is_the_one_abi_stable_looks_up() {
         let source = include_str!("export.rs");

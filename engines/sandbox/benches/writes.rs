@@ -4,40 +4,14 @@
 //!
 //! Run with `cargo xtask bench book`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use abi_stable::{
-    sabi_trait::TD_Opaque,
-    std_types::{RArc, ROption, RResult, RStr, RVec},
-};
-use wharf_engine_api::{
-    ContactName, Engine, EngineError, HostServices, HostServices_TO, LogLevel, Session,
-    SessionContext, SessionStatus,
-};
-use wharf_sandbox::SandboxEngine;
+use wharf_engine_api::{ContactName, Session};
 
 const BOOK_SIZES: [usize; 3] = [100, 10_000, 100_000];
 const WRITES: usize = 200;
-
-/// A host that serves one generated fixture.
-#[derive(Clone)]
-struct FixtureHost {
-    fixture: RArc<Vec<u8>>,
-}
-
-impl HostServices for FixtureHost {
-    fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
-    fn status(&self, _status: SessionStatus, _reason: ROption<RStr<'_>>) {}
-    fn qr(&self, _value: RStr<'_>) {}
-    fn account(&self, _id: RStr<'_>, _push_name: ROption<RStr<'_>>) {}
-    fn read_config_file(
-        &self,
-        _field: RStr<'_>,
-        _name: RStr<'_>,
-    ) -> RResult<RVec<u8>, EngineError> {
-        RResult::ROk(RVec::from(self.fixture.as_slice()))
-    }
-}
 
 /// A book of `size` named contacts.
 fn fixture(size: usize) -> Vec<u8> {
@@ -58,18 +32,7 @@ fn fixture(size: usize) -> Vec<u8> {
 
 /// A sandbox session over a book of `size` contacts.
 async fn session_over(size: usize, dir: &std::path::Path) -> impl Session {
-    let host = FixtureHost {
-        fixture: RArc::new(fixture(size)),
-    };
-    SandboxEngine
-        .open_session(SessionContext {
-            session: "bench".into(),
-            config: r#"{"fixture": "book.json"}"#.into(),
-            data_dir: dir.join(size.to_string()).to_string_lossy().as_ref().into(),
-            host: HostServices_TO::from_ptr(RArc::new(host), TD_Opaque),
-        })
-        .await
-        .expect("a session")
+    common::open_session(fixture(size), dir, &size.to_string()).await
 }
 
 /// The time of write number `write` on a book of `size`: even writes

@@ -1,16 +1,18 @@
 //! The sandbox's contact book: what WhatsApp would know about the session's
 //! contacts, loaded from a JSON fixture and changed by block, unblock and upsert.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use wharf_engine_api::{
-    Contact, ContactName, EngineError, LidMapping, NumberExists, RString,
-    support::whatsapp_variants,
+    Contact, ContactName, EngineError, LidMapping, ListQuery, NumberExists, ROption, RString,
+    support::{ContactBook, whatsapp_variants},
 };
 
-/// One contact with the details WhatsApp serves separately.
+/// One contact with the details WhatsApp serves separately: a row of a
+/// fixture or of the saved book.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Row")]
 pub struct Entry {
     #[serde(flatten)]
     pub contact: Contact,
@@ -22,17 +24,99 @@ pub struct Entry {
     pub profile_picture_url: Option<String>,
 }
 
-/// The whole book, in the fixture's format, with an index so that finding
-/// or changing one contact costs the same at any book size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "BookFile")]
+/// An [`Entry`] as JSON has it, read field by field: `#[serde(flatten)]`
+/// would buffer every field of every contact first, which made loading a
+/// 100,000-contact fixture several times slower. [`Contact`] keeps the
+/// fields of ABI 2.0 for good, so this list does not go stale.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Row {
+    id: RString,
+    number: ROption<RString>,
+    name: ROption<RString>,
+    pushname: ROption<RString>,
+    short_name: ROption<RString>,
+    is_me: bool,
+    is_group: bool,
+    #[serde(rename = "isWAContact")]
+    is_wa_contact: bool,
+    is_my_contact: bool,
+    is_blocked: bool,
+    lid: ROption<RString>,
+    about: Option<String>,
+    #[serde(rename = "profilePictureURL")]
+    profile_picture_url: Option<String>,
+}
+
+impl From<Row> for Entry {
+    fn from(row: Row) -> Self {
+        Self {
+            contact: Contact {
+                id: row.id,
+                number: row.number,
+                name: row.name,
+                pushname: row.pushname,
+                short_name: row.short_name,
+                is_me: row.is_me,
+                is_group: row.is_group,
+                is_wa_contact: row.is_wa_contact,
+                is_my_contact: row.is_my_contact,
+                is_blocked: row.is_blocked,
+                lid: row.lid,
+                later_fields: Default::default(),
+            },
+            about: row.about,
+            profile_picture_url: row.profile_picture_url,
+        }
+    }
+}
+
+impl Entry {
+    fn split(self) -> (Contact, Details) {
+        let details = Details {
+            about: self.about.map(String::into_boxed_str),
+            profile_picture_url: self.profile_picture_url.map(String::into_boxed_str),
+        };
+        (self.contact, details)
+    }
+
+    fn join(contact: Contact, details: &Details) -> Self {
+        Self {
+            contact,
+            about: details.about().map(str::to_owned),
+            profile_picture_url: details.profile_picture_url().map(str::to_owned),
+        }
+    }
+}
+
+/// What the book keeps of an entry besides its contact, as compactly as
+/// it can: a book may hold 100,000 of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Details {
+    about: Option<Box<str>>,
+    profile_picture_url: Option<Box<str>>,
+}
+
+impl Details {
+    pub fn about(&self) -> Option<&str> {
+        self.about.as_deref()
+    }
+
+    pub fn profile_picture_url(&self) -> Option<&str> {
+        self.profile_picture_url.as_deref()
+    }
+}
+
+/// The whole book, indexed (by id, LID, name and number) so that finding,
+/// listing or changing contacts costs the same at any book size.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Book {
     pub description: String,
-    contacts: Vec<Entry>,
+    contacts: ContactBook<Details>,
     /// Numbers on WhatsApp that are not in the book, for `check-exists`.
     pub registered: Vec<String>,
-    #[serde(skip)]
-    index: Index,
+    /// The numbers of the book's people on WhatsApp, and the registered ones.
+    on_whatsapp: HashSet<Box<str>>,
 }
 
 /// A book as a fixture or a saved file has it, before it is indexed.
@@ -45,60 +129,79 @@ struct BookFile {
     registered: Vec<String>,
 }
 
-impl From<BookFile> for Book {
-    fn from(file: BookFile) -> Self {
-        Book::new(file.description, file.contacts, file.registered)
+/// The same, as the book writes it.
+#[derive(Serialize)]
+struct BookFileRef<'a> {
+    description: &'a str,
+    contacts: Vec<Entry>,
+    registered: &'a [String],
+}
+
+impl Serialize for Book {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        BookFileRef {
+            description: &self.description,
+            contacts: self.entries().collect(),
+            registered: &self.registered,
+        }
+        .serialize(serializer)
     }
 }
 
-/// Where each contact is, by its id and by its LID, and which numbers are
-/// on WhatsApp.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Index {
-    by_id: HashMap<String, usize>,
-    /// The contacts whose id is their number and who have a LID too.
-    by_lid: HashMap<String, usize>,
-    on_whatsapp: HashSet<String>,
-}
-
-impl Index {
-    fn add(&mut self, position: usize, entry: &Entry) {
-        let contact = &entry.contact;
-        self.by_id.insert(contact.id.to_string(), position);
-        if let Some(lid) = contact.lid.as_ref().into_option()
-            && lid != &contact.id
-        {
-            self.by_lid.insert(lid.to_string(), position);
-        }
-        if let (true, false, Some(number)) = (
-            contact.is_wa_contact,
-            contact.is_group,
-            contact.number.as_ref().into_option(),
-        ) {
-            self.on_whatsapp.insert(number.to_string());
-        }
+/// Notes `contact`'s number when it is a person on WhatsApp.
+fn note_number(on_whatsapp: &mut HashSet<Box<str>>, contact: &Contact) {
+    if let (true, false, Some(number)) = (
+        contact.is_wa_contact,
+        contact.is_group,
+        contact.number.as_ref().into_option(),
+    ) && !on_whatsapp.contains(number.as_str())
+    {
+        on_whatsapp.insert(number.as_str().into());
     }
 }
 
 impl Book {
-    /// A book of these contacts (in this order) and registered numbers.
-    pub fn new(description: String, contacts: Vec<Entry>, registered: Vec<String>) -> Self {
-        let mut index = Index::default();
-        for (position, entry) in contacts.iter().enumerate() {
-            index.add(position, entry);
+    /// A book of these contacts (in this order) and registered numbers,
+    /// or what is wrong with them ([`check`]).
+    pub fn new(
+        description: String,
+        contacts: Vec<Entry>,
+        registered: Vec<String>,
+    ) -> Result<Self, String> {
+        check(&contacts, &registered)?;
+        let mut on_whatsapp = HashSet::with_capacity(contacts.len() + registered.len());
+        for entry in &contacts {
+            note_number(&mut on_whatsapp, &entry.contact);
         }
-        index.on_whatsapp.extend(registered.iter().cloned());
-        Self {
+        on_whatsapp.extend(registered.iter().map(|number| number.as_str().into()));
+        let mut book = ContactBook::new();
+        // `check` has refused what the contact book would refuse.
+        book.extend_with(contacts.into_iter().map(Entry::split))
+            .map_err(|err| err.message.to_string())?;
+        Ok(Self {
             description,
-            contacts,
+            contacts: book,
             registered,
-            index,
-        }
+            on_whatsapp,
+        })
+    }
+
+    /// How many contacts the book holds.
+    pub fn contact_count(&self) -> usize {
+        self.contacts.len()
     }
 
     /// Every entry, in the book's order.
-    pub fn entries(&self) -> &[Entry] {
-        &self.contacts
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = Entry> {
+        (self.contacts.iter()).map(|(contact, details)| Entry::join(contact, details))
+    }
+
+    /// The account the session is logged in as, when the book has it.
+    pub fn me(&self) -> Option<Contact> {
+        self.contacts
+            .iter()
+            .map(|(contact, _)| contact)
+            .find(|c| c.is_me)
     }
 
     /// Parses and checks a fixture or a saved book. `origin` names the file in errors.
@@ -106,7 +209,7 @@ impl Book {
         // serde's message quotes what it could not read, and a fixture may be
         // a file the client should not see: say where and what kind of
         // problem, never what the file holds.
-        let book: Book = serde_json::from_str(json).map_err(|err| {
+        let file: BookFile = serde_json::from_str(json).map_err(|err| {
             let problem = match err.classify() {
                 serde_json::error::Category::Io | serde_json::error::Category::Syntax => {
                     "is not valid JSON"
@@ -120,66 +223,8 @@ impl Book {
                 err.column()
             ))
         })?;
-        book.check()
-            .map_err(|reason| EngineError::invalid_input(format!("{origin}: {reason}")))?;
-        Ok(book)
-    }
-
-    /// Checks what the engine relies on: well-formed, unique ids, each
-    /// person once (a LID is no other contact's id or LID, and a contact
-    /// whose id is a LID has no other), and registered numbers in digits.
-    pub(crate) fn check(&self) -> Result<(), String> {
-        let mut seen = HashSet::new();
-        let mut lids = HashSet::new();
-        for (index, entry) in self.contacts.iter().enumerate() {
-            let id = entry.contact.id.as_str();
-            if let Some(lid) = entry.contact.lid.as_ref().into_option() {
-                let field = format!("contacts[{index}].lid");
-                let digits = lid.strip_suffix("@lid").unwrap_or_default();
-                if !is_digits(digits) {
-                    return Err(format!("{field}: {lid:?} is not a LID (digits@lid)"));
-                }
-                if id.ends_with("@lid") && id != lid.as_str() {
-                    return Err(format!("{field}: {id:?} is a LID and cannot have another"));
-                }
-                if !id.ends_with("@c.us") && !id.ends_with("@lid") {
-                    return Err(format!(
-                        "{field}: {id:?} is not a person, who alone have LIDs"
-                    ));
-                }
-                if !lids.insert(lid.as_str()) {
-                    return Err(format!(
-                        "{field}: {lid:?} is another contact's too; a person is one contact"
-                    ));
-                }
-            }
-        }
-        for (index, entry) in self.contacts.iter().enumerate() {
-            let id = entry.contact.id.as_str();
-            let field = format!("contacts[{index}].id");
-            if id.ends_with("@lid") && entry.contact.lid.is_none() && lids.contains(id) {
-                return Err(format!(
-                    "{field}: {id:?} is another contact's lid; a person is one contact"
-                ));
-            }
-            let (user, server) = id
-                .split_once('@')
-                .ok_or_else(|| format!("{field}: {id:?} is not a chat id (user@server)"))?;
-            if user.is_empty() || !matches!(server, "c.us" | "g.us" | "lid") {
-                return Err(format!(
-                    "{field}: {id:?} is not a chat id (…@c.us, …@g.us or …@lid)"
-                ));
-            }
-            if !seen.insert(id) {
-                return Err(format!("{field}: {id:?} appears twice"));
-            }
-        }
-        if let Some(bad) = self.registered.iter().find(|n| !is_digits(n)) {
-            return Err(format!(
-                "registered: {bad:?} is not a phone number in digits"
-            ));
-        }
-        Ok(())
+        Book::new(file.description, file.contacts, file.registered)
+            .map_err(|reason| EngineError::invalid_input(format!("{origin}: {reason}")))
     }
 
     pub fn to_json(&self) -> String {
@@ -187,54 +232,44 @@ impl Book {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    pub fn contacts(&self) -> Vec<Contact> {
-        self.contacts.iter().map(|e| e.contact.clone()).collect()
+    /// A page of the book, as `contacts.list` answers, without sorting it.
+    pub fn page(&self, query: &ListQuery) -> Vec<Contact> {
+        self.contacts.page(query)
     }
 
     /// The entry of the person `id` names: by their id, or by their LID.
-    pub fn entry(&self, id: &str) -> Option<&Entry> {
-        (self.index.by_id.get(id))
-            .or_else(|| self.index.by_lid.get(id))
-            .and_then(|&position| self.contacts.get(position))
+    pub fn entry(&self, id: &str) -> Option<Entry> {
+        let contact = self.contacts.get(id)?;
+        let details = self.contacts.extra(id)?;
+        Some(Entry::join(contact, details))
     }
 
-    /// Every known LID with the number it stands for, in no order.
-    pub fn lid_mappings(&self) -> Vec<LidMapping> {
-        (self.index.by_lid.iter())
-            .filter_map(|(lid, &position)| {
-                let pn = &self.contacts.get(position)?.contact.id;
-                Some(LidMapping::new(lid.as_str(), Some(pn.clone())))
-            })
-            .collect()
+    /// A page of the known LIDs with the numbers they stand for, by LID.
+    pub fn lids(&self, offset: u32, limit: u32) -> Vec<LidMapping> {
+        self.contacts.lids(offset, limit)
     }
 
     /// How many LIDs the book maps to a number.
     pub fn lid_count(&self) -> u64 {
-        self.index.by_lid.len() as u64
+        self.contacts.lid_count() as u64
     }
 
     /// The number `lid` stands for, when the book knows it.
     pub fn pn_of(&self, lid: &str) -> LidMapping {
-        let pn = (self.index.by_lid.get(lid))
-            .and_then(|&position| self.contacts.get(position))
-            .map(|entry| entry.contact.id.clone());
-        LidMapping::new(lid, pn)
+        LidMapping::new(lid, self.contacts.id_by_lid(lid))
     }
 
     /// The LID of `phone` (digits), when the book knows it.
     pub fn lid_of(&self, phone: &str) -> LidMapping {
         let pn = format!("{phone}@c.us");
-        match self
-            .entry(&pn)
-            .and_then(|e| e.contact.lid.as_ref().into_option())
-        {
-            Some(lid) => LidMapping::new(lid.clone(), Some(pn)),
+        match self.contacts.get(&pn).and_then(|c| c.lid.into_option()) {
+            Some(lid) => LidMapping::new(lid, Some(pn)),
             None => LidMapping::unknown_lid(pn),
         }
     }
 
     fn is_registered(&self, number: &str) -> bool {
-        self.index.on_whatsapp.contains(number)
+        self.on_whatsapp.contains(number)
     }
 
     /// Whether `phone` (digits) is on WhatsApp, and under which chat id.
@@ -253,8 +288,8 @@ impl Book {
     /// The contact `id` names (by id or LID), or what WhatsApp shows for a
     /// registered number that is not in the book.
     pub fn contact(&self, id: &str) -> Result<Contact, EngineError> {
-        if let Some(entry) = self.entry(id) {
-            return Ok(entry.contact.clone());
+        if let Some(contact) = self.contacts.get(id) {
+            return Ok(contact);
         }
         let number = self.registered_number(id)?;
         Ok(Contact {
@@ -279,29 +314,27 @@ impl Book {
     pub fn detail(
         &self,
         id: &str,
-        pick: impl Fn(&Entry) -> Option<String>,
+        pick: fn(&Details) -> Option<&str>,
     ) -> Result<Option<String>, EngineError> {
-        match self.entry(id) {
-            Some(entry) => Ok(pick(entry)),
+        match self.contacts.extra(id) {
+            Some(details) => Ok(pick(details).map(str::to_owned)),
             None => self.registered_number(id).map(|_| None),
         }
     }
 
+    /// Whether the book can take `entry` (see [`ContactBook::check`]).
+    pub fn admits(&self, entry: &Entry) -> Result<(), EngineError> {
+        self.contacts.check(&entry.contact)
+    }
+
     /// Puts `entry` in the book: in place of the entry with its id, or at
     /// the end. Changes are computed first ([`Book::blocked`],
-    /// [`Book::renamed`]), saved, and only then put, so a failed save
-    /// leaves the book as it was without copying it.
-    pub fn put(&mut self, entry: Entry) {
-        match self.index.by_id.get(entry.contact.id.as_str()) {
-            Some(&position) => {
-                self.index.add(position, &entry);
-                self.contacts[position] = entry;
-            }
-            None => {
-                self.index.add(self.contacts.len(), &entry);
-                self.contacts.push(entry);
-            }
-        }
+    /// [`Book::renamed`]), checked ([`Book::admits`]), saved, and only then
+    /// put, so a failed save leaves the book as it was without copying it.
+    pub fn put(&mut self, entry: Entry) -> Result<(), EngineError> {
+        note_number(&mut self.on_whatsapp, &entry.contact);
+        let (contact, details) = entry.split();
+        self.contacts.upsert_with(contact, details)
     }
 
     /// The entry of the person `id` names, blocked or unblocked; a
@@ -314,7 +347,7 @@ impl Book {
             )));
         }
         let mut entry = match self.entry(id) {
-            Some(entry) => entry.clone(),
+            Some(entry) => entry,
             None => Entry {
                 contact: self.contact(id)?,
                 about: None,
@@ -329,7 +362,8 @@ impl Book {
     /// `name`, new if it had none. Only a person whose number is known can
     /// be saved: a LID is saved as the number it stands for.
     pub fn renamed(&self, id: &str, name: &ContactName) -> Result<Entry, EngineError> {
-        let id = self.entry(id).map_or(id, |entry| entry.contact.id.as_str());
+        let found = self.entry(id);
+        let id = found.as_ref().map_or(id, |entry| entry.contact.id.as_str());
         let Some(number) = id.strip_suffix("@c.us") else {
             return Err(EngineError::invalid_input(format!(
                 "contactId: {id} is not a phone contact (…@c.us); only those can be saved"
@@ -339,8 +373,8 @@ impl Book {
         if full_name.is_empty() {
             return Err(EngineError::invalid_input("firstName: must not be empty"));
         }
-        let mut entry = match self.entry(id) {
-            Some(entry) => entry.clone(),
+        let mut entry = match found {
+            Some(entry) => entry,
             None => Entry {
                 contact: Contact {
                     id: id.into(),
@@ -364,12 +398,71 @@ impl Book {
     }
 }
 
+/// Checks what the engine relies on: well-formed, unique ids, each
+/// person once (a LID is no other contact's id or LID, and a contact
+/// whose id is a LID has no other), and registered numbers in digits.
+fn check(contacts: &[Entry], registered: &[String]) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    let mut lids = HashSet::new();
+    for (index, entry) in contacts.iter().enumerate() {
+        let id = entry.contact.id.as_str();
+        if let Some(lid) = entry.contact.lid.as_ref().into_option() {
+            let field = format!("contacts[{index}].lid");
+            let digits = lid.strip_suffix("@lid").unwrap_or_default();
+            if !is_digits(digits) {
+                return Err(format!("{field}: {lid:?} is not a LID (digits@lid)"));
+            }
+            if id.ends_with("@lid") && id != lid.as_str() {
+                return Err(format!("{field}: {id:?} is a LID and cannot have another"));
+            }
+            if !id.ends_with("@c.us") && !id.ends_with("@lid") {
+                return Err(format!(
+                    "{field}: {id:?} is not a person, who alone have LIDs"
+                ));
+            }
+            if !lids.insert(lid.as_str()) {
+                return Err(format!(
+                    "{field}: {lid:?} is another contact's too; a person is one contact"
+                ));
+            }
+        }
+    }
+    for (index, entry) in contacts.iter().enumerate() {
+        let id = entry.contact.id.as_str();
+        let field = format!("contacts[{index}].id");
+        if id.ends_with("@lid") && entry.contact.lid.is_none() && lids.contains(id) {
+            return Err(format!(
+                "{field}: {id:?} is another contact's lid; a person is one contact"
+            ));
+        }
+        let (user, server) = id
+            .split_once('@')
+            .ok_or_else(|| format!("{field}: {id:?} is not a chat id (user@server)"))?;
+        if user.is_empty() || !matches!(server, "c.us" | "g.us" | "lid") {
+            return Err(format!(
+                "{field}: {id:?} is not a chat id (…@c.us, …@g.us or …@lid)"
+            ));
+        }
+        if !seen.insert(id) {
+            return Err(format!("{field}: {id:?} appears twice"));
+        }
+    }
+    if let Some(bad) = registered.iter().find(|n| !is_digits(n)) {
+        return Err(format!(
+            "registered: {bad:?} is not a phone number in digits"
+        ));
+    }
+    Ok(())
+}
+
 fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
 mod tests {
+    use wharf_engine_api::{SortBy, SortOrder};
+
     use super::*;
 
     const DEFAULT: &str = include_str!("../fixtures/default.json");
@@ -381,22 +474,58 @@ mod tests {
     #[test]
     fn default_fixture_has_what_the_docs_promise() {
         let book = book();
-        let contacts = book.contacts();
-        assert!(contacts.len() >= 50);
-        assert_eq!(contacts.iter().filter(|c| c.is_me).count(), 1);
-        assert!(contacts.iter().filter(|c| c.is_group).count() >= 2);
-        assert!(contacts.iter().filter(|c| c.is_blocked).count() >= 2);
-        assert!(contacts.iter().any(|c| c.name.is_none()));
+        let entries: Vec<Entry> = book.entries().collect();
+        assert_eq!(entries.len(), book.contact_count());
+        assert!(entries.len() >= 50);
+        let contacts = || entries.iter().map(|e| &e.contact);
+        assert_eq!(contacts().filter(|c| c.is_me).count(), 1);
+        assert!(contacts().filter(|c| c.is_group).count() >= 2);
+        assert!(contacts().filter(|c| c.is_blocked).count() >= 2);
+        assert!(contacts().any(|c| c.name.is_none()));
         assert!(
-            book.contacts
+            entries
                 .iter()
                 .any(|e| e.about.is_none() && !e.contact.is_group)
         );
-        assert!(
-            book.contacts
-                .iter()
-                .any(|e| e.profile_picture_url.is_none())
-        );
+        assert!(entries.iter().any(|e| e.profile_picture_url.is_none()));
+        assert_eq!(book.me().map(|me| me.is_me), Some(true));
+    }
+
+    /// `contacts.list` answers from the book's indexes what sorting the
+    /// whole book would, after changes that rename, add and block.
+    #[test]
+    fn pages_agree_with_sorting_the_whole_book_after_changes() {
+        let mut book = book();
+        let name = |first: &str| ContactName {
+            first_name: first.into(),
+            last_name: "".into(),
+        };
+        for change in [
+            book.renamed("14155550100@c.us", &name("Zélie")),
+            book.renamed("184216350900100@lid", &name("ada")),
+            book.renamed("14155550140@c.us", &name("Émile")),
+            book.blocked("14155550101@c.us", true),
+        ] {
+            book.put(change.unwrap()).unwrap();
+        }
+        let everyone: Vec<Contact> = book.entries().map(|entry| entry.contact).collect();
+        for sort_by in [SortBy::Id, SortBy::Name] {
+            for sort_order in [SortOrder::Asc, SortOrder::Desc] {
+                for (offset, limit) in [(0, None), (0, Some(7)), (13, Some(20)), (60, Some(5))] {
+                    let query = ListQuery {
+                        limit: limit.into(),
+                        offset,
+                        sort_by,
+                        sort_order,
+                    };
+                    assert_eq!(
+                        book.page(&query),
+                        query.apply(everyone.clone()),
+                        "{query:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -450,12 +579,12 @@ mod tests {
             last_name: last.into(),
         };
         let added = book.renamed("14155550140@c.us", &name("New", "Person"));
-        book.put(added.unwrap());
+        book.put(added.unwrap()).unwrap();
         let added = book.contact("14155550140@c.us").unwrap();
         assert_eq!(added.name.into_option().unwrap(), "New Person");
         assert!(added.is_my_contact && added.is_wa_contact);
         let renamed = book.renamed("14155550140@c.us", &name("Renamed", ""));
-        book.put(renamed.unwrap());
+        book.put(renamed.unwrap()).unwrap();
         let renamed = book.contact("14155550140@c.us").unwrap();
         assert_eq!(renamed.short_name.into_option().unwrap(), "Renamed");
         assert!(
@@ -471,7 +600,7 @@ mod tests {
         assert_eq!(ada.id, "14155550100@c.us");
         let blocked = book.blocked("184216350900100@lid", true).unwrap();
         assert_eq!(blocked.contact.id, "14155550100@c.us");
-        book.put(blocked);
+        book.put(blocked).unwrap();
         assert!(book.contact("14155550100@c.us").unwrap().is_blocked);
         let name = ContactName {
             first_name: "Augusta".into(),

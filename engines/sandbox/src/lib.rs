@@ -33,6 +33,7 @@ use wharf_engine_api::{
 };
 
 pub use book::Book;
+use book::Details;
 use store::BookStore;
 
 /// The bundled contact book.
@@ -99,18 +100,16 @@ impl Engine for SandboxEngine {
                     Some(name) => read_fixture(&host, name).await?,
                     None => (DEFAULT_FIXTURE.to_owned(), "bundled fixture".into()),
                 };
-                let book = Book::parse(&json, &origin)?;
-                store.create(&book).await?;
-                book
+                store.create(Book::parse(&json, &origin)?).await?
             }
         };
         host.info(&format!(
             "contact book ready with {} contacts",
-            book.entries().len()
+            book.contact_count()
         ));
-        if let Some(me) = book.entries().iter().find(|entry| entry.contact.is_me) {
-            let push_name = me.contact.pushname.as_ref().map(|name| name.as_str());
-            host.account(me.contact.id.as_str(), push_name.into_option());
+        if let Some(me) = book.me() {
+            let push_name = me.pushname.as_ref().map(|name| name.as_str());
+            host.account(me.id.as_str(), push_name.into_option());
         }
         host.status(SessionStatus::WORKING, None);
         Ok(SandboxSession {
@@ -142,23 +141,24 @@ pub struct SandboxSession {
 }
 
 impl SandboxSession {
-    /// Computes the entry `change` makes, saves it, and only then puts it
-    /// in the book: a failed save leaves the session as it was.
+    /// Computes the entry `change` makes, checks that the book takes it,
+    /// saves it, and only then puts it in the book: a failed save leaves
+    /// the session as it was.
     async fn change(
         &self,
         change: impl FnOnce(&Book) -> Result<book::Entry, EngineError>,
     ) -> Result<(), EngineError> {
         let mut book = self.book.lock().await;
         let entry = change(&book)?;
+        book.admits(&entry)?;
         self.store.save(&entry).await?;
-        book.put(entry);
-        Ok(())
+        book.put(entry)
     }
 }
 
 impl Session for SandboxSession {
     async fn list_contacts(&self, query: ListQuery) -> Result<Vec<Contact>, EngineError> {
-        Ok(query.apply(self.book.lock().await.contacts()))
+        Ok(self.book.lock().await.page(&query))
     }
 
     async fn get_contact(&self, contact_id: String) -> Result<Contact, EngineError> {
@@ -170,10 +170,7 @@ impl Session for SandboxSession {
     }
 
     async fn about(&self, contact_id: String) -> Result<Option<String>, EngineError> {
-        self.book
-            .lock()
-            .await
-            .detail(&contact_id, |e| e.about.clone())
+        self.book.lock().await.detail(&contact_id, Details::about)
     }
 
     async fn profile_picture(
@@ -184,7 +181,7 @@ impl Session for SandboxSession {
         self.book
             .lock()
             .await
-            .detail(&contact_id, |e| e.profile_picture_url.clone())
+            .detail(&contact_id, Details::profile_picture_url)
     }
 
     async fn block(&self, contact_id: String) -> Result<(), EngineError> {
@@ -211,8 +208,7 @@ impl Session for SandboxSession {
     }
 
     async fn list_lids(&self, offset: u32, limit: u32) -> Result<Vec<LidMapping>, EngineError> {
-        let mappings = self.book.lock().await.lid_mappings();
-        Ok(LidMapping::page(mappings, offset, limit))
+        Ok(self.book.lock().await.lids(offset, limit))
     }
 
     async fn count_lids(&self) -> Result<u64, EngineError> {

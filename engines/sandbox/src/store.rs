@@ -83,11 +83,11 @@ impl BookStore {
         .await
     }
 
-    /// Saves a whole new book, in one transaction.
-    pub async fn create(&self, book: &Book) -> Result<(), EngineError> {
-        let encoded = Encoded::of(book)?;
+    /// Saves a whole new book, in one transaction, and hands it back: the
+    /// book moves to the blocking pool and back rather than being copied.
+    pub async fn create(&self, book: Book) -> Result<Book, EngineError> {
         let (connection, path) = (Arc::clone(&self.connection), self.path.clone());
-        blocking(move || encoded.write(&connection, &path)).await
+        blocking(move || write_book(&connection, &path, &book).map(|()| book)).await
     }
 
     /// Saves one entry: a new contact is added after the others, a known
@@ -140,10 +140,9 @@ impl BookStore {
                 serde_json::from_str::<Entry>(&json).map_err(|err| corrupt(&err))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let book = Book::new(header.description, contacts, header.registered);
-        book.check()
+        Book::new(header.description, contacts, header.registered)
             .map_err(|problem| corrupt(&problem))
-            .map(|()| Some(book))
+            .map(Some)
     }
 
     /// Moves a book that an earlier version saved as JSON into the database.
@@ -155,53 +154,45 @@ impl BookStore {
             Err(err) => return Err(cannot("read", &legacy, err)),
         };
         let book = Book::parse(&json, &legacy.display().to_string())?;
-        Encoded::of(&book)?.write(&self.connection, &self.path)?;
+        write_book(&self.connection, &self.path, &book)?;
         Ok(Some(book))
     }
 }
 
-/// A whole book as rows, ready to write.
-struct Encoded {
-    header: String,
-    entries: Vec<(String, String)>,
-}
-
-impl Encoded {
-    fn of(book: &Book) -> Result<Self, EngineError> {
-        let header = serde_json::to_string(&Header {
-            description: book.description.clone(),
-            registered: book.registered.clone(),
-        })
-        .map_err(|err| EngineError::internal(format!("encoding the book: {err}")))?;
-        let entries = book
-            .entries()
-            .iter()
-            .map(|entry| encode(entry).map(|json| (entry.contact.id.to_string(), json)))
-            .collect::<Result<_, _>>()?;
-        Ok(Self { header, entries })
+/// Replaces whatever `connection` holds with `book`, in one transaction,
+/// encoding one row at a time: a large book is never held twice, once
+/// as contacts and once as JSON.
+fn write_book(connection: &Mutex<Connection>, path: &Path, book: &Book) -> Result<(), EngineError> {
+    let header = serde_json::to_string(&Header {
+        description: book.description.clone(),
+        registered: book.registered.clone(),
+    })
+    .map_err(|err| EngineError::internal(format!("encoding the book: {err}")))?;
+    let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+    let failed = |err: rusqlite::Error| cannot("save", path, err);
+    // Dropped before its commit, the transaction rolls back.
+    let transaction = connection.transaction().map_err(failed)?;
+    transaction
+        .execute("DELETE FROM contacts", [])
+        .map_err(failed)?;
+    transaction
+        .execute(
+            "INSERT OR REPLACE INTO header (only, book) VALUES (1, ?1)",
+            params![header],
+        )
+        .map_err(failed)?;
+    {
+        let mut insert = transaction
+            .prepare("INSERT INTO contacts (id, entry) VALUES (?1, ?2)")
+            .map_err(failed)?;
+        for entry in book.entries() {
+            let json = encode(&entry)?;
+            insert
+                .execute(params![entry.contact.id.as_str(), json])
+                .map_err(failed)?;
+        }
     }
-
-    /// Replaces whatever `connection` holds with this book, in one transaction.
-    fn write(&self, connection: &Mutex<Connection>, path: &Path) -> Result<(), EngineError> {
-        let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-        let write = |connection: &mut Connection| -> rusqlite::Result<()> {
-            let transaction = connection.transaction()?;
-            transaction.execute("DELETE FROM contacts", [])?;
-            transaction.execute(
-                "INSERT OR REPLACE INTO header (only, book) VALUES (1, ?1)",
-                params![self.header],
-            )?;
-            {
-                let mut insert =
-                    transaction.prepare("INSERT INTO contacts (id, entry) VALUES (?1, ?2)")?;
-                for (id, json) in &self.entries {
-                    insert.execute(params![id, json])?;
-                }
-            }
-            transaction.commit()
-        };
-        write(&mut connection).map_err(|err| cannot("save", path, err))
-    }
+    transaction.commit().map_err(failed)
 }
 
 fn encode(entry: &Entry) -> Result<String, EngineError> {
@@ -242,8 +233,8 @@ mod tests {
         let session = dir.path().join("session");
         let (store, saved) = BookStore::open(session.clone()).await.unwrap();
         assert!(saved.is_none());
-        let mut book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
-        store.create(&book).await.unwrap();
+        let book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
+        let mut book = store.create(book).await.unwrap();
 
         let name = ContactName {
             first_name: "New".into(),
@@ -251,10 +242,10 @@ mod tests {
         };
         let added = book.renamed("14155550140@c.us", &name).unwrap();
         store.save(&added).await.unwrap();
-        book.put(added);
+        book.put(added).unwrap();
         let blocked = book.blocked("14155550100@c.us", true).unwrap();
         store.save(&blocked).await.unwrap();
-        book.put(blocked);
+        book.put(blocked).unwrap();
         drop(store);
 
         let (_, loaded) = BookStore::open(session).await.unwrap();
@@ -272,7 +263,7 @@ mod tests {
         let session = dir.path().join("sessions").join("s1");
         let (store, _) = BookStore::open(session.clone()).await.unwrap();
         store
-            .create(&Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap())
+            .create(Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap())
             .await
             .unwrap();
         assert_eq!(mode(&dir.path().join("sessions")), 0o700);
@@ -287,7 +278,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
         let blocked = book.blocked("14155550100@c.us", true).unwrap();
-        book.put(blocked);
+        book.put(blocked).unwrap();
         std::fs::write(dir.path().join(LEGACY_JSON), book.to_json()).unwrap();
 
         let (_, imported) = BookStore::open(dir.path().to_owned()).await.unwrap();

@@ -1,0 +1,50 @@
+//! What the sandbox's benchmarks share: a host that serves one fixture,
+//! and a session opened over it as the host would open one.
+
+use std::path::Path;
+
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{RArc, ROption, RResult, RStr, RVec},
+};
+use wharf_engine_api::{
+    Engine, EngineError, HostServices, HostServices_TO, LogLevel, SessionContext, SessionStatus,
+};
+use wharf_sandbox::{SandboxEngine, SandboxSession};
+
+/// A host that serves one fixture, whatever file the config names.
+#[derive(Clone)]
+struct FixtureHost {
+    fixture: RArc<Vec<u8>>,
+}
+
+impl HostServices for FixtureHost {
+    fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
+    fn status(&self, _status: SessionStatus, _reason: ROption<RStr<'_>>) {}
+    fn qr(&self, _value: RStr<'_>) {}
+    fn account(&self, _id: RStr<'_>, _push_name: ROption<RStr<'_>>) {}
+    fn read_config_file(
+        &self,
+        _field: RStr<'_>,
+        _name: RStr<'_>,
+    ) -> RResult<RVec<u8>, EngineError> {
+        RResult::ROk(RVec::from(self.fixture.as_slice()))
+    }
+}
+
+/// A sandbox session named `name`, its data in `dir/name`, whose book
+/// starts from `fixture` (JSON), opened through [`Engine::open_session`].
+pub async fn open_session(fixture: Vec<u8>, dir: &Path, name: &str) -> SandboxSession {
+    let host = FixtureHost {
+        fixture: RArc::new(fixture),
+    };
+    SandboxEngine
+        .open_session(SessionContext {
+            session: name.into(),
+            config: r#"{"fixture": "book.json"}"#.into(),
+            data_dir: dir.join(name).to_string_lossy().as_ref().into(),
+            host: HostServices_TO::from_ptr(RArc::new(host), TD_Opaque),
+        })
+        .await
+        .expect("a session")
+}

@@ -6,7 +6,7 @@
 //!   defaults with a session `default` on the sandbox engine.
 //! - `cargo xtask test [ARGS…]`: build the host and every engine library,
 //!   then run every test of the workspace.
-//! - `cargo xtask bench [abi | reload | book]`: print benchmark figures.
+//! - `cargo xtask bench [abi | reload | http | book | contacts]`: print benchmark figures.
 //! - `cargo xtask new-engine NAME [--path DIR] [--engine-api SOURCE]`: a new
 //!   engine crate, in `engines/NAME` or anywhere else, that builds and
 //!   passes conformance (`cargo xtask new-engine --help` says more).
@@ -33,7 +33,7 @@ mod new_engine;
 
 use new_engine::{EngineApi, generate_engine, new_engine};
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | book] | new-engine NAME [--path DIR] [--engine-api SOURCE] | conformance | attack [ARGS…] | docs [--check]>";
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | http | book | contacts] | new-engine NAME [--path DIR] [--engine-api SOURCE] | conformance | attack [ARGS…] | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -444,11 +444,14 @@ fn bench(args: &[OsString]) -> Result<()> {
         [] => {
             bench_with_sandbox("abi")?;
             bench_with_sandbox("reload")?;
-            bench_book_writes()
+            bench_with_sandbox("http")?;
+            bench_sandbox("writes")?;
+            bench_sandbox("contacts")
         }
-        [name @ ("abi" | "reload")] => bench_with_sandbox(name),
-        ["book"] => bench_book_writes(),
-        _ => bail!("unknown benchmark {which:?}; available: abi, reload, book"),
+        [name @ ("abi" | "reload" | "http")] => bench_with_sandbox(name),
+        ["book"] => bench_sandbox("writes"),
+        ["contacts"] => bench_sandbox("contacts"),
+        _ => bail!("unknown benchmark {which:?}; available: abi, reload, http, book, contacts"),
     }
 }
 
@@ -470,15 +473,17 @@ fn bench_with_sandbox(name: &str) -> Result<()> {
     run(bench)
 }
 
-/// The sandbox's cost of one durable write as its book grows.
-fn bench_book_writes() -> Result<()> {
+/// Runs the sandbox's benchmark `name`: `writes`, the cost of one durable
+/// write as its book grows; `contacts`, the cost of a page of contacts as
+/// the book grows, and of keeping and loading a book.
+fn bench_sandbox(name: &str) -> Result<()> {
     let mut bench = cargo();
     bench.args([
         "bench",
         "--package",
         "wharf-engine-sandbox",
         "--bench",
-        "writes",
+        name,
     ]);
     run(bench)
 }

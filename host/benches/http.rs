@@ -1,0 +1,260 @@
+//! wharf's HTTP path against a bare axum server, side by side in one run.
+//!
+//! The release `wharf` binary serves the sandbox engine with an API key
+//! set, as in production. A bare axum server (this benchmark, run again
+//! as a child process) answers the same routes with the same JSON bytes,
+//! which it asked wharf for first, from memory and without a key check:
+//! what serving these answers costs with nothing of wharf's in the way.
+//! Both run as separate processes with the same runtime settings; the
+//! same load generator drives each in turn, several times, over loopback
+//! keep-alive connections, and the median rate of each is compared.
+//!
+//! Run with `cargo xtask bench http`.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Bytes, http::header, routing::get};
+use http_body_util::{BodyExt, Empty};
+use hyper::{Request, client::conn::http1};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+const API_KEY: &str = "bench-key-8f3a1c";
+const CONNECTIONS: usize = 32;
+const WINDOW: Duration = Duration::from_secs(2);
+const ROUNDS: usize = 5;
+/// Set in the child that serves the bare answers: `port;route=file;…`.
+const BARE_ENV: &str = "WHARF_BENCH_BARE";
+
+/// The operations compared, as a REST user calls them.
+const OPERATIONS: [(&str, &str); 3] = [
+    (
+        "contacts.get",
+        "/api/contacts?contactId=14155550100&session=default",
+    ),
+    (
+        "contacts.list (100)",
+        "/api/default/contacts/all?limit=100&sortBy=name",
+    ),
+    (
+        "contacts.check_exists",
+        "/api/contacts/check-exists?phone=14155550100&session=default",
+    ),
+];
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// One keep-alive connection's requests, as fast as answers come.
+async fn drive(
+    address: SocketAddr,
+    path: &'static str,
+    key: bool,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+) {
+    let stream = TcpStream::connect(address).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("an HTTP/1 connection");
+    tokio::spawn(connection);
+    while !stop.load(Ordering::Relaxed) {
+        let mut request = Request::get(path).header(header::HOST, "127.0.0.1");
+        if key {
+            request = request.header("x-api-key", API_KEY);
+        }
+        let request = request.body(Empty::<Bytes>::new()).expect("a request");
+        let response = sender.send_request(request).await.expect("an answer");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.into_body().collect().await.expect("a body");
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Requests per second over one window, with [`CONNECTIONS`] at once.
+async fn rate(address: SocketAddr, path: &'static str, key: bool) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            tokio::spawn(drive(
+                address,
+                path,
+                key,
+                Arc::clone(&stop),
+                Arc::clone(&done),
+            ))
+        })
+        .collect();
+    // A moment for every connection to be up before counting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (started, before) = (Instant::now(), done.load(Ordering::Relaxed));
+    tokio::time::sleep(WINDOW).await;
+    let counted = done.load(Ordering::Relaxed) - before;
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("a client");
+    }
+    counted as f64 / elapsed.as_secs_f64()
+}
+
+async fn wait_until_up(address: SocketAddr, server: &mut Child) {
+    for _ in 0..600 {
+        if TcpStream::connect(address).await.is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = server.try_wait() {
+            panic!("the server exited: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not start");
+}
+
+/// The child: serves each route's bytes, nothing else.
+async fn serve_bare(spec: &str) {
+    let mut parts = spec.split(';');
+    let port: u16 = parts.next().and_then(|p| p.parse().ok()).expect("a port");
+    let mut router = Router::new();
+    for part in parts {
+        let (route, file) = part.split_once('=').expect("route=file");
+        let body = Bytes::from(std::fs::read(file).expect("a body file"));
+        router = router.route(
+            route,
+            get(move || {
+                let body = body.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+            }),
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    axum::serve(listener, router).await.expect("serve");
+}
+
+fn start_wharf(dir: &Path, port: u16) -> Child {
+    let library = std::env::var_os("WHARF_BENCH_ENGINE").unwrap_or_else(|| {
+        eprintln!("run this benchmark with `cargo xtask bench http`");
+        std::process::exit(2);
+    });
+    let engines = dir.join("engines");
+    std::fs::create_dir_all(&engines).expect("engines directory");
+    let library = Path::new(&library);
+    std::fs::copy(
+        library,
+        engines.join(library.file_name().expect("a file name")),
+    )
+    .expect("copy the engine library");
+    Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["serve", "--start-session", "default", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--engines-dir")
+        .arg(&engines)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("WHARF_API_KEY", API_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start wharf")
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    if let Ok(spec) = std::env::var(BARE_ENV) {
+        runtime.block_on(serve_bare(&spec));
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (wharf_port, bare_port) = (free_port(), free_port());
+    let wharf_address = SocketAddr::from(([127, 0, 0, 1], wharf_port));
+    let bare_address = SocketAddr::from(([127, 0, 0, 1], bare_port));
+    let mut wharf = start_wharf(dir.path(), wharf_port);
+    runtime.block_on(async {
+        wait_until_up(wharf_address, &mut wharf).await;
+        let mut spec = bare_port.to_string();
+        for (index, (_, path)) in OPERATIONS.iter().enumerate() {
+            let body = fetch_when_working(wharf_address, path).await;
+            let file = dir.path().join(format!("body-{index}.json"));
+            std::fs::write(&file, body).expect("a body file");
+            let route = path.split('?').next().unwrap_or(path);
+            spec.push_str(&format!(";{route}={}", file.display()));
+        }
+        let mut bare = Command::new(std::env::current_exe().expect("this benchmark"))
+            .env(BARE_ENV, spec)
+            .spawn()
+            .expect("start the bare server");
+        wait_until_up(bare_address, &mut bare).await;
+
+        println!(
+            "wharf HTTP benchmark: {CONNECTIONS} keep-alive connections, median of {ROUNDS} windows of {WINDOW:?} each, wharf (sandbox, API key on) and bare axum (same bytes, no key) in turns"
+        );
+        for (operation, path) in OPERATIONS {
+            let (mut wharf_rates, mut bare_rates) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                wharf_rates.push(rate(wharf_address, path, true).await);
+                bare_rates.push(rate(bare_address, path, false).await);
+            }
+            let (wharf_rate, bare_rate) = (median(wharf_rates), median(bare_rates));
+            println!(
+                "{operation:<24} wharf {wharf_rate:>9.0} req/s   bare axum {bare_rate:>9.0} req/s   wharf/bare {:>5.2}x",
+                wharf_rate / bare_rate
+            );
+        }
+        let _ = bare.kill();
+        let _ = bare.wait();
+    });
+    let _ = wharf.kill();
+    let _ = wharf.wait();
+}
+
+/// The answer to `path` once the session serves it (it starts with the host).
+async fn fetch_when_working(address: SocketAddr, path: &str) -> Vec<u8> {
+    for _ in 0..600 {
+        let stream = TcpStream::connect(address).await.expect("connect");
+        let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.expect("http1");
+        tokio::spawn(connection);
+        let request = Request::get(path)
+            .header(header::HOST, "127.0.0.1")
+            .header("x-api-key", API_KEY)
+            .body(Empty::<Bytes>::new())
+            .expect("a request");
+        let response = sender.send_request(request).await.expect("an answer");
+        if response.status().is_success() {
+            return response
+                .into_body()
+                .collect()
+                .await
+                .expect("a body")
+                .to_bytes()
+                .to_vec();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} never answered 200");
+}

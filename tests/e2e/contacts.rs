@@ -449,6 +449,21 @@ fn a_person_is_one_contact_found_by_phone_number_or_lid() {
         !ids(&list).contains(&ADA_LID),
         "saving by LID made a second contact"
     );
+    // A Brazilian mobile with or without its 9th digit is one person.
+    let (status, ana) = host.get("/api/default/contacts/551187654321");
+    assert_eq!(
+        (status, &ana["id"]),
+        (StatusCode::OK, &json!("5511987654321@c.us"))
+    );
+    let (_, mapping) = host.get("/api/default/lids/pn/551187654321");
+    assert_eq!(mapping["pn"], "5511987654321@c.us", "{mapping}");
+    assert_eq!(mapping["lid"], ana["lid"], "{mapping}");
+    // The account cannot block itself, by either id.
+    for me in ["14155550199", "184216350900199@lid"] {
+        let block = json!({"contactId": me, "session": "default"});
+        let (status, body) = host.post("/api/contacts/block", block);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
     // Without a number there is nothing to save in the address book.
     let (status, body) = host.put(
         "/api/default/contacts/184216350900201@lid",

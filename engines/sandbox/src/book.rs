@@ -165,10 +165,13 @@ impl Book {
     /// or what is wrong with them ([`check`]).
     pub fn new(
         description: String,
-        contacts: Vec<Entry>,
+        mut contacts: Vec<Entry>,
         registered: Vec<String>,
     ) -> Result<Self, String> {
         check(&contacts, &registered)?;
+        for entry in &mut contacts {
+            complete(&mut entry.contact);
+        }
         let mut on_whatsapp = HashSet::with_capacity(contacts.len() + registered.len());
         for entry in &contacts {
             note_number(&mut on_whatsapp, &entry.contact);
@@ -237,10 +240,28 @@ impl Book {
         self.contacts.page(query)
     }
 
-    /// The entry of the person `id` names: by their id, or by their LID.
+    /// The id under which the book has the person `id` names: `id`
+    /// itself, the contact whose LID it is, or, for a Brazilian mobile,
+    /// the contact under the number's other form (with or without the 9th
+    /// digit), as WhatsApp knows each such number by one of the two.
+    fn known_id(&self, id: &str) -> Option<RString> {
+        if let Some(contact) = self.contacts.get(id) {
+            return Some(contact.id);
+        }
+        let number = id.strip_suffix("@c.us")?;
+        whatsapp_variants(number)
+            .into_iter()
+            .skip(1)
+            .find_map(|variant| self.contacts.get(&format!("{variant}@c.us")))
+            .map(|contact| contact.id)
+    }
+
+    /// The entry of the person `id` names: by their id, their LID, or
+    /// their number's other form ([`Book::known_id`]).
     pub fn entry(&self, id: &str) -> Option<Entry> {
-        let contact = self.contacts.get(id)?;
-        let details = self.contacts.extra(id)?;
+        let id = self.known_id(id)?;
+        let contact = self.contacts.get(&id)?;
+        let details = self.contacts.extra(&id)?;
         Some(Entry::join(contact, details))
     }
 
@@ -259,11 +280,17 @@ impl Book {
         LidMapping::new(lid, self.contacts.id_by_lid(lid))
     }
 
-    /// The LID of `phone` (digits), when the book knows it.
+    /// The LID of `phone` (digits), when the book knows it, with the
+    /// chat id WhatsApp knows the number by.
     pub fn lid_of(&self, phone: &str) -> LidMapping {
         let pn = format!("{phone}@c.us");
-        match self.contacts.get(&pn).and_then(|c| c.lid.into_option()) {
-            Some(lid) => LidMapping::new(lid, Some(pn)),
+        match self.entry(&pn).map(|entry| entry.contact) {
+            Some(Contact {
+                id,
+                lid: ROption::RSome(lid),
+                ..
+            }) => LidMapping::new(lid, Some(id)),
+            Some(contact) => LidMapping::unknown_lid(contact.id),
             None => LidMapping::unknown_lid(pn),
         }
     }
@@ -288,25 +315,32 @@ impl Book {
     /// The contact `id` names (by id or LID), or what WhatsApp shows for a
     /// registered number that is not in the book.
     pub fn contact(&self, id: &str) -> Result<Contact, EngineError> {
-        if let Some(contact) = self.contacts.get(id) {
-            return Ok(contact);
+        if let Some(entry) = self.entry(id) {
+            return Ok(entry.contact);
         }
         let number = self.registered_number(id)?;
         Ok(Contact {
-            id: id.into(),
+            id: format!("{number}@c.us").into(),
             number: Some(RString::from(number)).into(),
             is_wa_contact: true,
             ..Contact::default()
         })
     }
 
-    fn registered_number<'a>(&self, id: &'a str) -> Result<&'a str, EngineError> {
-        match id.strip_suffix("@c.us") {
-            Some(number) if self.is_registered(number) => Ok(number),
-            _ => Err(EngineError::not_found(format!(
-                "{id} is not in the contact book and not on WhatsApp"
-            ))),
-        }
+    /// The number of `id` in the form WhatsApp has it registered, when it
+    /// is on WhatsApp (`check-exists`' answer).
+    fn registered_number(&self, id: &str) -> Result<String, EngineError> {
+        id.strip_suffix("@c.us")
+            .and_then(|number| {
+                whatsapp_variants(number)
+                    .into_iter()
+                    .find(|variant| self.is_registered(variant))
+            })
+            .ok_or_else(|| {
+                EngineError::not_found(format!(
+                    "{id} is not in the contact book and not on WhatsApp"
+                ))
+            })
     }
 
     /// A detail of a contact (about text, picture): `None` when private, and
@@ -316,7 +350,7 @@ impl Book {
         id: &str,
         pick: fn(&Details) -> Option<&str>,
     ) -> Result<Option<String>, EngineError> {
-        match self.contacts.extra(id) {
+        match self.known_id(id).and_then(|id| self.contacts.extra(&id)) {
             Some(details) => Ok(pick(details).map(str::to_owned)),
             None => self.registered_number(id).map(|_| None),
         }
@@ -354,6 +388,11 @@ impl Book {
                 profile_picture_url: None,
             },
         };
+        if entry.contact.is_me {
+            return Err(EngineError::invalid_input(format!(
+                "contactId: {id} is this session's own account, which cannot block itself"
+            )));
+        }
         entry.contact.is_blocked = blocked;
         Ok(entry)
     }
@@ -363,7 +402,17 @@ impl Book {
     /// be saved: a LID is saved as the number it stands for.
     pub fn renamed(&self, id: &str, name: &ContactName) -> Result<Entry, EngineError> {
         let found = self.entry(id);
-        let id = found.as_ref().map_or(id, |entry| entry.contact.id.as_str());
+        // A number outside the book is saved in the form WhatsApp knows.
+        let registered = found
+            .is_none()
+            .then(|| self.registered_number(id).ok())
+            .flatten()
+            .map(|number| format!("{number}@c.us"));
+        let id = match (&found, &registered) {
+            (Some(entry), _) => entry.contact.id.as_str(),
+            (None, Some(registered)) => registered.as_str(),
+            (None, None) => id,
+        };
         let Some(number) = id.strip_suffix("@c.us") else {
             return Err(EngineError::invalid_input(format!(
                 "contactId: {id} is not a phone contact (…@c.us); only those can be saved"
@@ -398,43 +447,18 @@ impl Book {
     }
 }
 
-/// Checks what the engine relies on: well-formed, unique ids, each
-/// person once (a LID is no other contact's id or LID, and a contact
-/// whose id is a LID has no other), and registered numbers in digits.
+/// Checks what the engine relies on, naming the field of the first
+/// problem: well-formed, unique ids; a phone contact's `number` is its
+/// id's; each person once (a LID is no other contact's id or LID, a
+/// contact whose id is a LID has no other LID and no number, and only
+/// people have LIDs); one account (`isMe`); registered numbers in digits.
 fn check(contacts: &[Entry], registered: &[String]) -> Result<(), String> {
     let mut seen = HashSet::new();
-    let mut lids = HashSet::new();
+    let mut me = None;
     for (index, entry) in contacts.iter().enumerate() {
-        let id = entry.contact.id.as_str();
-        if let Some(lid) = entry.contact.lid.as_ref().into_option() {
-            let field = format!("contacts[{index}].lid");
-            let digits = lid.strip_suffix("@lid").unwrap_or_default();
-            if !is_digits(digits) {
-                return Err(format!("{field}: {lid:?} is not a LID (digits@lid)"));
-            }
-            if id.ends_with("@lid") && id != lid.as_str() {
-                return Err(format!("{field}: {id:?} is a LID and cannot have another"));
-            }
-            if !id.ends_with("@c.us") && !id.ends_with("@lid") {
-                return Err(format!(
-                    "{field}: {id:?} is not a person, who alone have LIDs"
-                ));
-            }
-            if !lids.insert(lid.as_str()) {
-                return Err(format!(
-                    "{field}: {lid:?} is another contact's too; a person is one contact"
-                ));
-            }
-        }
-    }
-    for (index, entry) in contacts.iter().enumerate() {
-        let id = entry.contact.id.as_str();
+        let contact = &entry.contact;
+        let id = contact.id.as_str();
         let field = format!("contacts[{index}].id");
-        if id.ends_with("@lid") && entry.contact.lid.is_none() && lids.contains(id) {
-            return Err(format!(
-                "{field}: {id:?} is another contact's lid; a person is one contact"
-            ));
-        }
         let (user, server) = id
             .split_once('@')
             .ok_or_else(|| format!("{field}: {id:?} is not a chat id (user@server)"))?;
@@ -443,16 +467,95 @@ fn check(contacts: &[Entry], registered: &[String]) -> Result<(), String> {
                 "{field}: {id:?} is not a chat id (…@c.us, …@g.us or …@lid)"
             ));
         }
+        if server == "c.us" && !is_phone_number(user) {
+            return Err(format!(
+                "{field}: {id:?} is not a phone number's chat id (5 to 15 digits@c.us)"
+            ));
+        }
         if !seen.insert(id) {
             return Err(format!("{field}: {id:?} appears twice"));
         }
+        match (server, contact.number.as_ref().into_option()) {
+            ("c.us", Some(number)) if number.as_str() != user => {
+                return Err(format!(
+                    "contacts[{index}].number: {number:?} is not the number of {id:?}"
+                ));
+            }
+            ("lid", Some(number)) => {
+                return Err(format!(
+                    "contacts[{index}].number: {number:?} on {id:?}: a person whose number is \
+                     known has that number's chat id as id, and the LID as lid"
+                ));
+            }
+            _ => {}
+        }
+        if contact.is_me
+            && let Some(first) = me.replace(index)
+        {
+            return Err(format!(
+                "contacts[{index}].isMe: contacts[{first}] is the account already"
+            ));
+        }
     }
-    if let Some(bad) = registered.iter().find(|n| !is_digits(n)) {
+    let mut lids = HashSet::new();
+    for (index, entry) in contacts.iter().enumerate() {
+        let contact = &entry.contact;
+        let id = contact.id.as_str();
+        let Some(lid) = contact.lid.as_ref().into_option() else {
+            continue;
+        };
+        let field = format!("contacts[{index}].lid");
+        let digits = lid.strip_suffix("@lid").unwrap_or_default();
+        if !is_digits(digits) {
+            return Err(format!("{field}: {lid:?} is not a LID (digits@lid)"));
+        }
+        if id.ends_with("@lid") && id != lid.as_str() {
+            return Err(format!(
+                "{field}: {lid:?} differs from the id {id:?}, a LID itself: a contact known \
+                 only by LID has that LID as its lid"
+            ));
+        }
+        if contact.is_group || id.ends_with("@g.us") {
+            return Err(format!("{field}: {id:?} is a group; only people have LIDs"));
+        }
+        if !lids.insert(lid.as_str()) {
+            return Err(format!(
+                "{field}: {lid:?} is another contact's too; a person is one contact"
+            ));
+        }
+    }
+    for (index, entry) in contacts.iter().enumerate() {
+        let id = entry.contact.id.as_str();
+        if id.ends_with("@lid") && entry.contact.lid.is_none() && lids.contains(id) {
+            return Err(format!(
+                "contacts[{index}].id: {id:?} is another contact's lid; a person is one contact"
+            ));
+        }
+    }
+    if let Some(bad) = registered.iter().find(|n| !is_phone_number(n)) {
         return Err(format!(
-            "registered: {bad:?} is not a phone number in digits"
+            "registered: {bad:?} is not a phone number (5 to 15 digits)"
         ));
     }
     Ok(())
+}
+
+/// Fills in what a contact's id says: a phone contact's number, and a
+/// contact known only by LID has its LID as `lid` (as the contract says).
+fn complete(contact: &mut Contact) {
+    let id = contact.id.clone();
+    if let Some(number) = id.strip_suffix("@c.us")
+        && contact.number.is_none()
+    {
+        contact.number = ROption::RSome(number.into());
+    }
+    if id.ends_with("@lid") && contact.lid.is_none() {
+        contact.lid = ROption::RSome(id);
+    }
+}
+
+fn is_phone_number(s: &str) -> bool {
+    is_digits(s) && (5..=15).contains(&s.len())
 }
 
 fn is_digits(s: &str) -> bool {
@@ -620,22 +723,102 @@ mod tests {
     }
 
     #[test]
-    fn rejects_books_with_a_person_twice() {
+    fn rejects_books_with_a_person_twice_naming_the_field() {
         let twice = [
-            r#"{"contacts":[{"id":"1@c.us","lid":"9@lid"},{"id":"2@c.us","lid":"9@lid"}]}"#,
-            r#"{"contacts":[{"id":"1@c.us","lid":"9@lid"},{"id":"9@lid"}]}"#,
-            r#"{"contacts":[{"id":"8@lid","lid":"9@lid"}]}"#,
-            r#"{"contacts":[{"id":"1@c.us","lid":"9"}]}"#,
+            (
+                r#"{"contacts":[{"id":"14155550100@c.us","lid":"9@lid"},{"id":"14155550101@c.us","lid":"9@lid"}]}"#,
+                "contacts[1].lid",
+            ),
+            (
+                r#"{"contacts":[{"id":"14155550100@c.us","lid":"9@lid"},{"id":"9@lid"}]}"#,
+                "contacts[1].id",
+            ),
+            (
+                r#"{"contacts":[{"id":"8@lid","lid":"9@lid"}]}"#,
+                "contacts[0].lid",
+            ),
+            (
+                r#"{"contacts":[{"id":"14155550100@c.us","lid":"9"}]}"#,
+                "contacts[0].lid",
+            ),
+            // The number says another person than the id.
+            (
+                r#"{"contacts":[{"id":"14155550100@c.us","number":"14155550101"}]}"#,
+                "contacts[0].number",
+            ),
+            // A number known for a contact kept under its LID.
+            (
+                r#"{"contacts":[{"id":"9@lid","number":"14155550100"}]}"#,
+                "contacts[0].number",
+            ),
+            (
+                r#"{"contacts":[{"id":"120363000000000001@g.us","isGroup":true,"lid":"9@lid"}]}"#,
+                "contacts[0].lid",
+            ),
+            (
+                r#"{"contacts":[{"id":"14155550100@c.us","isMe":true},{"id":"14155550101@c.us","isMe":true}]}"#,
+                "contacts[1].isMe",
+            ),
+            (r#"{"contacts":[{"id":"1234@c.us"}]}"#, "contacts[0].id"),
+            (r#"{"contacts":[],"registered":["111"]}"#, "registered"),
         ];
-        for json in twice {
+        for (json, field) in twice {
             let err = Book::parse(json, "f.json").unwrap_err();
-            assert!(err.message.contains("contacts["), "{json}: {err}");
+            assert!(err.message.contains(field), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_book_fills_in_what_ids_say() {
+        let json = r#"{"contacts":[{"id":"9@lid"},{"id":"14155550100@c.us"}]}"#;
+        let book = Book::parse(json, "f.json").unwrap();
+        assert_eq!(
+            book.contact("9@lid").unwrap().lid.into_option().unwrap(),
+            "9@lid"
+        );
+        let phone = book.contact("14155550100@c.us").unwrap();
+        assert_eq!(phone.number.into_option().unwrap(), "14155550100");
+    }
+
+    #[test]
+    fn a_brazilian_mobile_is_one_person_with_or_without_its_ninth_digit() {
+        let mut book = book();
+        let size = book.contact_count();
+        // Ana is in the book with the 9th digit.
+        let ana = book.contact("551187654321@c.us").unwrap();
+        assert_eq!(ana.id, "5511987654321@c.us");
+        assert_eq!(
+            book.lid_of("551187654321"),
+            LidMapping::new("184216350900321@lid", Some("5511987654321@c.us"))
+        );
+        let name = ContactName {
+            first_name: "Ana".into(),
+            last_name: "Dup".into(),
+        };
+        let renamed = book.renamed("551187654321@c.us", &name).unwrap();
+        assert_eq!(renamed.contact.id, "5511987654321@c.us");
+        book.put(renamed).unwrap();
+        assert_eq!(book.contact_count(), size, "no second Ana");
+        // A registered number outside the book, asked in its other form.
+        let outside = book.contact("5511976543210@c.us").unwrap();
+        assert_eq!(outside.id, "5511976543210@c.us");
+        let outside = book.contact("551176543210@c.us").unwrap();
+        assert_eq!(outside.id, "5511976543210@c.us");
+    }
+
+    #[test]
+    fn the_account_cannot_block_itself() {
+        let book = book();
+        for id in ["14155550199@c.us", "184216350900199@lid"] {
+            let err = book.blocked(id, true).unwrap_err();
+            assert_eq!(err.kind, wharf_engine_api::ErrorKind::INVALID_INPUT, "{id}");
+            assert!(err.message.starts_with("contactId"), "{err}");
         }
     }
 
     #[test]
     fn rejects_fixtures_with_bad_ids_naming_the_field() {
-        let json = r#"{"contacts":[{"id":"1@c.us"},{"id":"1@c.us"}]}"#;
+        let json = r#"{"contacts":[{"id":"14155550100@c.us"},{"id":"14155550100@c.us"}]}"#;
         let err = Book::parse(json, "f.json").unwrap_err();
         assert!(err.message.contains("contacts[1].id"), "{err}");
         let err = Book::parse(r#"{"contacts":[{"id":"abc"}]}"#, "f.json").unwrap_err();

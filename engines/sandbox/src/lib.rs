@@ -202,8 +202,9 @@ impl Session for SandboxSession {
         name: ContactName,
     ) -> Result<(), EngineError> {
         self.change(|book| book.renamed(&contact_id, &name)).await?;
+        // The id only: a name is personal data, and logs travel further.
         self.host
-            .info(&format!("saved {contact_id} as {}", name.full_name()));
+            .info(&format!("saved {contact_id} in the address book"));
         Ok(())
     }
 

@@ -124,6 +124,8 @@ fn list_rejects_bad_paging_naming_the_field() {
         ("offset=x", "offset"),
         ("sortBy=phone", "sortBy"),
         ("sortOrder=up", "sortOrder"),
+        // Which of two values would count is anyone's guess: neither.
+        ("offset=1&offset=0", "offset"),
     ] {
         let (status, body) = host.get(&format!("/api/default/contacts/all?{query}"));
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
@@ -133,6 +135,13 @@ fn list_rejects_bad_paging_naming_the_field() {
     let (status, body) = host.get("/api/contacts/all");
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "session");
+    let (status, body) = host.get("/api/contacts/all?session=default&session=nosuch");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "session");
+    // Percent-encoded values are decoded as before.
+    let (status, page) = host.get("/api/contacts/all?session=%64efault&limit=%31");
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page.as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -63,7 +63,7 @@ async fn list(
     Ok(Json(mappings.into_vec()))
 }
 
-/// The number of something.
+/// How many LIDs the session knows: WAHA's `CountResponse`.
 #[derive(Serialize, ToSchema)]
 struct Count {
     #[schema(example = 42)]

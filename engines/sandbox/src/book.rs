@@ -1,7 +1,7 @@
 //! The sandbox's contact book: what WhatsApp would know about the session's
 //! contacts, loaded from a JSON fixture and changed by block, unblock and upsert.
 
-use std::collections::HashSet;
+use std::{borrow::Cow, collections::HashSet};
 
 use serde::{Deserialize, Serialize, Serializer};
 use wharf_engine_api::{
@@ -244,16 +244,22 @@ impl Book {
     /// itself, the contact whose LID it is, or, for a Brazilian mobile,
     /// the contact under the number's other form (with or without the 9th
     /// digit), as WhatsApp knows each such number by one of the two.
-    fn known_id(&self, id: &str) -> Option<RString> {
-        if let Some(contact) = self.contacts.get(id) {
-            return Some(contact.id);
+    ///
+    /// Looked up without building a contact: a read resolves its id first.
+    fn known_id<'a>(&self, id: &'a str) -> Option<Cow<'a, str>> {
+        if self.contacts.extra(id).is_some() {
+            return Some(match self.contacts.id_by_lid(id) {
+                Some(pn) => Cow::Owned(pn.to_owned()),
+                None => Cow::Borrowed(id),
+            });
         }
         let number = id.strip_suffix("@c.us")?;
         whatsapp_variants(number)
             .into_iter()
             .skip(1)
-            .find_map(|variant| self.contacts.get(&format!("{variant}@c.us")))
-            .map(|contact| contact.id)
+            .map(|variant| format!("{variant}@c.us"))
+            .find(|variant| self.contacts.extra(variant).is_some())
+            .map(Cow::Owned)
     }
 
     /// The entry of the person `id` names: by their id, their LID, or
@@ -315,8 +321,8 @@ impl Book {
     /// The contact `id` names (by id or LID), or what WhatsApp shows for a
     /// registered number that is not in the book.
     pub fn contact(&self, id: &str) -> Result<Contact, EngineError> {
-        if let Some(entry) = self.entry(id) {
-            return Ok(entry.contact);
+        if let Some(contact) = self.known_id(id).and_then(|id| self.contacts.get(&id)) {
+            return Ok(contact);
         }
         let number = self.registered_number(id)?;
         Ok(Contact {

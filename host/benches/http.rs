@@ -9,6 +9,10 @@
 //! same load generator drives each in turn, several times, over loopback
 //! keep-alive connections, and the median rate of each is compared.
 //!
+//! Then a second session over a generated book of [`BIG_BOOK`] contacts:
+//! the latency of one 100-row page at a time over HTTP, at the first,
+//! middle and last offsets, by id and by name (p50 and p99).
+//!
 //! Run with `cargo xtask bench http`.
 
 use std::{
@@ -23,7 +27,7 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, http::header, routing::get};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::{Request, client::conn::http1};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -34,6 +38,10 @@ const WINDOW: Duration = Duration::from_secs(2);
 const ROUNDS: usize = 5;
 /// Set in the child that serves the bare answers: `port;route=file;…`.
 const BARE_ENV: &str = "WHARF_BENCH_BARE";
+/// The size of the book whose pages are timed.
+const BIG_BOOK: usize = 100_000;
+/// Pages timed per offset and order.
+const PAGES: usize = 500;
 
 /// The operations compared, as a REST user calls them.
 const OPERATIONS: [(&str, &str); 3] = [
@@ -78,6 +86,8 @@ async fn drive(
             request = request.header("x-api-key", API_KEY);
         }
         let request = request.body(Empty::<Bytes>::new()).expect("a request");
+        // The connection takes the next request once it has finished the last.
+        sender.ready().await.expect("the connection stays open");
         let response = sender.send_request(request).await.expect("an answer");
         assert!(
             response.status().is_success(),
@@ -152,6 +162,107 @@ async fn serve_bare(spec: &str) {
     axum::serve(listener, router).await.expect("serve");
 }
 
+/// A fixture of `size` contacts with names from a few first and last
+/// names (so many tie), one in ten without one, ids in no order.
+fn big_book(size: usize) -> Vec<u8> {
+    const FIRST: [&str; 6] = ["Ana", "Émile", "bob", "Zoë", "Øystein", "Carol"];
+    const LAST: [&str; 5] = ["Silva", "Müller", "o'Brien", "Nguyễn", "Smith"];
+    let contacts: Vec<_> = (0..size)
+        .map(|index| {
+            let scrambled = (index as u64).wrapping_mul(2_654_435_761) % (1 << 32);
+            let number = 10_000_000_000 + scrambled;
+            let name = (!scrambled.is_multiple_of(10)).then(|| {
+                let first = FIRST[index % FIRST.len()];
+                format!("{first} {}", LAST[scrambled as usize % LAST.len()])
+            });
+            serde_json::json!({
+                "id": format!("{number}@c.us"),
+                "number": number.to_string(),
+                "name": name,
+                "isWAContact": true,
+                "isMyContact": name.is_some(),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "contacts": contacts })).expect("a fixture")
+}
+
+/// One request on its own connection's `sender`; its status and body.
+async fn send(
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, Bytes) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "127.0.0.1")
+        .header("x-api-key", API_KEY)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.unwrap_or_default().to_owned())))
+        .expect("a request");
+    sender.ready().await.expect("the connection stays open");
+    let response = sender.send_request(request).await.expect("an answer");
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    (status, body)
+}
+
+/// Creates a session over the big book, waits until it works, and times
+/// pages of it one at a time.
+async fn time_big_book_pages(address: SocketAddr) {
+    let stream = TcpStream::connect(address).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("an HTTP/1 connection");
+    tokio::spawn(connection);
+    let create = r#"{"name": "big", "engine": "sandbox", "config": {"fixture": "big.json"}}"#;
+    let (status, body) = send(&mut sender, "POST", "/api/sessions", Some(create)).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let loading = Instant::now();
+    loop {
+        let (_, body) = send(&mut sender, "GET", "/api/sessions/big", None).await;
+        let info: serde_json::Value = serde_json::from_slice(&body).expect("a session");
+        match info["status"].as_str() {
+            Some("WORKING") => break,
+            Some("STARTING") => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => panic!("the big session did not start: {info}"),
+        }
+    }
+    println!(
+        "a session over a {BIG_BOOK}-contact book works {:.2} s after it was created; \
+         one 100-row page at a time over HTTP, {PAGES} pages each:",
+        loading.elapsed().as_secs_f64()
+    );
+    let last = BIG_BOOK - 100;
+    for sort_by in ["id", "name"] {
+        for (place, offset) in [("first", 0), ("middle", BIG_BOOK / 2), ("last", last)] {
+            let path = format!("/api/big/contacts/all?limit=100&offset={offset}&sortBy={sort_by}");
+            let mut times = Vec::with_capacity(PAGES);
+            for _ in 0..PAGES {
+                let started = Instant::now();
+                let (status, _) = send(&mut sender, "GET", &path, None).await;
+                times.push(started.elapsed());
+                assert_eq!(status, 200, "{path}");
+            }
+            times.sort();
+            let ms = |at: usize| times[at].as_secs_f64() * 1e3;
+            println!(
+                "  by {sort_by:<4} at the {place:<6} page   p50 {:>6.3} ms   p99 {:>6.3} ms",
+                ms(PAGES / 2),
+                ms(PAGES * 99 / 100)
+            );
+        }
+    }
+}
+
 fn start_wharf(dir: &Path, port: u16) -> Child {
     let library = std::env::var_os("WHARF_BENCH_ENGINE").unwrap_or_else(|| {
         eprintln!("run this benchmark with `cargo xtask bench http`");
@@ -165,9 +276,14 @@ fn start_wharf(dir: &Path, port: u16) -> Child {
         engines.join(library.file_name().expect("a file name")),
     )
     .expect("copy the engine library");
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).expect("config files directory");
+    std::fs::write(files.join("big.json"), big_book(BIG_BOOK)).expect("the big book");
     Command::new(env!("CARGO_BIN_EXE_wharf"))
         .args(["serve", "--start-session", "default", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
+        .arg("--config-files-dir")
+        .arg(&files)
         .arg("--engines-dir")
         .arg(&engines)
         .arg("--data-dir")
@@ -228,6 +344,8 @@ fn main() {
         }
         let _ = bare.kill();
         let _ = bare.wait();
+        println!();
+        time_big_book_pages(wharf_address).await;
     });
     let _ = wharf.kill();
     let _ = wharf.wait();

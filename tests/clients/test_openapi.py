@@ -46,6 +46,10 @@ def test_the_document_describes_every_route_with_its_errors(document):
         "/api/sessions/{session}/restart",
         "/api/sessions/{session}/logout",
         "/api/sessions/{session}/me",
+        "/api/{session}/lids",
+        "/api/{session}/lids/count",
+        "/api/{session}/lids/{lid}",
+        "/api/{session}/lids/pn/{phoneNumber}",
         "/api/{session}/auth/qr",
         "/api/{session}/auth/request-code",
         "/api/server/engines",
@@ -57,6 +61,10 @@ def test_the_document_describes_every_route_with_its_errors(document):
         assert path in paths, path
     upsert = paths["/api/{session}/contacts/{contactId}"]["put"]
     assert {"200", "400", "401", "404", "422", "501", "504"} <= set(upsert["responses"])
+    lids = paths["/api/{session}/lids/{lid}"]["get"]
+    assert {"200", "400", "401", "404", "422", "501", "504"} <= set(lids["responses"])
+    mapping = document["components"]["schemas"]["LidMapping"]["properties"]
+    assert set(mapping) == {"lid", "pn"}
     assert document["components"]["securitySchemes"]["api_key"]["name"] == "x-api-key"
 
 

@@ -78,7 +78,14 @@
 //! `engine` your engine's name and `kind` the name above. A panic is a
 //! 500 with kind `internal` and the panic's message. The host bounds every
 //! call by its deadline (504) and cancels your task when it stops waiting. Use [`ListQuery::apply`] to
-//! sort and page contact lists exactly as the host's other engines do.
+//! sort and page contact lists exactly as the host's other engines do,
+//! or keep your contacts in a [`support::ContactBook`], which answers the
+//! same pages at the cost of the page alone, finds a person by either id
+//! and refuses to make one person two contacts. An operation whose answer
+//! is ready when first polled (a lookup in memory) is answered on the
+//! host's thread, inside your runtime's context; one that waits moves to
+//! your runtime. So run long computations with
+//! `tokio::task::spawn_blocking` rather than before your first `.await`.
 //!
 //! ## 5. Export, build, check, load
 //!

@@ -66,6 +66,22 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A keep-alive HTTP/1 connection to `address`, its driver spawned.
+async fn connect<B>(address: SocketAddr) -> http1::SendRequest<B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(address).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("an HTTP/1 connection");
+    tokio::spawn(connection);
+    sender
+}
+
 /// One keep-alive connection's requests, as fast as answers come.
 async fn drive(
     address: SocketAddr,
@@ -74,12 +90,7 @@ async fn drive(
     stop: Arc<AtomicBool>,
     done: Arc<AtomicU64>,
 ) {
-    let stream = TcpStream::connect(address).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("an HTTP/1 connection");
-    tokio::spawn(connection);
+    let mut sender = connect(address).await;
     while !stop.load(Ordering::Relaxed) {
         let mut request = Request::get(path).header(header::HOST, "127.0.0.1");
         if key {
@@ -217,12 +228,7 @@ async fn send(
 /// Creates a session over the big book, waits until it works, and times
 /// pages of it one at a time.
 async fn time_big_book_pages(address: SocketAddr) {
-    let stream = TcpStream::connect(address).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("an HTTP/1 connection");
-    tokio::spawn(connection);
+    let mut sender = connect(address).await;
     let create = r#"{"name": "big", "engine": "sandbox", "config": {"fixture": "big.json"}}"#;
     let (status, body) = send(&mut sender, "POST", "/api/sessions", Some(create)).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
@@ -354,9 +360,7 @@ fn main() {
 /// The answer to `path` once the session serves it (it starts with the host).
 async fn fetch_when_working(address: SocketAddr, path: &str) -> Vec<u8> {
     for _ in 0..600 {
-        let stream = TcpStream::connect(address).await.expect("connect");
-        let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.expect("http1");
-        tokio::spawn(connection);
+        let mut sender = connect(address).await;
         let request = Request::get(path)
             .header(header::HOST, "127.0.0.1")
             .header("x-api-key", API_KEY)

@@ -6,17 +6,32 @@
 //! A key may be configured in plain or as `sha512:<hex digest>`, so the
 //! plain key need not sit in the environment. Either way only digests are
 //! kept, and a presented key is compared by digest in constant time.
+//!
+//! A client sends its key with every request, and a SHA-512 digest costs
+//! as much as a few percent of a small request. So a key that was found
+//! good is remembered by a fingerprint: 128 bits of SipHash under a key
+//! drawn at random when the process starts, never written anywhere. The
+//! next request with it is checked against the fingerprints, also in
+//! constant time, and only a key not found there is digested. A wrong key
+//! is never remembered and always costs the digest.
 
-use std::convert::Infallible;
+use std::{
+    convert::Infallible,
+    future::{Ready, ready},
+    hash::{BuildHasher, RandomState},
+    sync::{Arc, PoisonError, RwLock},
+    task::{Context, Poll},
+};
 
 use axum::{
-    extract::{FromRequestParts, Request, State},
+    extract::{FromRequestParts, Request},
     http::request::Parts,
-    middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures_util::future::Either;
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
+use tower::Service;
 
 use crate::errors::ApiError;
 
@@ -32,7 +47,48 @@ fn digest(key: &str) -> KeyDigest {
 /// The keys that open `/api`. Empty means the API is open.
 #[derive(Clone, Default)]
 pub struct ApiKeys {
-    digests: Vec<KeyDigest>,
+    digests: Arc<[KeyDigest]>,
+    verified: Arc<Verified>,
+}
+
+/// Fingerprints of the presented keys that were found good.
+#[derive(Default)]
+struct Verified {
+    hasher: RandomState,
+    /// At most one per configured key: only a good key gets here, and two
+    /// strings with one digest are one key.
+    fingerprints: RwLock<Vec<u128>>,
+}
+
+impl Verified {
+    fn fingerprint(&self, key: &str) -> u128 {
+        let half = |part: u8| u128::from(self.hasher.hash_one((key, part)));
+        (half(0) << 64) | half(1)
+    }
+
+    fn holds(&self, fingerprint: u128) -> bool {
+        let presented = fingerprint.to_le_bytes();
+        let fingerprints = self
+            .fingerprints
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        fingerprints
+            .iter()
+            .fold(subtle::Choice::from(0), |found, known| {
+                found | known.to_le_bytes().ct_eq(&presented)
+            })
+            .into()
+    }
+
+    fn remember(&self, fingerprint: u128) {
+        let mut fingerprints = self
+            .fingerprints
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !fingerprints.contains(&fingerprint) {
+            fingerprints.push(fingerprint);
+        }
+    }
 }
 
 impl ApiKeys {
@@ -59,23 +115,36 @@ impl ApiKeys {
             };
             digests.push(digest);
         }
-        Ok(Self { digests })
+        Ok(Self {
+            digests: digests.into(),
+            verified: Arc::default(),
+        })
     }
 
     pub fn is_enabled(&self) -> bool {
         !self.digests.is_empty()
     }
 
-    /// Whether `presented` is one of the keys. Every configured key is
-    /// compared, in constant time, whatever matches.
+    /// Whether `presented` is one of the keys. Every configured key (or
+    /// every fingerprint of a key found good before) is compared, in
+    /// constant time, whatever matches.
     pub fn accepts(&self, presented: &str) -> bool {
+        let fingerprint = self.verified.fingerprint(presented);
+        if self.verified.holds(fingerprint) {
+            return true;
+        }
         let presented = digest(presented);
-        self.digests
+        let accepted: bool = self
+            .digests
             .iter()
             .fold(subtle::Choice::from(0), |found, key| {
                 found | key.ct_eq(&presented)
             })
-            .into()
+            .into();
+        if accepted {
+            self.verified.remember(fingerprint);
+        }
+        accepted
     }
 }
 
@@ -87,8 +156,7 @@ pub enum Caller {
     Stranger,
 }
 
-/// [`require_api_key`] sets it on every request; without that middleware
-/// nobody is trusted.
+/// [`RequireApiKey`] sets it on every request; without it nobody is trusted.
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Infallible;
 
@@ -105,31 +173,66 @@ fn guards(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
 }
 
-/// Middleware: refuses `/api` requests without a valid key (401), and tells
-/// the other routes who is calling ([`Caller`]).
-pub async fn require_api_key(
-    State(keys): State<ApiKeys>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let presented = request
-        .headers()
-        .get(HEADER)
-        .map(|value| value.to_str().unwrap_or_default());
-    let caller = if !keys.is_enabled() || presented.is_some_and(|key| keys.accepts(key)) {
-        Caller::Trusted
-    } else {
-        Caller::Stranger
-    };
-    if caller == Caller::Stranger && guards(request.uri().path()) {
-        return match presented {
+/// Wraps the whole router: refuses `/api` requests without a valid key
+/// (401) before any route is looked for, and tells the other routes who
+/// is calling ([`Caller`]).
+///
+/// A service of its own rather than `axum::middleware::from_fn`: it runs
+/// on every request, and this way costs no boxed future or cloned router
+/// per request.
+#[derive(Clone)]
+pub struct RequireApiKey<S> {
+    keys: ApiKeys,
+    inner: S,
+}
+
+impl<S> RequireApiKey<S> {
+    pub fn new(keys: ApiKeys, inner: S) -> Self {
+        Self { keys, inner }
+    }
+
+    fn caller(&self, request: &Request) -> Result<Caller, ApiError> {
+        if !self.keys.is_enabled() {
+            return Ok(Caller::Trusted);
+        }
+        let presented = request
+            .headers()
+            .get(HEADER)
+            .map(|value| value.to_str().unwrap_or_default());
+        if presented.is_some_and(|key| self.keys.accepts(key)) {
+            return Ok(Caller::Trusted);
+        }
+        if !guards(request.uri().path()) {
+            return Ok(Caller::Stranger);
+        }
+        Err(match presented {
             Some(_) => ApiError::unauthorized("the X-Api-Key header does not hold a valid API key"),
             None => ApiError::unauthorized("send the API key in the X-Api-Key header"),
-        }
-        .into_response();
+        })
     }
-    request.extensions_mut().insert(caller);
-    next.run(request).await
+}
+
+impl<S> Service<Request> for RequireApiKey<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        match self.caller(&request) {
+            Ok(caller) => {
+                request.extensions_mut().insert(caller);
+                Either::Right(self.inner.call(request))
+            }
+            Err(refused) => Either::Left(ready(Ok(refused.into_response()))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +260,25 @@ mod tests {
                 "the digest itself is not a key"
             );
         }
+    }
+
+    #[test]
+    fn a_key_found_good_is_still_the_only_one_accepted_after() {
+        let hashed = format!("sha512:{}", hex::encode(digest("s3cret")));
+        let configured = keys(&["other", &hashed]);
+        for _ in 0..3 {
+            assert!(configured.accepts("s3cret"));
+            assert!(configured.accepts("other"));
+            assert!(!configured.accepts("s3cre"));
+            assert!(!configured.accepts("s3cret\0"));
+            assert!(!configured.accepts(""));
+        }
+        let remembered = configured.verified.fingerprints.read().unwrap().len();
+        assert_eq!(remembered, 2, "only good keys, once each");
+        assert!(
+            !keys(&["s3cret"]).accepts("other"),
+            "fingerprints belong to their own keys"
+        );
     }
 
     #[test]

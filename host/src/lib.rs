@@ -90,7 +90,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!("wharf listening on http://{}", listener.local_addr()?);
-    let app = routes::router(
+    let app = routes::app(
         AppState {
             sessions: Arc::clone(&sessions),
             profile_pictures: Arc::default(),

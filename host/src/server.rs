@@ -28,6 +28,7 @@
 //! half-way through its headers.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     convert::Infallible,
     future::Future,
@@ -43,11 +44,11 @@ use std::{
 
 use anyhow::Context as _;
 use axum::{
-    Router,
     body::{Body, Bytes},
     http::{HeaderValue, Request, Response, header},
     response::IntoResponse,
 };
+use futures_util::task::AtomicWaker;
 use hyper::{
     body::{Body as HttpBody, Frame, Incoming, SizeHint},
     server::conn::http1,
@@ -57,11 +58,10 @@ use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{Notify, watch},
+    sync::Notify,
     task::JoinSet,
     time::{Instant, Sleep},
 };
-use tower::ServiceExt;
 
 use crate::errors::ApiError;
 
@@ -88,6 +88,35 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Backoff between failed `accept` calls (such as "Too many open files").
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What the server hands each request to: the router and what wraps it.
+/// It must always be ready, as axum's router is: the server calls it
+/// without asking.
+pub trait App:
+    tower::Service<
+        Request<Body>,
+        Response = Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> App for T where
+    T: tower::Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// The bounds every connection is held to.
 #[derive(Debug, Clone, Copy)]
@@ -163,14 +192,13 @@ pub fn default_max_connections(open_files: Option<u64>) -> usize {
 /// and returns once every connection is gone.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: impl App,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let turn_away_answer = over_limit_answer(limits.max_connections).await?;
     let table = Arc::new(Table::default());
     let turning_away = Arc::new(AtomicUsize::new(0));
-    let (stop, stopping) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut backoff = MIN_BACKOFF;
     tokio::pin!(shutdown);
@@ -211,8 +239,7 @@ pub async fn serve(
         match table.admit(&limits) {
             Some(admitted) => {
                 let app = app.clone();
-                let stopping = stopping.clone();
-                tasks.spawn(run_connection(stream, admitted, app, limits, stopping));
+                tasks.spawn(run_connection(stream, admitted, app, limits));
             }
             None => {
                 if turning_away.fetch_add(1, Ordering::Relaxed) < MAX_TURNING_AWAY {
@@ -230,7 +257,7 @@ pub async fn serve(
         }
     }
     drop(listener);
-    stop.send_replace(true);
+    table.stop_all();
     while let Some(finished) = tasks.join_next().await {
         log_panic(finished);
     }
@@ -344,6 +371,13 @@ impl Table {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Tells every connection the server is stopping.
+    fn stop_all(&self) {
+        for watch in self.lock().connections.values() {
+            watch.stop();
+        }
+    }
+
     /// A place for a new connection; at the limit, the connection that has
     /// waited longest without a request under way is told to close and
     /// gives up its place. `None` when every connection is busy.
@@ -385,9 +419,10 @@ struct Activity {
     phase: Phase,
     since: Instant,
     requests: usize,
-    /// When the watchdog looks next, unless woken; never after the
-    /// phase's deadline. It is not moved at every request: the watchdog
-    /// is woken only when a deadline comes before it.
+    /// When the watchdog looks next, unless woken: never after the phase's
+    /// deadline, nor more than a [`Watch::tick`] after it was set. So a
+    /// phase entered now has its deadline after the alarm, and requests
+    /// neither wake the watchdog nor move its timer.
     alarm: Option<Instant>,
 }
 
@@ -404,10 +439,13 @@ struct Watch {
     activity: Mutex<Activity>,
     header_timeout: Duration,
     idle_timeout: Duration,
+    /// The shortest timeout: how far ahead the alarm is set at most.
+    tick: Duration,
     /// Wakes the watchdog: a deadline comes before its alarm, or the
-    /// connection was evicted.
-    wake: Notify,
+    /// connection was evicted, or the server is stopping.
+    wake: Signal,
     evicted: AtomicBool,
+    stopping: AtomicBool,
 }
 
 impl Watch {
@@ -421,8 +459,10 @@ impl Watch {
             }),
             header_timeout: limits.header_timeout,
             idle_timeout: limits.idle_timeout,
-            wake: Notify::new(),
+            tick: limits.header_timeout.min(limits.idle_timeout),
+            wake: Signal::default(),
             evicted: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -444,7 +484,7 @@ impl Watch {
         let early = activity.alarm.is_none_or(|alarm| now + timeout < alarm);
         drop(activity);
         if early {
-            self.wake.notify_one();
+            self.wake.raise();
         }
     }
 
@@ -471,7 +511,8 @@ impl Watch {
     }
 
     /// The phase, its deadline, and the alarm for the watchdog, which is
-    /// kept if it still rings in time and set to the deadline otherwise.
+    /// kept if it still rings in time and set otherwise to the deadline or
+    /// a tick from now, whichever comes first.
     fn plan(&self, now: Instant) -> Plan {
         let mut activity = self.lock();
         let deadline = match activity.phase {
@@ -479,9 +520,12 @@ impl Watch {
             Phase::Idle => Some(activity.since + self.idle_timeout),
             Phase::Busy => None,
         };
-        activity.alarm = match (activity.alarm, deadline) {
-            (Some(alarm), Some(deadline)) if now < alarm && alarm <= deadline => Some(alarm),
-            _ => deadline,
+        let next_tick = now + self.tick;
+        activity.alarm = match activity.alarm {
+            Some(alarm) if now < alarm && deadline.is_none_or(|deadline| alarm <= deadline) => {
+                Some(alarm)
+            }
+            _ => Some(deadline.map_or(next_tick, |deadline| deadline.min(next_tick))),
         };
         Plan {
             phase: activity.phase,
@@ -500,11 +544,50 @@ impl Watch {
 
     fn evict(&self) {
         self.evicted.store(true, Ordering::Relaxed);
-        self.wake.notify_one();
+        self.wake.raise();
     }
 
     fn is_evicted(&self) -> bool {
         self.evicted.load(Ordering::Relaxed)
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.raise();
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// A wake-up for one waiting task, kept until it is taken.
+///
+/// A connection's watchdog waits on it beside the connection itself, so it
+/// is polled whenever the connection is: unlike `Notify`, polling it takes
+/// no lock.
+#[derive(Default)]
+struct Signal {
+    raised: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    fn raise(&self) {
+        self.raised.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Completes once the signal is raised, taking it down.
+    fn taken(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            if self.raised.swap(false, Ordering::AcqRel) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 }
 
@@ -518,13 +601,7 @@ impl Drop for RequestUnderWay {
     }
 }
 
-async fn run_connection(
-    stream: TcpStream,
-    admitted: Admitted,
-    app: Router,
-    limits: Limits,
-    mut stopping: watch::Receiver<bool>,
-) {
+async fn run_connection(stream: TcpStream, admitted: Admitted, app: impl App, limits: Limits) {
     let watch = Arc::clone(&admitted.watch);
     let io = TokioIo::new(Watched {
         stream: LingeringClose(Some(stream)),
@@ -532,9 +609,18 @@ async fn run_connection(
     });
     let service = {
         let watch = Arc::clone(&watch);
+        // hyper hands the service its requests one at a time, through a
+        // shared reference; a service is called through a unique one. The
+        // cell gives it that without cloning the app for every request.
+        let app = RefCell::new(app);
         service_fn(move |request| {
             let under_way = watch.request_started();
-            handle(request, app.clone(), limits.body_timeout, under_way)
+            handle(
+                request,
+                &mut *app.borrow_mut(),
+                limits.body_timeout,
+                under_way,
+            )
         })
     };
     let connection = http1::Builder::new()
@@ -545,10 +631,10 @@ async fn run_connection(
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
     let mut armed = None;
-    let mut stop = *stopping.borrow();
     let mut closing = false;
     loop {
         let now = Instant::now();
+        let stop = watch.is_stopping();
         let Plan {
             phase,
             deadline,
@@ -586,11 +672,8 @@ async fn run_connection(
                 }
                 return;
             }
-            () = watch.wake.notified() => {}
+            () = watch.wake.taken() => {}
             () = &mut timer, if armed.is_some() => {}
-            changed = stopping.changed(), if !stop => {
-                stop = changed.is_err() || *stopping.borrow();
-            }
         }
     }
 }
@@ -599,41 +682,52 @@ async fn run_connection(
 /// timeout. A body that timed out gets `408` whatever the route made of the
 /// broken body, and the connection is closed: the rest of the body may
 /// still come and cannot be told from a next request.
-async fn handle(
+fn handle<A: App>(
     request: Request<Incoming>,
-    app: Router,
+    app: &mut A,
     body_timeout: Duration,
     under_way: RequestUnderWay,
-) -> Result<Response<AnswerBody>, Infallible> {
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let read = Arc::new(AtomicBool::new(false));
-    let request = request.map(|body| {
-        Body::new(TimedBody::new(
-            body,
-            body_timeout,
-            Arc::clone(&timed_out),
-            Arc::clone(&read),
-        ))
-    });
-    let mut response = match app.oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
+) -> impl Future<Output = Result<Response<AnswerBody>, Infallible>> + Send + use<A> {
+    // Most requests have no body: nothing to time or to watch for them.
+    let (routed, body) = if request.body().is_end_stream() {
+        (app.call(request.map(Body::new)), None)
+    } else {
+        let body = Arc::new(BodyProgress::default());
+        let request = request.map(|incoming| {
+            Body::new(TimedBody {
+                body: incoming,
+                deadline: Some(Box::pin(tokio::time::sleep(body_timeout))),
+                progress: Arc::clone(&body),
+            })
+        });
+        (app.call(request), Some(body))
     };
-    if timed_out.load(Ordering::Relaxed) {
-        response = ApiError::body_timeout(body_timeout.as_secs_f64()).into_response();
+    async move {
+        let Ok(mut response) = routed.await;
+        if let Some(body) = body {
+            if body.timed_out.load(Ordering::Relaxed) {
+                response = ApiError::body_timeout(body_timeout.as_secs_f64()).into_response();
+            }
+            // A body not read to its end (a 413, a 415, a timeout) leaves
+            // the connection where no next request can be found: it will
+            // close, and the client must know before it sends another
+            // request on it.
+            if !body.read.load(Ordering::Relaxed) {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+        }
+        Ok(answer(response, under_way))
     }
-    // A body not read to its end (a 413, a 415, a timeout) leaves the
-    // connection where no next request can be found: it will close, and
-    // the client must know before it sends another request on it.
-    if !read.load(Ordering::Relaxed) {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    Ok(response.map(|body| AnswerBody {
+}
+
+/// The router's answer, holding its request under way until it is written.
+fn answer(response: Response<Body>, under_way: RequestUnderWay) -> Response<AnswerBody> {
+    response.map(|body| AnswerBody {
         body,
         _under_way: under_way,
-    }))
+    })
 }
 
 /// The client's stream, noting when bytes of a new request arrive.
@@ -759,30 +853,17 @@ async fn read_away(stream: &mut TcpStream) {
 /// request's headers arrived.
 struct TimedBody {
     body: Incoming,
+    /// Dropped once the body is in, so its timer is not kept for nothing.
     deadline: Option<Pin<Box<Sleep>>>,
-    timed_out: Arc<AtomicBool>,
-    /// Set once the body has been read to its end.
-    read: Arc<AtomicBool>,
+    progress: Arc<BodyProgress>,
 }
 
-impl TimedBody {
-    fn new(
-        body: Incoming,
-        timeout: Duration,
-        timed_out: Arc<AtomicBool>,
-        read: Arc<AtomicBool>,
-    ) -> Self {
-        // Most requests have no body: no timer for them.
-        let empty = body.is_end_stream();
-        read.store(empty, Ordering::Relaxed);
-        let deadline = (!empty).then(|| Box::pin(tokio::time::sleep(timeout)));
-        Self {
-            body,
-            deadline,
-            timed_out,
-            read,
-        }
-    }
+/// How far a [`TimedBody`] got, for the answer to its request.
+#[derive(Default)]
+struct BodyProgress {
+    timed_out: AtomicBool,
+    /// Set once the body has been read to its end.
+    read: AtomicBool,
 }
 
 /// The error a [`TimedBody`] fails with.
@@ -806,13 +887,13 @@ impl HttpBody for TimedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        if this.timed_out.load(Ordering::Relaxed) {
+        if this.progress.timed_out.load(Ordering::Relaxed) {
             return Poll::Ready(Some(Err(BodyTimedOut.into())));
         }
         if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
             if frame.is_none() {
                 this.deadline = None;
-                this.read.store(true, Ordering::Relaxed);
+                this.progress.read.store(true, Ordering::Relaxed);
             }
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }
@@ -824,7 +905,7 @@ impl HttpBody for TimedBody {
             return Poll::Pending;
         }
         this.deadline = None;
-        this.timed_out.store(true, Ordering::Relaxed);
+        this.progress.timed_out.store(true, Ordering::Relaxed);
         Poll::Ready(Some(Err(BodyTimedOut.into())))
     }
 

@@ -15,19 +15,20 @@ use axum::{
     Json, Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
-    middleware,
     response::Redirect,
     routing::get,
 };
 use serde::Serialize;
+use tower::Layer;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    auth::{ApiKeys, require_api_key},
+    auth::{ApiKeys, RequireApiKey},
     errors::ApiError,
     profile_pictures::ProfilePictures,
+    server::App,
     sessions::SessionManager,
 };
 
@@ -73,7 +74,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// The whole API; `/api` routes need one of `api_keys` when any is set.
 /// The OpenAPI document is at `/openapi.json`, Swagger UI at `/` (it
 /// redirects to `/swagger/`).
-pub fn router(state: AppState, api_keys: ApiKeys) -> Router {
+///
+/// The key check and the body limit wrap the router rather than being
+/// layered on it, which would wrap every route: they run once per request,
+/// before routing.
+pub fn app(state: AppState, api_keys: ApiKeys) -> impl App {
+    let limited = DefaultBodyLimit::max(MAX_BODY_BYTES).layer(router(state));
+    RequireApiKey::new(api_keys, limited)
+}
+
+fn router(state: AppState) -> Router {
     let (api, openapi) = api_routes().split_for_parts();
     let openapi = constraints::constrained(openapi);
     let document = Json(openapi.clone());
@@ -84,7 +94,5 @@ pub fn router(state: AppState, api_keys: ApiKeys) -> Router {
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::method_not_allowed(&method, uri.path())
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(api_keys, require_api_key))
         .with_state(state)
 }

@@ -35,7 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unblock))
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+type ApiResult<T> = Result<ApiJson<T>, ApiError>;
 
 /// The values of `sortBy`, and what each means.
 pub(super) const SORT_BY: [(&str, SortBy); 2] = [("id", SortBy::Id), ("name", SortBy::Name)];
@@ -59,7 +59,7 @@ async fn list(state: &AppState, session: &str, params: &Params) -> ApiResult<Vec
         s.list_contacts(query)
     })
     .await?;
-    Ok(Json(contacts.into_vec()))
+    Ok(ApiJson(contacts.into_vec()))
 }
 
 /// Get all contacts
@@ -116,7 +116,7 @@ async fn get_contact(state: &AppState, session: &str, contact_id: String) -> Api
         s.get_contact(contact_id.into())
     })
     .await?;
-    Ok(Json(contact))
+    Ok(ApiJson(contact))
 }
 
 /// Get a contact
@@ -185,7 +185,7 @@ async fn check_exists(State(state): State<AppState>, params: Params) -> ApiResul
         |s| s.check_exists(phone.into()),
     )
     .await?;
-    Ok(Json(answer))
+    Ok(ApiJson(answer))
 }
 
 /// A contact's "about" text.
@@ -215,7 +215,7 @@ async fn about(State(state): State<AppState>, params: Params) -> ApiResult<About
         s.about(contact_id.into())
     })
     .await?;
-    Ok(Json(About {
+    Ok(ApiJson(About {
         about: about.into_option().map(|text| text.into_string()),
     }))
 }
@@ -257,7 +257,7 @@ async fn profile_picture(
         .profile_pictures
         .get(&target, contact_id, refresh)
         .await?;
-    Ok(Json(ProfilePicture {
+    Ok(ApiJson(ProfilePicture {
         profile_picture_url: url,
     }))
 }
@@ -408,5 +408,5 @@ async fn upsert(
         s.upsert_contact(chat_id.into(), name)
     })
     .await?;
-    Ok(Json(Success::default()))
+    Ok(ApiJson(Success::default()))
 }

@@ -1,13 +1,15 @@
 //! Request extractors whose rejections are [`ApiError`]s, so malformed input
-//! gets the same WAHA-shaped 400 as every other error, naming the field.
+//! gets the same WAHA-shaped 400 as every other error, naming the field;
+//! and the JSON answer of the routes called most.
 
 use std::str::FromStr;
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Json, Path, Request, rejection::JsonRejection},
-    http::{StatusCode, request::Parts},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
 };
-use serde::de::DeserializeOwned;
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::errors::ApiError;
 
@@ -25,8 +27,34 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// A JSON body.
+/// A JSON body, as a request's or an answer's.
+///
+/// As an answer it differs from axum's `Json` in the buffer it starts
+/// with: one a contact fits in, so a typical answer is written without
+/// growing it.
 pub struct ApiJson<T>(pub T);
+
+/// Bytes a serialized answer starts with room for.
+const ANSWER_CAPACITY: usize = 512;
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        let mut bytes = Vec::with_capacity(ANSWER_CAPACITY);
+        match serde_json::to_writer(&mut bytes, &self.0) {
+            Ok(()) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                bytes,
+            )
+                .into_response(),
+            Err(err) => {
+                ApiError::internal(format!("cannot write the answer: {err}")).into_response()
+            }
+        }
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -61,35 +89,71 @@ fn inner_cause(err: &dyn std::error::Error) -> String {
 ///
 /// Decoded by hand rather than through axum's `Query`: a request has a
 /// few fields, looked up one by one, and deserializing them into a map
-/// through serde was a noticeable part of a request's cost. A field given
-/// twice is refused rather than one of its values silently winning.
-pub struct Params(Vec<(String, String)>);
+/// through serde was a noticeable part of a request's cost. The decoded
+/// fields share one string. A field given twice is refused rather than one
+/// of its values silently winning, and so is a query of more fields than
+/// any route takes, which would only make the duplicate check costly.
+pub struct Params {
+    /// Each field's decoded name, then its value, one after another.
+    text: String,
+    /// Where each name and each value ends in `text` (a query is far
+    /// shorter than 4 GiB).
+    ends: [u32; 2 * MAX_PARAMS],
+    count: usize,
+}
+
+/// More query fields than any route takes (the most is five).
+const MAX_PARAMS: usize = 16;
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        let mut fields: Vec<(String, String)> = Vec::new();
+        let mut params = Params {
+            text: String::with_capacity(query.len()),
+            ends: [0; 2 * MAX_PARAMS],
+            count: 0,
+        };
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            if fields.iter().any(|(seen, _)| *seen == name) {
+            if params.count == MAX_PARAMS {
+                return Err(ApiError::bad_request(
+                    "query",
+                    format!("has more than {MAX_PARAMS} fields"),
+                ));
+            }
+            if params.optional(&name).is_some() {
                 return Err(ApiError::bad_request(
                     &name,
                     "is given more than once; give it once",
                 ));
             }
-            fields.push((name.into_owned(), value.into_owned()));
+            params.text.push_str(&name);
+            params.ends[2 * params.count] = params.end();
+            params.text.push_str(&value);
+            params.ends[2 * params.count + 1] = params.end();
+            params.count += 1;
         }
-        Ok(Params(fields))
+        Ok(params)
     }
 }
 
 impl Params {
+    fn end(&self) -> u32 {
+        u32::try_from(self.text.len()).unwrap_or(u32::MAX)
+    }
+
     /// A field that may be absent.
     pub fn optional(&self, field: &str) -> Option<&str> {
-        (self.0.iter())
-            .find(|(name, _)| name == field)
-            .map(|(_, value)| value.as_str())
+        let mut start = 0;
+        for bounds in self.ends[..2 * self.count].chunks_exact(2) {
+            let [name_end, value_end] = [bounds[0] as usize, bounds[1] as usize];
+            if &self.text[start..name_end] == field {
+                return Some(&self.text[name_end..value_end]);
+            }
+            start = value_end;
+        }
+        None
     }
 
     /// A field that must be present and not empty.
@@ -149,5 +213,62 @@ impl Params {
                     format!("'{raw}' must be one of: {}", names.join(", ")),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    async fn params(query: &str) -> Result<Params, ApiError> {
+        let (mut parts, ()) = Request::get(format!("/api/contacts?{query}"))
+            .body(())
+            .unwrap()
+            .into_parts();
+        Params::from_request_parts(&mut parts, &()).await
+    }
+
+    async fn field_of(error: ApiError) -> String {
+        let body = axum::response::IntoResponse::into_response(error).into_body();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        body["field"].as_str().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn fields_are_decoded_and_found_by_name() {
+        let params = params("session=default&contactId=%2B1%20415&empty=&plus=a+b")
+            .await
+            .unwrap();
+        assert_eq!(params.optional("session"), Some("default"));
+        assert_eq!(params.optional("contactId"), Some("+1 415"));
+        assert_eq!(params.optional("plus"), Some("a b"));
+        assert_eq!(params.optional("empty"), Some(""));
+        assert_eq!(params.optional("sess"), None);
+        assert_eq!(params.optional("sessiondefault"), None);
+        assert_eq!(
+            field_of(params.required("empty").unwrap_err()).await,
+            "empty"
+        );
+        assert_eq!(
+            field_of(params.required("absent").unwrap_err()).await,
+            "absent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_field_given_twice_is_refused_by_its_name() {
+        let refused = params("session=a&limit=1&session=b").await.err().unwrap();
+        assert_eq!(field_of(refused).await, "session");
+    }
+
+    #[tokio::test]
+    async fn more_fields_than_any_route_takes_are_refused() {
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("f{i}=1")).collect();
+        assert!(params(&many[..MAX_PARAMS].join("&")).await.is_ok());
+        let refused = params(&many.join("&")).await.err().unwrap();
+        assert_eq!(field_of(refused).await, "query");
     }
 }

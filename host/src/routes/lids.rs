@@ -3,7 +3,7 @@
 //! of its own, so an engine that cannot answer one gets a `501` from
 //! [`dispatch`] without being called.
 
-use axum::{Json, extract::State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -11,7 +11,7 @@ use wharf_engine_api::{LidMapping, features};
 
 use super::{
     AppState,
-    extract::{ApiPath, Params},
+    extract::{ApiJson, ApiPath, Params},
 };
 use crate::{
     contact_id::{parse_lid, parse_person_id},
@@ -32,7 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(find_lid_by_pn))
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+type ApiResult<T> = Result<ApiJson<T>, ApiError>;
 
 /// Get all known LIDs and their phone numbers
 ///
@@ -60,7 +60,7 @@ async fn list(
         s.list_lids(offset, limit)
     })
     .await?;
-    Ok(Json(mappings.into_vec()))
+    Ok(ApiJson(mappings.into_vec()))
 }
 
 /// How many LIDs the session knows: WAHA's `CountResponse`.
@@ -87,7 +87,7 @@ async fn count(
         s.count_lids()
     })
     .await?;
-    Ok(Json(Count { count }))
+    Ok(ApiJson(Count { count }))
 }
 
 /// Get the phone number of a LID
@@ -121,7 +121,7 @@ async fn find_pn_by_lid(
         s.find_pn_by_lid(lid.into())
     })
     .await?;
-    Ok(Json(mapping))
+    Ok(ApiJson(mapping))
 }
 
 /// Get the LID of a phone number
@@ -147,9 +147,9 @@ async fn find_lid_by_pn(
     let id = parse_person_id("phoneNumber", &phone_number)?;
     let target = gate(&state.sessions, &session, features::LIDS_FIND_LID)?;
     let Some(phone) = id.strip_suffix("@c.us") else {
-        return Ok(Json(LidMapping::new(id, None::<String>)));
+        return Ok(ApiJson(LidMapping::new(id, None::<String>)));
     };
     let phone = phone.to_owned();
     let mapping = target.call(|s| s.find_lid_by_pn(phone.into())).await?;
-    Ok(Json(mapping))
+    Ok(ApiJson(mapping))
 }

@@ -13,6 +13,9 @@ const MAX_DIGITS: usize = 15;
 /// bound keeps an id from carrying kilobytes to engines and answers.
 const MAX_LID_DIGITS: usize = 20;
 
+/// The server of a person's chat id.
+const PHONE_SERVER: &str = "@c.us";
+
 /// What [`parse_phone`] accepts, as a JSON Schema pattern for the OpenAPI
 /// document: 5 to 15 digits, with spaces, dots, dashes and parentheses
 /// between them and one leading `+`.
@@ -30,13 +33,16 @@ pub const CONTACT_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0
 pub fn parse_contact_id(field: &str, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
     let Some((user, server)) = raw.split_once('@') else {
-        return parse_phone(field, raw).map(|digits| format!("{digits}@c.us"));
+        return parse_phone(field, raw).map(|mut digits| {
+            digits.push_str(PHONE_SERVER);
+            digits
+        });
     };
     let invalid = |why: &str| ApiError::bad_request(field, format!("'{raw}' {why}"));
     match server {
         "c.us" | "s.whatsapp.net" => {
             check_digits(user).map_err(|why| invalid(&why))?;
-            Ok(format!("{user}@c.us"))
+            Ok([user, PHONE_SERVER].concat())
         }
         "g.us" => {
             // Older groups are `creator-timestamp@g.us`.
@@ -119,7 +125,9 @@ pub fn parse_phone(field: &str, raw: &str) -> Result<String, ApiError> {
             format!("'{raw}' is not a phone number or chat id ('{bad}' is not allowed)"),
         ));
     }
-    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    // Room for the server too: most numbers become chat ids.
+    let mut digits = String::with_capacity(body.len() + PHONE_SERVER.len());
+    digits.extend(body.chars().filter(char::is_ascii_digit));
     check_digits(&digits).map_err(|why| ApiError::bad_request(field, format!("'{raw}' {why}")))?;
     Ok(digits)
 }

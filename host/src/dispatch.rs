@@ -10,7 +10,7 @@
 //! an engine call never meets a closed engine session or a removed data
 //! directory.
 
-use std::sync::Arc;
+use std::{future::poll_fn, pin::pin, sync::Arc, task::Poll};
 
 use abi_stable::std_types::RResult;
 use async_ffi::FfiFuture;
@@ -23,37 +23,47 @@ use crate::{
 };
 
 /// A session cleared to receive one operation.
-pub struct Target {
+pub struct Target<'a> {
     run: Arc<Run>,
     handle: Arc<SessionBox>,
     /// Keeps the run from closing while the operation is in flight.
     _open: CallGuard,
     feature: &'static str,
-    session: String,
+    session: &'a str,
     deadline: std::time::Duration,
 }
 
 /// Checks that `session` exists, that its engine supports `feature`, and
 /// that it is in the status `feature` needs.
-fn gate_when(
+///
+/// Every contact request of a busy session passes here, on whichever
+/// worker thread it runs: what it shares with the other threads (locks,
+/// reference counts) it touches as few times as it can.
+fn gate_when<'a>(
     sessions: &SessionManager,
-    session: &str,
+    session: &'a str,
     feature: &'static str,
     needed: SessionStatus,
-) -> Result<Target, ApiError> {
-    let managed = sessions.find(session)?;
-    let (run, open) = managed.enter();
+) -> Result<Target<'a>, ApiError> {
+    let (run, open, defined_engine) = sessions.with(session, |managed| {
+        let (run, open) = managed.enter();
+        let defined_engine = run.engine().is_none().then(|| managed.engine_name());
+        (run, open, defined_engine)
+    })?;
     // A running session answers for the engine instance it runs on; a
     // stopped one for the engine it would start on.
-    let engine = match run.engine() {
-        Some(engine) => Arc::clone(engine),
-        None => sessions
-            .registry()
-            .engine(&managed.engine_name())
-            .ok_or_else(|| {
-                let (status, reason) = run.state().status();
-                ApiError::session_not_in(session, status, reason.as_deref(), needed)
-            })?,
+    let stopped_on;
+    let engine = match (run.engine(), defined_engine) {
+        (Some(engine), _) => engine,
+        (None, defined) => {
+            stopped_on = defined
+                .and_then(|name| sessions.registry().engine(&name))
+                .ok_or_else(|| {
+                    let (status, reason) = run.state().status();
+                    ApiError::session_not_in(session, status, reason.as_deref(), needed)
+                })?;
+            &stopped_on
+        }
     };
     if let Feature::Unsupported { reason } = engine.feature(feature) {
         let supported_by = sessions.registry().snapshot().supporting(feature);
@@ -74,53 +84,60 @@ fn gate_when(
             needed,
         ));
     };
-    let (status, reason) = run.state().status();
-    let handle = run
-        .state()
-        .handle()
-        .filter(|_| status == needed)
-        .ok_or_else(|| ApiError::session_not_in(session, status, reason.as_deref(), needed))?;
+    let handle = run.state().handle_in(needed).map_err(|(status, reason)| {
+        ApiError::session_not_in(session, status, reason.as_deref(), needed)
+    })?;
     Ok(Target {
         run,
         handle,
         _open: open,
         feature,
-        session: session.to_owned(),
+        session,
         deadline: sessions.deadline(),
     })
 }
 
 /// [`gate_when`] for operations that need a WORKING session.
-pub fn gate(
+pub fn gate<'a>(
     sessions: &SessionManager,
-    session: &str,
+    session: &'a str,
     feature: &'static str,
-) -> Result<Target, ApiError> {
+) -> Result<Target<'a>, ApiError> {
     gate_when(sessions, session, feature, SessionStatus::WORKING)
 }
 
 /// [`gate_when`] for pairing, which needs a session waiting for it.
-pub fn gate_pairing(
+pub fn gate_pairing<'a>(
     sessions: &SessionManager,
-    session: &str,
+    session: &'a str,
     feature: &'static str,
-) -> Result<Target, ApiError> {
+) -> Result<Target<'a>, ApiError> {
     gate_when(sessions, session, feature, SessionStatus::SCAN_QR_CODE)
 }
 
-impl Target {
+impl Target<'_> {
     /// The run the operation goes to, for keys of per-run caches.
     pub fn run(&self) -> &Arc<Run> {
         &self.run
     }
 
-    /// Calls the engine, within the deadline.
+    /// Calls the engine, within the deadline. An answer the engine has at
+    /// once (from a book in memory, say) is taken without setting a timer;
+    /// the deadline runs from the moment the engine has to wait.
     pub async fn call<T>(
         &self,
         call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
     ) -> Result<T, ApiError> {
         let engine = self.run.engine().map_or("", |engine| engine.name());
-        match tokio::time::timeout(self.deadline, call(&self.handle)).await {
+        let mut answer = pin!(call(&self.handle));
+        let first = poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await;
+        let answered = match first {
+            Poll::Ready(answer) => Ok(answer),
+            // Boxed: the timer is large, and every call's future would
+            // carry room for it.
+            Poll::Pending => Box::pin(tokio::time::timeout(self.deadline, answer)).await,
+        };
+        match answered {
             Ok(RResult::ROk(value)) => Ok(value),
             Ok(RResult::RErr(mut error)) => {
                 error.message = self.run.state().scrub(error.message.as_str()).into();

@@ -39,7 +39,7 @@ impl ProfilePictures {
     /// or from the engine behind `target`.
     pub async fn get(
         &self,
-        target: &Target,
+        target: &Target<'_>,
         contact_id: String,
         refresh: bool,
     ) -> Result<Option<String>, ApiError> {

@@ -169,6 +169,20 @@ impl SessionState {
         lock(&self.inner).me.clone()
     }
 
+    /// The engine session when the session is in `needed` as REST users
+    /// see it ([`Self::status`]); otherwise the status it is in, and why.
+    pub fn handle_in(
+        &self,
+        needed: SessionStatus,
+    ) -> Result<Arc<SessionBox>, (SessionStatus, Option<String>)> {
+        let state = lock(&self.inner);
+        match (&state.handle, state.status) {
+            (Some(handle), status) if status == needed => Ok(Arc::clone(handle)),
+            (None, SessionStatus::WORKING) => Err((SessionStatus::STARTING, None)),
+            (_, status) => Err((status, state.reason.clone())),
+        }
+    }
+
     /// The engine session while the engine has one open (any status but
     /// STOPPED and FAILED).
     pub fn handle(&self) -> Option<Arc<SessionBox>> {
@@ -420,6 +434,20 @@ impl SessionManager {
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
             .cloned()
+    }
+
+    /// What `read` makes of the session, read under the sessions' lock
+    /// rather than through a clone of it; or the 404 that names it.
+    pub fn with<T>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&ManagedSession) -> T,
+    ) -> Result<T, ApiError> {
+        let sessions = self.sessions.read().unwrap_or_else(PoisonError::into_inner);
+        sessions
+            .get(name)
+            .map(|session| read(session))
+            .ok_or_else(|| ApiError::session_not_found(name))
     }
 
     /// The session, or the 404 that names it.

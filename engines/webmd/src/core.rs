@@ -15,8 +15,8 @@ use std::{
 
 use tokio::sync::Notify;
 use wharf_engine_api::{
-    Contact, ContactName, EngineError, Host, LidMapping, NumberExists, RString, SessionStatus,
-    support::whatsapp_variants,
+    Contact, ContactName, EngineError, Host, LidMapping, ListQuery, NumberExists, RString,
+    SessionStatus, support::whatsapp_variants,
 };
 use whatsapp_rust::{Jid, prelude::Event};
 
@@ -341,6 +341,18 @@ impl<N: Network> Core<N> {
         lock(&self.book)
     }
 
+    /// Logs a change the book refused (it refuses none but a text over
+    /// 4 GiB or a four-billionth person), so that an event's other facts
+    /// still count.
+    fn noted(&self, outcome: Result<(), EngineError>) {
+        if let Err(err) = outcome {
+            self.host.warn(&format!(
+                "the contact book refused a change: {}",
+                err.message
+            ));
+        }
+    }
+
     /// The person `jid` names, with their other id from the LID store.
     async fn resolve(&self, jid: &Jid) -> Person {
         let person = person_of(jid);
@@ -395,15 +407,15 @@ impl<N: Network> Core<N> {
                 if let Some(lid) = parse_jid(action.lid_jid.as_deref()) {
                     person = union(person, person_of(&lid));
                 }
-                self.book().saved(
+                self.noted(self.book().saved(
                     &person,
                     action.full_name.as_deref(),
                     action.first_name.as_deref(),
-                );
+                ));
             }
             Event::PushNameUpdate(update) => {
                 let person = self.resolve(&update.jid).await;
-                self.book().push_name(&person, &update.new_push_name);
+                self.noted(self.book().push_name(&person, &update.new_push_name));
             }
             Event::Messages(batch) => {
                 for message in batch.iter() {
@@ -414,7 +426,7 @@ impl<N: Network> Core<N> {
                     let person = self
                         .resolve_with_hint(&source.sender, source.sender_alt.as_ref())
                         .await;
-                    self.book().push_name(&person, &message.info.push_name);
+                    self.noted(self.book().push_name(&person, &message.info.push_name));
                 }
             }
             Event::ContactNumberChanged(change) => {
@@ -425,7 +437,7 @@ impl<N: Network> Core<N> {
                 let new = self
                     .resolve_with_hint(&change.new_jid, change.new_lid.as_ref())
                     .await;
-                self.book().number_changed(&old, &new);
+                self.noted(self.book().number_changed(&old, &new));
             }
             Event::HistorySync(_) => self.history_sync(event).await,
             _ => {}
@@ -454,15 +466,15 @@ impl<N: Network> Core<N> {
         {
             let mut book = self.book();
             for (lid, pn) in &facts.pairs {
-                book.learn(lid, pn);
+                self.noted(book.learn(lid, pn));
             }
             for (person, full_name, first_name) in &facts.saved {
-                book.saved(person, full_name.as_deref(), first_name.as_deref());
+                self.noted(book.saved(person, full_name.as_deref(), first_name.as_deref()));
             }
         }
         for (jid, name) in &facts.push_names {
             let person = self.resolve(jid).await;
-            self.book().push_name(&person, name);
+            self.noted(self.book().push_name(&person, name));
         }
     }
 
@@ -480,7 +492,7 @@ impl<N: Network> Core<N> {
             &to_contact_id(pn),
             (!push_name.is_empty()).then_some(push_name),
         );
-        self.book().me(&person, push_name);
+        self.noted(self.book().me(&person, push_name));
     }
 
     /// The crate announces this device online on connect and on a push
@@ -506,7 +518,7 @@ impl<N: Network> Core<N> {
                 for entry in &entries {
                     blocked.push(self.resolve(&entry.jid).await);
                 }
-                self.book().replace_blocklist(&blocked);
+                self.noted(self.book().replace_blocklist(&blocked));
             }
             // The book keeps the blocked flags it has.
             Err(err) => self.host.warn(&err.to_string()),
@@ -516,7 +528,7 @@ impl<N: Network> Core<N> {
         let lid_only = self.book().lid_only();
         for lid in lid_only {
             if let Ok(Some((lid, pn))) = self.net.lid_pn(&Jid::lid(&lid)).await {
-                self.book().learn(&lid, &pn);
+                self.noted(self.book().learn(&lid, &pn));
             }
         }
     }
@@ -537,8 +549,9 @@ impl<N: Network> Core<N> {
             })
     }
 
-    pub fn list(&self) -> Vec<Contact> {
-        self.book().list()
+    /// A page of the book, at the cost of the page alone.
+    pub fn page(&self, query: &ListQuery) -> Vec<Contact> {
+        self.book().page(query)
     }
 
     pub async fn get(&self, contact_id: &str) -> Result<Contact, EngineError> {
@@ -550,7 +563,7 @@ impl<N: Network> Core<N> {
         let known = {
             let mut book = self.book();
             if let (Some(pn), Some(lid)) = (&person.pn, &person.lid) {
-                book.learn(lid, pn);
+                self.noted(book.learn(lid, pn));
             }
             [
                 person.pn.as_deref().map(pn_id),
@@ -638,7 +651,7 @@ impl<N: Network> Core<N> {
         }
         .map_err(engine_error)?;
         let person = self.resolve(&jid).await;
-        self.book().set_blocked(&person, blocked);
+        self.book().set_blocked(&person, blocked)?;
         // Acknowledged means on disk.
         self.save().await
     }
@@ -665,7 +678,7 @@ impl<N: Network> Core<N> {
             .await
             .map_err(engine_error)?;
         self.book()
-            .saved(&person, Some(&full_name), Some(&first_name));
+            .saved(&person, Some(&full_name), Some(&first_name))?;
         self.save().await
     }
 

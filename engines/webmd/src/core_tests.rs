@@ -334,7 +334,9 @@ fn history(sync: wa::HistorySync) -> Event {
 }
 
 fn ids(core: &Core<Fake>) -> Vec<String> {
-    core.list().into_iter().map(|c| c.id.to_string()).collect()
+    (core.page(&ListQuery::default()).into_iter())
+        .map(|c| c.id.to_string())
+        .collect()
 }
 
 #[tokio::test]

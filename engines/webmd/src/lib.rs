@@ -157,7 +157,7 @@ pub struct WebMdSession {
 
 impl Session for WebMdSession {
     async fn list_contacts(&self, query: ListQuery) -> Result<Vec<Contact>, EngineError> {
-        Ok(query.apply(self.core.list()))
+        Ok(self.core.page(&query))
     }
 
     async fn get_contact(&self, contact_id: String) -> Result<Contact, EngineError> {

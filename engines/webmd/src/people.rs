@@ -9,11 +9,14 @@
 //! folds into the phone number one.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::HashSet,
     path::{Path, PathBuf},
 };
 
-use wharf_engine_api::{Contact, EngineError, RSome, RString, support::write_atomically};
+use wharf_engine_api::{
+    Contact, EngineError, ListQuery, RNone, RSome, RString,
+    support::{ContactBook, write_atomically},
+};
 
 const FILE_NAME: &str = "contacts.json";
 
@@ -46,9 +49,10 @@ pub fn lid_id(lid: &str) -> String {
 /// The contact book, and the file it is saved in.
 pub struct Book {
     dir: PathBuf,
-    people: BTreeMap<String, Contact>,
-    /// `…@lid` → the id of the record that carries it.
-    by_lid: HashMap<String, String>,
+    /// One contact per person, found by either id, kept in the orders
+    /// `contacts.list` pages through. The engine keeps nothing about a
+    /// person beyond their contact.
+    people: ContactBook,
     /// Counts changes, so a save knows whether it has anything newer to write.
     generation: u64,
 }
@@ -76,48 +80,46 @@ impl Book {
                 )));
             }
         };
-        let mut book = Self {
+        let mut people = ContactBook::new();
+        people
+            .extend_with(one_lid_each(contacts).into_iter().map(|c| (c, ())))
+            .map_err(|err| {
+                EngineError::internal(format!("{} cannot be loaded: {err}", path.display()))
+            })?;
+        Ok(Self {
             dir: dir.to_owned(),
-            people: BTreeMap::new(),
-            by_lid: HashMap::new(),
+            people,
             generation: 0,
-        };
-        for contact in contacts {
-            if let RSome(lid) = &contact.lid {
-                book.by_lid.insert(lid.to_string(), contact.id.to_string());
-            }
-            book.people.insert(contact.id.to_string(), contact);
-        }
-        Ok(book)
+        })
     }
 
     pub fn generation(&self) -> u64 {
         self.generation
     }
 
-    pub fn list(&self) -> Vec<Contact> {
-        self.people.values().cloned().collect()
-    }
-
-    /// The id of the record for `id`, which may be either id of the person.
-    fn key_for(&self, id: &str) -> Option<&str> {
-        if let Some((key, _)) = self.people.get_key_value(id) {
-            return Some(key);
-        }
-        self.by_lid.get(id).map(String::as_str)
+    /// The page `query` asks for, at the cost of the page alone.
+    pub fn page(&self, query: &ListQuery) -> Vec<Contact> {
+        self.people.page(query)
     }
 
     /// The contact `id` (a phone number chat id or a LID) names.
     pub fn get(&self, id: &str) -> Option<Contact> {
-        self.key_for(id)
-            .and_then(|key| self.people.get(key))
-            .cloned()
+        self.people.get(id)
+    }
+
+    /// The contact whose id is `id`, not one that has it as its LID.
+    fn by_id(&self, id: &str) -> Option<Contact> {
+        self.people.get(id).filter(|contact| contact.id == id)
+    }
+
+    fn has_id(&self, id: &str) -> bool {
+        self.people.id(id) == Some(id)
     }
 
     /// The LIDs of people the book knows only by LID, to look up.
     pub fn lid_only(&self) -> Vec<String> {
         self.people
-            .keys()
+            .ids()
             .filter_map(|id| id.strip_suffix("@lid").map(str::to_owned))
             .collect()
     }
@@ -125,174 +127,186 @@ impl Book {
     /// Records that `lid` stands for the phone number `pn`: the person's
     /// LID-only record (if any) folds into the phone number one, keeping
     /// the names and flags of both.
-    pub fn learn(&mut self, lid: &str, pn: &str) {
+    pub fn learn(&mut self, lid: &str, pn: &str) -> Result<(), EngineError> {
         let lid_key = lid_id(lid);
         let pn_key = pn_id(pn);
-        if self.by_lid.get(&lid_key) == Some(&pn_key)
-            || !(self.people.contains_key(&lid_key) || self.people.contains_key(&pn_key))
+        if self.people.id_by_lid(&lid_key) == Some(pn_key.as_str())
+            || !(self.has_id(&lid_key) || self.has_id(&pn_key))
         {
             // Known already, or nobody to fold: a record made later learns it.
-            return;
+            return Ok(());
         }
         self.generation += 1;
         // A LID that moved (the person changed numbers) leaves its old record.
-        if let Some(old) = self.by_lid.remove(&lid_key)
-            && old != lid_key
-            && let Some(contact) = self.people.get_mut(&old)
-        {
-            contact.lid = None.into();
-        }
+        self.release_lid(&lid_key)?;
         let folded = self.people.remove(&lid_key);
-        let record = self
-            .people
-            .entry(pn_key.clone())
-            .or_insert_with(|| Contact {
-                id: pn_key.as_str().into(),
-                number: RSome(pn.into()),
-                is_wa_contact: true,
-                ..Contact::default()
-            });
-        // A phone number that changed LID drops the old alias.
-        let replaced = record.lid.clone().into_option();
-        record.lid = RSome(lid_key.as_str().into());
-        if let Some(folded) = folded {
-            merge(record, folded);
+        let mut record = self.by_id(&pn_key).unwrap_or_else(|| Contact {
+            id: pn_key.as_str().into(),
+            number: RSome(pn.into()),
+            is_wa_contact: true,
+            ..Contact::default()
+        });
+        // A phone number that changed LID drops the old one.
+        record.lid = RSome(lid_key.into());
+        if let Some((folded, ())) = folded {
+            merge(&mut record, folded);
         }
-        if let Some(replaced) = replaced
-            && replaced.as_str() != lid_key
-        {
-            self.by_lid.remove(replaced.as_str());
-        }
-        self.by_lid.insert(lid_key, pn_key);
+        self.people.upsert(record)
     }
 
-    /// The record of `person`, created if new; learns the mapping when the
-    /// person comes with both ids. `None` for a person with neither.
-    fn record(&mut self, person: &Person) -> Option<&mut Contact> {
+    /// Takes `lid` from the phone number record that has it, so that
+    /// another can: a person is one contact.
+    fn release_lid(&mut self, lid: &str) -> Result<(), EngineError> {
+        let Some(mut holder) = self
+            .people
+            .id_by_lid(lid)
+            .and_then(|id| self.people.get(id))
+        else {
+            return Ok(());
+        };
+        holder.lid = RNone;
+        self.people.upsert(holder)
+    }
+
+    /// Changes the record of `person` with `change`, creating it if new;
+    /// learns the mapping when the person comes with both ids. Returns the
+    /// record's id, or `None` for a person with neither.
+    fn change(
+        &mut self,
+        person: &Person,
+        change: impl FnOnce(&mut Contact),
+    ) -> Result<Option<String>, EngineError> {
         self.generation += 1;
         if let (Some(pn), Some(lid)) = (&person.pn, &person.lid) {
-            self.learn(lid, pn);
+            self.learn(lid, pn)?;
         }
         let lid = person.lid.as_deref().map(lid_id);
         let key = match (&person.pn, &lid) {
             (Some(pn), _) => pn_id(pn),
-            (None, Some(lid)) => self.by_lid.get(lid).cloned().unwrap_or_else(|| lid.clone()),
-            (None, None) => return None,
+            (None, Some(lid)) => self.people.id(lid).unwrap_or(lid).to_owned(),
+            (None, None) => return Ok(None),
         };
-        let pn = person.pn.as_deref();
-        let contact = self.people.entry(key.clone()).or_insert_with(|| Contact {
+        let mut contact = self.by_id(&key).unwrap_or_else(|| Contact {
             id: key.as_str().into(),
-            number: pn.map(RString::from).into(),
+            number: person.pn.as_deref().map(RString::from).into(),
             is_wa_contact: true,
             ..Contact::default()
         });
         if contact.lid.is_none()
             && let Some(lid) = lid
         {
-            contact.lid = RSome(lid.as_str().into());
-            self.by_lid.insert(lid, key);
+            // The person's LID, until now on the record of a number they
+            // left (learning folds nothing when neither record exists).
+            if lid != key {
+                self.release_lid(&lid)?;
+            }
+            contact.lid = RSome(lid.into());
         }
-        Some(contact)
+        change(&mut contact);
+        self.people.upsert(contact)?;
+        Ok(Some(key))
     }
 
     /// A contact saved in the phone's address book (an app-state contact
     /// action, or our own upsert).
-    pub fn saved(&mut self, person: &Person, full_name: Option<&str>, first_name: Option<&str>) {
-        if let Some(contact) = self.record(person) {
+    pub fn saved(
+        &mut self,
+        person: &Person,
+        full_name: Option<&str>,
+        first_name: Option<&str>,
+    ) -> Result<(), EngineError> {
+        self.change(person, |contact| {
             contact.name = full_name.map(RString::from).into();
             contact.short_name = first_name.map(RString::from).into();
             contact.is_my_contact = full_name.is_some() || first_name.is_some();
-        }
+        })
+        .map(drop)
     }
 
     /// The name a contact chose for themselves.
-    pub fn push_name(&mut self, person: &Person, name: &str) {
+    pub fn push_name(&mut self, person: &Person, name: &str) -> Result<(), EngineError> {
         if name.is_empty() {
-            return;
+            return Ok(());
         }
         // Messages repeat the sender's name every time: one that did not
         // change must not cost a save.
-        let unchanged = self
-            .get_if_same(person, |contact| {
-                contact.pushname.as_ref().map(RString::as_str) == RSome(name)
-            })
-            .is_some();
+        let unchanged = self.is_same(person, |contact| {
+            contact.pushname.as_ref().map(RString::as_str) == RSome(name)
+        });
         if unchanged {
-            return;
+            return Ok(());
         }
-        if let Some(contact) = self.record(person) {
-            contact.pushname = RSome(name.into());
-        }
+        self.change(person, |contact| contact.pushname = RSome(name.into()))
+            .map(drop)
     }
 
-    /// The record of `person` when it exists and `same` holds for it.
-    fn get_if_same(&self, person: &Person, same: impl Fn(&Contact) -> bool) -> Option<&Contact> {
+    /// Whether the record of `person` exists, has their LID, and `same`
+    /// holds for it.
+    fn is_same(&self, person: &Person, same: impl Fn(&Contact) -> bool) -> bool {
         let lid = person.lid.as_deref().map(lid_id);
-        let key = person.key()?;
-        let contact = self.people.get(self.key_for(&key)?)?;
+        let Some(contact) = person.key().and_then(|key| self.people.get(&key)) else {
+            return false;
+        };
         let lid_known =
             lid.is_none() || contact.lid.as_ref().map(RString::as_str) == lid.as_deref().into();
-        (lid_known && same(contact)).then_some(contact)
+        lid_known && same(&contact)
     }
 
     /// The account the session is logged in as.
-    pub fn me(&mut self, person: &Person, push_name: &str) {
-        self.push_name(person, push_name);
-        if let Some(contact) = self.record(person) {
-            contact.is_me = true;
-        }
+    pub fn me(&mut self, person: &Person, push_name: &str) -> Result<(), EngineError> {
+        self.push_name(person, push_name)?;
+        self.change(person, |contact| contact.is_me = true)
+            .map(drop)
     }
 
-    pub fn set_blocked(&mut self, person: &Person, blocked: bool) {
-        if let Some(contact) = self.record(person) {
-            contact.is_blocked = blocked;
-        }
+    pub fn set_blocked(&mut self, person: &Person, blocked: bool) -> Result<(), EngineError> {
+        self.change(person, |contact| contact.is_blocked = blocked)
+            .map(drop)
     }
 
     /// Marks exactly `blocked` as blocked, adding those the book does not
     /// have yet.
-    pub fn replace_blocklist(&mut self, blocked: &[Person]) {
+    pub fn replace_blocklist(&mut self, blocked: &[Person]) -> Result<(), EngineError> {
         let mut ids = HashSet::with_capacity(blocked.len());
         for person in blocked {
-            if let Some(contact) = self.record(person) {
-                contact.is_blocked = true;
-                ids.insert(contact.id.to_string());
+            if let Some(id) = self.change(person, |contact| contact.is_blocked = true)? {
+                ids.insert(id);
             }
         }
-        for (id, contact) in &mut self.people {
-            if contact.is_blocked && !ids.contains(id) {
-                contact.is_blocked = false;
-            }
+        let unblocked: Vec<Contact> = (self.people.iter())
+            .map(|(contact, ())| contact)
+            .filter(|contact| contact.is_blocked && !ids.contains(contact.id.as_str()))
+            .collect();
+        for mut contact in unblocked {
+            self.generation += 1;
+            contact.is_blocked = false;
+            self.people.upsert(contact)?;
         }
+        Ok(())
     }
 
     /// A person changed their phone number: their record moves to the new
     /// number, names and flags kept.
-    pub fn number_changed(&mut self, old: &Person, new: &Person) {
+    pub fn number_changed(&mut self, old: &Person, new: &Person) -> Result<(), EngineError> {
         let Some(new_key) = new.key() else {
-            return;
+            return Ok(());
         };
-        let moved = old
-            .key()
-            .and_then(|key| self.key_for(&key).map(str::to_owned))
+        let moved = (old.key())
+            .and_then(|key| self.people.id(&key).map(str::to_owned))
             .filter(|key| *key != new_key)
             .and_then(|key| self.people.remove(&key));
-        if let Some(moved) = &moved
-            && let RSome(lid) = &moved.lid
-        {
-            self.by_lid.remove(lid.as_str());
-        }
-        if let Some(contact) = self.record(new)
-            && let Some(mut moved) = moved
-        {
-            moved.lid = None.into();
-            merge(contact, moved);
-        }
+        self.change(new, |contact| {
+            if let Some((mut moved, ())) = moved {
+                moved.lid = RNone;
+                merge(contact, moved);
+            }
+        })
+        .map(drop)
     }
 
     /// The book as JSON, to write with [`Book::write`].
     pub fn snapshot(&self) -> Result<Snapshot, EngineError> {
-        let contacts: Vec<&Contact> = self.people.values().collect();
+        let contacts: Vec<Contact> = self.people.iter().map(|(contact, ())| contact).collect();
         let json = serde_json::to_vec_pretty(&contacts).map_err(|err| {
             EngineError::internal(format!("cannot encode the contact book: {err}"))
         })?;
@@ -317,6 +331,24 @@ impl Book {
     }
 }
 
+/// Saved contacts with each LID on one record: books saved before the
+/// book kept one person one contact could give the LID of someone who
+/// changed numbers to both their records. The first keeps it; a LID that
+/// is another record's id stays that record's.
+fn one_lid_each(mut contacts: Vec<Contact>) -> Vec<Contact> {
+    let ids: HashSet<String> = contacts.iter().map(|c| c.id.to_string()).collect();
+    let mut claimed = HashSet::new();
+    for contact in &mut contacts {
+        let Some(lid) = contact.lid.as_ref().into_option().map(RString::to_string) else {
+            continue;
+        };
+        if lid != contact.id.as_str() && (ids.contains(&lid) || !claimed.insert(lid)) {
+            contact.lid = RNone;
+        }
+    }
+    contacts
+}
+
 /// Folds `other` (the same person under another id) into `into`: what
 /// `into` knows wins, what only `other` knows is kept.
 fn merge(into: &mut Contact, other: Contact) {
@@ -337,7 +369,16 @@ fn merge(into: &mut Contact, other: Contact) {
 
 #[cfg(test)]
 mod tests {
+    use wharf_engine_api::{SortBy, SortOrder};
+
     use super::*;
+
+    impl Book {
+        /// Everyone, by id.
+        fn list(&self) -> Vec<Contact> {
+            self.page(&ListQuery::default())
+        }
+    }
 
     fn pn(number: &str) -> Person {
         Person {
@@ -366,11 +407,12 @@ mod tests {
     #[test]
     fn events_build_contacts_and_the_book_survives_a_reload() {
         let (dir, mut book) = book();
-        book.saved(&pn("14155550100"), Some("Ada Lovelace"), Some("Ada"));
-        book.push_name(&pn("14155550100"), "Ada L.");
-        book.push_name(&pn("14155550101"), "Grace");
-        book.me(&pn("14155550199"), "Me");
-        book.replace_blocklist(&[pn("14155550101")]);
+        book.saved(&pn("14155550100"), Some("Ada Lovelace"), Some("Ada"))
+            .unwrap();
+        book.push_name(&pn("14155550100"), "Ada L.").unwrap();
+        book.push_name(&pn("14155550101"), "Grace").unwrap();
+        book.me(&pn("14155550199"), "Me").unwrap();
+        book.replace_blocklist(&[pn("14155550101")]).unwrap();
         save(&book);
 
         let book = Book::load(dir.path()).unwrap();
@@ -388,13 +430,14 @@ mod tests {
     #[test]
     fn a_lid_only_person_folds_into_the_phone_number_one_keeping_everything() {
         let (dir, mut book) = book();
-        book.saved(&pn("14155550100"), Some("Ada Lovelace"), Some("Ada"));
-        book.push_name(&lid("900"), "Ada L.");
-        book.set_blocked(&lid("900"), true);
+        book.saved(&pn("14155550100"), Some("Ada Lovelace"), Some("Ada"))
+            .unwrap();
+        book.push_name(&lid("900"), "Ada L.").unwrap();
+        book.set_blocked(&lid("900"), true).unwrap();
         assert_eq!(book.list().len(), 2, "unmapped, the LID is its own contact");
         assert!(book.get("900@lid").unwrap().is_blocked);
 
-        book.learn("900", "14155550100");
+        book.learn("900", "14155550100").unwrap();
         let list = book.list();
         assert_eq!(list.len(), 1, "one person, one contact: {list:?}");
         let ada = &list[0];
@@ -417,7 +460,7 @@ mod tests {
     #[test]
     fn a_person_with_both_ids_is_one_contact_whichever_id_comes_first() {
         let (_dir, mut book) = book();
-        book.push_name(&lid("900"), "Ada L.");
+        book.push_name(&lid("900"), "Ada L.").unwrap();
         book.saved(
             &Person {
                 pn: Some("14155550100".into()),
@@ -425,8 +468,9 @@ mod tests {
             },
             Some("Ada"),
             None,
-        );
-        book.set_blocked(&lid("900"), true);
+        )
+        .unwrap();
+        book.set_blocked(&lid("900"), true).unwrap();
         let list = book.list();
         assert_eq!(list.len(), 1, "{list:?}");
         assert!(list[0].is_blocked);
@@ -443,11 +487,12 @@ mod tests {
             },
             Some("Ada"),
             None,
-        );
-        book.replace_blocklist(&[lid("900")]);
+        )
+        .unwrap();
+        book.replace_blocklist(&[lid("900")]).unwrap();
         assert!(book.get("14155550100@c.us").unwrap().is_blocked);
         assert_eq!(book.list().len(), 1);
-        book.replace_blocklist(&[]);
+        book.replace_blocklist(&[]).unwrap();
         assert!(!book.get("14155550100@c.us").unwrap().is_blocked);
     }
 
@@ -461,14 +506,16 @@ mod tests {
             },
             Some("Ada"),
             None,
-        );
+        )
+        .unwrap();
         book.number_changed(
             &pn("14155550100"),
             &Person {
                 pn: Some("14155550111".into()),
                 lid: Some("900".into()),
             },
-        );
+        )
+        .unwrap();
         let list = book.list();
         assert_eq!(list.len(), 1, "{list:?}");
         assert_eq!(list[0].id, "14155550111@c.us");
@@ -480,10 +527,69 @@ mod tests {
     #[test]
     fn an_unchanged_push_name_is_not_a_change() {
         let (_dir, mut book) = book();
-        book.push_name(&pn("1"), "Ada");
+        book.push_name(&pn("1"), "Ada").unwrap();
         let generation = book.generation();
-        book.push_name(&pn("1"), "Ada");
+        book.push_name(&pn("1"), "Ada").unwrap();
         assert_eq!(book.generation(), generation);
+    }
+
+    /// `contacts.list` pages from the book's orders exactly what sorting
+    /// everyone would, after LID-only people fold into their numbers,
+    /// renames (to blank and to nothing, too) and a number change.
+    #[test]
+    fn pages_agree_with_sorting_everyone_after_folds_and_renames() {
+        let (_dir, mut book) = book();
+        let number = |n: u32| format!("141555501{n:02}");
+        let user = |n: u32| format!("9{n:02}");
+        let both = |n: u32| Person {
+            pn: Some(number(n)),
+            lid: Some(user(n)),
+        };
+        for n in 0..30 {
+            let name = format!("Émile {}", 30 - n);
+            match n % 3 {
+                0 => book.saved(&pn(&number(n)), Some(&name), None),
+                1 => book.push_name(&lid(&user(n)), &format!("ada {n}")),
+                _ => book.set_blocked(&pn(&number(n)), true),
+            }
+            .unwrap();
+        }
+        // Some LID-only people fold into a saved number, some into a new one.
+        for n in (1..20).step_by(3) {
+            book.learn(&user(n), &number(n - 1)).unwrap();
+        }
+        book.learn(&user(22), &number(40)).unwrap();
+        for (n, name) in [
+            (0, Some("zoë")),
+            (3, Some(" ")),
+            (6, None),
+            (40, Some("Zoe")),
+        ] {
+            book.saved(&pn(&number(n)), name, name).unwrap();
+        }
+        book.saved(&both(41), Some("ángel"), None).unwrap();
+        book.number_changed(&pn(&number(9)), &both(42)).unwrap();
+
+        let everyone: Vec<Contact> = book.people.iter().map(|(contact, ())| contact).collect();
+        // 30, less 7 folded into saved numbers, plus number 41.
+        assert_eq!(everyone.len(), 24, "{everyone:#?}");
+        for sort_by in [SortBy::Id, SortBy::Name] {
+            for sort_order in [SortOrder::Asc, SortOrder::Desc] {
+                for (offset, limit) in [(0, None), (0, Some(5)), (7, Some(9)), (20, Some(10))] {
+                    let query = ListQuery {
+                        limit: limit.into(),
+                        offset,
+                        sort_by,
+                        sort_order,
+                    };
+                    assert_eq!(
+                        book.page(&query),
+                        query.apply(everyone.clone()),
+                        "{query:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -592,6 +592,58 @@ mod tests {
         }
     }
 
+    /// A person seen under a new number and their LID, before the number
+    /// change event: the LID leaves the old number's record.
+    #[test]
+    fn a_lid_seen_with_a_new_number_leaves_the_old_one() {
+        let (_dir, mut book) = book();
+        let both = |number: &str| Person {
+            pn: Some(number.into()),
+            lid: Some("900".into()),
+        };
+        book.saved(&both("14155550100"), Some("Ada"), None).unwrap();
+        book.push_name(&both("14155550111"), "Ada L.").unwrap();
+        assert_eq!(book.get("900@lid").unwrap().id, "14155550111@c.us");
+        assert!(book.get("14155550100@c.us").unwrap().lid.is_none());
+    }
+
+    /// Books saved before one LID was kept on one record still load.
+    #[test]
+    fn a_book_saved_with_a_lid_on_two_records_loads_with_the_first_keeping_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let contact = |id: &str, lid: &str| Contact {
+            id: id.into(),
+            lid: RSome(lid.into()),
+            ..Contact::default()
+        };
+        let saved = [
+            contact("14155550100@c.us", "900@lid"),
+            contact("14155550111@c.us", "900@lid"),
+            contact("14155550122@c.us", "901@lid"),
+            contact("901@lid", "901@lid"),
+        ];
+        let json = serde_json::to_vec(&saved).unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), json).unwrap();
+        let book = Book::load(dir.path()).unwrap();
+        assert_eq!(book.list().len(), 4);
+        assert_eq!(book.get("900@lid").unwrap().id, "14155550100@c.us");
+        assert!(book.get("14155550111@c.us").unwrap().lid.is_none());
+        assert_eq!(book.get("901@lid").unwrap().id, "901@lid");
+        assert!(book.get("14155550122@c.us").unwrap().lid.is_none());
+    }
+
+    /// A blocklist that only unblocks still changes the book, so it is
+    /// saved.
+    #[test]
+    fn an_unblock_by_blocklist_is_a_change() {
+        let (_dir, mut book) = book();
+        book.set_blocked(&pn("1"), true).unwrap();
+        let generation = book.generation();
+        book.replace_blocklist(&[]).unwrap();
+        assert!(book.generation() > generation);
+        assert!(!book.get("1@c.us").unwrap().is_blocked);
+    }
+
     #[test]
     fn a_corrupt_book_is_an_error() {
         let dir = tempfile::tempdir().unwrap();

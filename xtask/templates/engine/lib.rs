@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use wharf_engine_api::{
     Contact, ContactName, Engine, EngineError, ListQuery, Manifest, NumberExists, RString,
-    Session, SessionContext, SessionStatus, features,
+    Session, SessionContext, SessionStatus, features, support::ContactBook,
 };
 
 /// The engine: one per loaded library, shared by all its sessions.
@@ -20,7 +20,9 @@ pub struct {{type}}Engine;
 
 /// One WhatsApp account (a REST session) on this engine.
 pub struct {{type}}Session {
-    book: Mutex<Vec<Contact>>,
+    /// Found by id or LID at once, paged in the order every engine must
+    /// keep at the cost of the page alone, however many contacts it holds.
+    book: Mutex<ContactBook>,
 }
 
 impl Engine for {{type}}Engine {
@@ -55,8 +57,10 @@ impl Engine for {{type}}Engine {
         // directory, and `context.host()` reports status changes, QR codes
         // and log lines to the host.
         context.host().status(SessionStatus::WORKING, None);
+        let mut book = ContactBook::new();
+        book.upsert(contact("14155550100@c.us", "Ada Lovelace"))?;
         Ok({{type}}Session {
-            book: Mutex::new(vec![contact("14155550100@c.us", "Ada Lovelace")]),
+            book: Mutex::new(book),
         })
     }
 }
@@ -73,30 +77,29 @@ fn contact(id: &str, name: &str) -> Contact {
 }
 
 impl {{type}}Session {
-    fn book(&self) -> MutexGuard<'_, Vec<Contact>> {
-        // The book is only ever replaced whole, so a panic elsewhere while
-        // it was locked left nothing half written.
+    fn book(&self) -> MutexGuard<'_, ContactBook> {
+        // The book checks a change before it makes it, so a panic elsewhere
+        // while it was locked left nothing half written.
         self.book.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Session for {{type}}Session {
     async fn list_contacts(&self, query: ListQuery) -> Result<Vec<Contact>, EngineError> {
-        // `apply` sorts and pages the way every engine must.
-        Ok(query.apply(self.book().clone()))
+        // The page, sorted the way every engine must (`ListQuery::apply`'s
+        // order), without sorting the book.
+        Ok(self.book().page(&query))
     }
 
     async fn get_contact(&self, contact_id: String) -> Result<Contact, EngineError> {
         self.book()
-            .iter()
-            .find(|contact| contact.id == contact_id.as_str())
-            .cloned()
+            .get(&contact_id)
             .ok_or_else(|| EngineError::not_found(format!("no contact {contact_id}")))
     }
 
     async fn check_exists(&self, phone: String) -> Result<NumberExists, EngineError> {
         let chat_id = format!("{phone}@c.us");
-        let exists = self.book().iter().any(|contact| contact.id == chat_id.as_str());
+        let exists = self.book().id(&chat_id).is_some();
         Ok(NumberExists {
             number_exists: exists,
             chat_id: exists.then(|| RString::from(chat_id)).into(),
@@ -110,21 +113,15 @@ impl Session for {{type}}Session {
     ) -> Result<(), EngineError> {
         let full_name = name.full_name();
         let mut book = self.book();
-        match book.iter_mut().find(|c| c.id == contact_id.as_str()) {
-            // Upsert saves names and nothing else: a blocked contact stays
-            // blocked.
-            Some(existing) => {
-                existing.name = Some(RString::from(full_name)).into();
-                existing.short_name = Some(name.first_name).into();
-                existing.is_my_contact = true;
-            }
-            None => {
-                let mut saved = contact(&contact_id, &full_name);
-                saved.short_name = Some(name.first_name).into();
-                book.push(saved);
-            }
-        }
-        Ok(())
+        // Upsert saves names and nothing else: a blocked contact stays
+        // blocked.
+        let mut saved = book
+            .get(&contact_id)
+            .unwrap_or_else(|| contact(&contact_id, &full_name));
+        saved.name = Some(RString::from(full_name)).into();
+        saved.short_name = Some(name.first_name).into();
+        saved.is_my_contact = true;
+        book.upsert(saved)
     }
 }
 

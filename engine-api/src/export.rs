@@ -88,18 +88,24 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// An operation of the engine, as the host's future drives it.
-enum Operation<F: Future> {
-    /// Not yet polled, or polled only on the host's thread.
-    Here(Pin<Box<F>>),
+enum Operation<W, F: Future> {
+    /// Not yet made: made and first polled in one visit to the engine's
+    /// runtime context, at the host's first poll.
+    Start(W),
     /// Moved to the engine's runtime, which polls it from now on.
     Moved(AbortOnDrop<F::Output>),
     /// Answered (or between two of the above).
     Done,
 }
 
-impl<T, F> Future for Operation<F>
+// Nothing in an operation is pinned where it lies: the work is moved out
+// to be made, and what it makes is boxed.
+impl<W, F: Future> Unpin for Operation<W, F> {}
+
+impl<T, W, F> Future for Operation<W, F>
 where
     T: Send + 'static,
+    W: FnOnce() -> F,
     F: Future<Output = Result<T, EngineError>> + Send + 'static,
 {
     type Output = Result<T, EngineError>;
@@ -109,18 +115,24 @@ where
         let this = &mut *self;
         loop {
             match std::mem::replace(this, Operation::Done) {
-                Operation::Here(mut operation) => {
-                    let polled = {
+                Operation::Start(work) => {
+                    let started = {
                         let _context = runtime().enter();
-                        catch_unwind(AssertUnwindSafe(|| operation.as_mut().poll(cx)))
+                        catch_unwind(AssertUnwindSafe(|| {
+                            // Boxed before its first poll, so that it can
+                            // move to the runtime if it must wait.
+                            let mut operation = Box::pin(work());
+                            let polled = operation.as_mut().poll(cx);
+                            (operation, polled)
+                        }))
                     };
-                    match polled {
-                        Ok(Poll::Ready(answer)) => return Poll::Ready(answer),
+                    match started {
+                        Ok((_, Poll::Ready(answer))) => return Poll::Ready(answer),
                         Err(payload) => return Poll::Ready(Err(panicked(&*payload))),
                         // The wakers it registered are the host's; on the
                         // runtime it registers the task's at its next poll,
                         // which the loop makes at once.
-                        Ok(Poll::Pending) => {
+                        Ok((operation, Poll::Pending)) => {
                             match catch_unwind(AssertUnwindSafe(|| runtime().spawn(operation))) {
                                 Ok(task) => *this = Operation::Moved(AbortOnDrop(task)),
                                 Err(payload) => return Poll::Ready(Err(panicked(&*payload))),
@@ -155,23 +167,13 @@ where
 /// Runs `work` for the host: first where the host polls it, then, if it
 /// must wait, on the engine's runtime (see the module docs). Neither
 /// building the work nor running it may unwind into the host.
-fn spawn<T, F>(work: impl FnOnce() -> F) -> FfiResult<T>
+fn spawn<T, W, F>(work: W) -> FfiResult<T>
 where
     T: Send + 'static,
+    W: FnOnce() -> F + Send + 'static,
     F: Future<Output = Result<T, EngineError>> + Send + 'static,
 {
-    let built = catch_unwind(AssertUnwindSafe(|| {
-        let _context = runtime().enter();
-        Box::pin(work())
-    }));
-    async move {
-        let outcome = match built {
-            Ok(operation) => Operation::Here(operation).await,
-            Err(payload) => Err(panicked(&*payload)),
-        };
-        RResult::from(outcome)
-    }
-    .into_ffi()
+    async move { RResult::from(Operation::Start(work).await) }.into_ffi()
 }
 
 /// What the host holds for one session: the author's session behind an
@@ -179,7 +181,7 @@ where
 struct SessionAdapter<S>(Arc<S>);
 
 impl<S: Session> SessionAdapter<S> {
-    fn run<T, F>(&self, operation: impl FnOnce(Arc<S>) -> F + Send) -> FfiResult<T>
+    fn run<T, F>(&self, operation: impl FnOnce(Arc<S>) -> F + Send + 'static) -> FfiResult<T>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, EngineError>> + Send + 'static,
@@ -191,19 +193,19 @@ impl<S: Session> SessionAdapter<S> {
 
 impl<S: Session> SessionFfi for SessionAdapter<S> {
     fn list_contacts(&self, query: ListQuery) -> FfiResult<RVec<crate::Contact>> {
-        self.run(|s| async move { s.list_contacts(query).await.map(RVec::from) })
+        self.run(move |s| async move { s.list_contacts(query).await.map(RVec::from) })
     }
 
     fn get_contact(&self, contact_id: RString) -> FfiResult<crate::Contact> {
-        self.run(|s| async move { s.get_contact(contact_id.into()).await })
+        self.run(move |s| async move { s.get_contact(contact_id.into()).await })
     }
 
     fn check_exists(&self, phone: RString) -> FfiResult<crate::NumberExists> {
-        self.run(|s| async move { s.check_exists(phone.into()).await })
+        self.run(move |s| async move { s.check_exists(phone.into()).await })
     }
 
     fn about(&self, contact_id: RString) -> FfiResult<ROption<RString>> {
-        self.run(|s| async move {
+        self.run(move |s| async move {
             let about = s.about(contact_id.into()).await?;
             Ok(about.map(RString::from).into())
         })
@@ -217,19 +219,19 @@ impl<S: Session> SessionFfi for SessionAdapter<S> {
     }
 
     fn block(&self, contact_id: RString) -> FfiResult<()> {
-        self.run(|s| async move { s.block(contact_id.into()).await })
+        self.run(move |s| async move { s.block(contact_id.into()).await })
     }
 
     fn unblock(&self, contact_id: RString) -> FfiResult<()> {
-        self.run(|s| async move { s.unblock(contact_id.into()).await })
+        self.run(move |s| async move { s.unblock(contact_id.into()).await })
     }
 
     fn upsert_contact(&self, contact_id: RString, name: ContactName) -> FfiResult<()> {
-        self.run(|s| async move { s.upsert_contact(contact_id.into(), name).await })
+        self.run(move |s| async move { s.upsert_contact(contact_id.into(), name).await })
     }
 
     fn request_pairing_code(&self, phone: RString) -> FfiResult<RString> {
-        self.run(|s| async move {
+        self.run(move |s| async move {
             s.request_pairing_code(phone.into())
                 .await
                 .map(RString::from)
@@ -237,7 +239,7 @@ impl<S: Session> SessionFfi for SessionAdapter<S> {
     }
 
     fn logout(&self) -> FfiResult<()> {
-        self.run(|s| async move { s.logout().await })
+        self.run(move |s| async move { s.logout().await })
     }
 
     fn list_lids(&self, offset: u32, limit: u32) -> FfiResult<RVec<LidMapping>> {
@@ -245,19 +247,19 @@ impl<S: Session> SessionFfi for SessionAdapter<S> {
     }
 
     fn count_lids(&self) -> FfiResult<u64> {
-        self.run(|s| async move { s.count_lids().await })
+        self.run(move |s| async move { s.count_lids().await })
     }
 
     fn find_pn_by_lid(&self, lid: RString) -> FfiResult<LidMapping> {
-        self.run(|s| async move { s.find_pn_by_lid(lid.into()).await })
+        self.run(move |s| async move { s.find_pn_by_lid(lid.into()).await })
     }
 
     fn find_lid_by_pn(&self, phone: RString) -> FfiResult<LidMapping> {
-        self.run(|s| async move { s.find_lid_by_pn(phone.into()).await })
+        self.run(move |s| async move { s.find_lid_by_pn(phone.into()).await })
     }
 
     fn close(&self) -> FfiFuture<()> {
-        let closing = self.run(|s| async move {
+        let closing = self.run(move |s| async move {
             s.close().await;
             Ok(())
         });
@@ -381,7 +383,7 @@ mod tests {
             Ok(())
         }));
         assert!(after_waiting.unwrap_err().message.contains("after a wait"));
-        let building = as_host(spawn::<(), std::future::Ready<_>>(|| panic!("building")));
+        let building = as_host(spawn::<(), _, std::future::Ready<_>>(|| panic!("building")));
         assert!(building.unwrap_err().message.contains("building"));
     }
 

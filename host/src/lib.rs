@@ -28,8 +28,9 @@ use anyhow::Context;
 
 use crate::{
     config::ServeArgs,
+    profile_pictures::ProfilePictures,
     registry::{Loader, PrivateCopies, Probe, Registry},
-    routes::AppState,
+    routes::{AppParts, AppState},
     sessions::SessionManager,
     storage::Storage,
 };
@@ -91,11 +92,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!("wharf listening on http://{}", listener.local_addr()?);
     let app = routes::app(
-        AppState {
+        AppState::new(AppParts {
             sessions: Arc::clone(&sessions),
-            profile_pictures: Arc::default(),
+            profile_pictures: ProfilePictures::default(),
             started_at: std::time::SystemTime::now(),
-        },
+        }),
         api_keys,
     );
     server::serve(listener, app, limits, shutdown_signal())

@@ -36,12 +36,30 @@ use crate::{
 /// before it is read into memory.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach. Handlers take it by value, so it is one
+/// reference count to clone, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub sessions: Arc<SessionManager>,
-    pub profile_pictures: Arc<ProfilePictures>,
+    pub profile_pictures: ProfilePictures,
     pub started_at: SystemTime,
+}
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 /// `{"success": true}`, WAHA's answer to a change that has nothing else to say.

@@ -15,10 +15,12 @@
 //!
 //! Run with `cargo xtask bench http`.
 
+mod common;
+
 use std::{
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -27,12 +29,9 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, http::header, routing::get};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::{Request, client::conn::http1};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-
-const API_KEY: &str = "bench-key-8f3a1c";
+use common::{API_KEY, connect, free_port, send, wait_until_up};
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
 const CONNECTIONS: usize = 32;
 const WINDOW: Duration = Duration::from_secs(2);
 const ROUNDS: usize = 5;
@@ -58,29 +57,6 @@ const OPERATIONS: [(&str, &str); 3] = [
         "/api/contacts/check-exists?phone=14155550100&session=default",
     ),
 ];
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
-}
-
-/// A keep-alive HTTP/1 connection to `address`, its driver spawned.
-async fn connect<B>(address: SocketAddr) -> http1::SendRequest<B>
-where
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let stream = TcpStream::connect(address).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("an HTTP/1 connection");
-    tokio::spawn(connection);
-    sender
-}
 
 /// One keep-alive connection's requests, as fast as answers come.
 async fn drive(
@@ -138,19 +114,6 @@ async fn rate(address: SocketAddr, path: &'static str, key: bool) -> f64 {
     counted as f64 / elapsed.as_secs_f64()
 }
 
-async fn wait_until_up(address: SocketAddr, server: &mut Child) {
-    for _ in 0..600 {
-        if TcpStream::connect(address).await.is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = server.try_wait() {
-            panic!("the server exited: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
-}
-
 /// The child: serves each route's bytes, nothing else.
 async fn serve_bare(spec: &str) {
     let mut parts = spec.split(';');
@@ -198,33 +161,6 @@ fn big_book(size: usize) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "contacts": contacts })).expect("a fixture")
 }
 
-/// One request on its own connection's `sender`; its status and body.
-async fn send(
-    sender: &mut http1::SendRequest<Full<Bytes>>,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> (u16, Bytes) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, "127.0.0.1")
-        .header("x-api-key", API_KEY)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.unwrap_or_default().to_owned())))
-        .expect("a request");
-    sender.ready().await.expect("the connection stays open");
-    let response = sender.send_request(request).await.expect("an answer");
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    (status, body)
-}
-
 /// Creates a session over the big book, waits until it works, and times
 /// pages of it one at a time.
 async fn time_big_book_pages(address: SocketAddr) {
@@ -270,33 +206,13 @@ async fn time_big_book_pages(address: SocketAddr) {
 }
 
 fn start_wharf(dir: &Path, port: u16) -> Child {
-    let library = std::env::var_os("WHARF_BENCH_ENGINE").unwrap_or_else(|| {
-        eprintln!("run this benchmark with `cargo xtask bench http`");
-        std::process::exit(2);
-    });
-    let engines = dir.join("engines");
-    std::fs::create_dir_all(&engines).expect("engines directory");
-    let library = Path::new(&library);
-    std::fs::copy(
-        library,
-        engines.join(library.file_name().expect("a file name")),
-    )
-    .expect("copy the engine library");
+    let engines = common::sandbox_engines_dir(dir, "http");
     let files = dir.join("files");
     std::fs::create_dir_all(&files).expect("config files directory");
     std::fs::write(files.join("big.json"), big_book(BIG_BOOK)).expect("the big book");
-    Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--start-session", "default", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--config-files-dir")
+    common::wharf_serve(port, &engines, &dir.join("data"))
+        .args(["--start-session", "default", "--config-files-dir"])
         .arg(&files)
-        .arg("--engines-dir")
-        .arg(&engines)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("WHARF_API_KEY", API_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .spawn()
         .expect("start wharf")
 }

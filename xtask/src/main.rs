@@ -6,7 +6,7 @@
 //!   defaults with a session `default` on the sandbox engine.
 //! - `cargo xtask test [ARGS…]`: build the host and every engine library,
 //!   then run every test of the workspace.
-//! - `cargo xtask bench [abi | reload | http | book | contacts]`: print benchmark figures.
+//! - `cargo xtask bench [abi | reload | http | sessions | book | contacts]`: print benchmark figures.
 //! - `cargo xtask new-engine NAME [--path DIR] [--engine-api SOURCE]`: a new
 //!   engine crate, in `engines/NAME` or anywhere else, that builds and
 //!   passes conformance (`cargo xtask new-engine --help` says more).
@@ -33,7 +33,7 @@ mod new_engine;
 
 use new_engine::{EngineApi, generate_engine, new_engine};
 
-const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | http | book | contacts] | new-engine NAME [--path DIR] [--engine-api SOURCE] | conformance | attack [ARGS…] | docs [--check]>";
+const USAGE: &str = "usage: cargo xtask <dist | serve [ARGS…] | test [ARGS…] | bench [abi | reload | http | sessions | book | contacts] | new-engine NAME [--path DIR] [--engine-api SOURCE] | conformance | attack [ARGS…] | docs [--check]>";
 
 fn main() -> ExitCode {
     match run_command() {
@@ -445,13 +445,16 @@ fn bench(args: &[OsString]) -> Result<()> {
             bench_with_sandbox("abi")?;
             bench_with_sandbox("reload")?;
             bench_with_sandbox("http")?;
+            bench_with_sandbox("sessions")?;
             bench_sandbox("writes")?;
             bench_sandbox("contacts")
         }
-        [name @ ("abi" | "reload" | "http")] => bench_with_sandbox(name),
+        [name @ ("abi" | "reload" | "http" | "sessions")] => bench_with_sandbox(name),
         ["book"] => bench_sandbox("writes"),
         ["contacts"] => bench_sandbox("contacts"),
-        _ => bail!("unknown benchmark {which:?}; available: abi, reload, http, book, contacts"),
+        _ => bail!(
+            "unknown benchmark {which:?}; available: abi, reload, http, sessions, book, contacts"
+        ),
     }
 }
 

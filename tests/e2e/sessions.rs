@@ -103,6 +103,12 @@ fn put_moves_a_running_session_to_another_engine_and_config() {
 fn delete_removes_the_session_and_its_data() {
     let host = Host::start(&[engines::SANDBOX]);
     host.create_session("gone", "sandbox", json!({}));
+    // A change, so the sandbox keeps a book of its own.
+    let block = json!({"contactId": "14155550100", "session": "gone"});
+    assert_eq!(
+        host.post("/api/contacts/block", block).0,
+        StatusCode::CREATED
+    );
     assert!(host.session_dir("gone").join("book.sqlite3").exists());
     let (status, _) = host.send(host.request(Method::DELETE, "/api/sessions/gone"));
     assert_eq!(status, StatusCode::OK);
@@ -111,6 +117,8 @@ fn delete_removes_the_session_and_its_data() {
     assert_eq!(host.get("/api/gone/contacts/all").0, StatusCode::NOT_FOUND);
     // The name can be used again, from a fresh book.
     host.create_session("gone", "sandbox", json!({}));
+    let (_, contact) = host.get("/api/gone/contacts/14155550100@c.us");
+    assert_eq!(contact["isBlocked"], false, "{contact}");
 }
 
 #[test]

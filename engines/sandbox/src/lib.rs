@@ -21,9 +21,20 @@
 //! contact): block, unblock and upsert survive
 //! host restarts. Once a session has a saved book, that book wins over the
 //! fixture; delete the session's data to start again from a fixture.
+//!
+//! A book from a named fixture is saved when the session opens, so the
+//! session keeps it whatever becomes of the file. The bundled book is
+//! part of the engine: sessions that have not changed it share one copy
+//! and save nothing until their first change, so an idle session costs a
+//! few hundred bytes and no file, and a host holds thousands of them.
 
 mod book;
 mod store;
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+};
 
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -38,6 +49,17 @@ use store::BookStore;
 
 /// The bundled contact book.
 pub const DEFAULT_FIXTURE: &str = include_str!("../fixtures/default.json");
+
+/// The bundled book, parsed once and shared by every session that has not
+/// changed it (a change copies it first).
+fn bundled_book() -> Arc<Book> {
+    static BUNDLED: OnceLock<Arc<Book>> = OnceLock::new();
+    Arc::clone(BUNDLED.get_or_init(|| {
+        let book = Book::parse(DEFAULT_FIXTURE, "bundled fixture");
+        // Compiled in and checked by the tests: it cannot be refused.
+        Arc::new(book.expect("the bundled fixture is a valid book"))
+    }))
+}
 
 /// The sandbox engine.
 #[derive(Default)]
@@ -90,32 +112,67 @@ impl Engine for SandboxEngine {
     async fn open_session(&self, context: SessionContext) -> Result<SandboxSession, EngineError> {
         let host = context.host();
         let config: SandboxConfig = context.config()?;
-        let (store, saved) = BookStore::open(context.data_dir()).await?;
-        let book = match saved {
-            Some(saved) => saved,
-            // The fixture is read only for a new book: a session whose book
-            // is saved keeps working whatever became of its fixture.
-            None => {
-                let (json, origin) = match config.fixture {
-                    Some(name) => read_fixture(&host, name).await?,
-                    None => (DEFAULT_FIXTURE.to_owned(), "bundled fixture".into()),
-                };
-                store.create(Book::parse(&json, &origin)?).await?
-            }
-        };
+        let dir = context.data_dir();
+        let shelf = Shelf::open(&host, dir.clone(), config).await?;
         host.info(&format!(
             "contact book ready with {} contacts",
-            book.contact_count()
+            shelf.book.contact_count()
         ));
-        if let Some(me) = book.me() {
+        if let Some(me) = shelf.book.me() {
             let push_name = me.pushname.as_ref().map(|name| name.as_str());
             host.account(me.id.as_str(), push_name.into_option());
         }
         host.status(SessionStatus::WORKING, None);
         Ok(SandboxSession {
-            book: Mutex::new(book),
-            store,
+            shelf: Mutex::new(shelf),
+            dir,
             host,
+        })
+    }
+}
+
+/// A session's book and the store that keeps it, once it is kept.
+struct Shelf {
+    book: Arc<Book>,
+    /// `None` while the session reads the bundled book unchanged.
+    store: Option<BookStore>,
+}
+
+impl Shelf {
+    /// The book of the session whose data is in `dir`: the saved one, else
+    /// one from the config's fixture (saved at once), else the bundled one.
+    async fn open(host: &Host, dir: PathBuf, config: SandboxConfig) -> Result<Self, EngineError> {
+        let mut store = None;
+        if BookStore::exists(&dir) {
+            let (opened, saved) = BookStore::open(dir.clone()).await?;
+            if let Some(saved) = saved {
+                return Ok(Self {
+                    book: Arc::new(saved),
+                    store: Some(opened),
+                });
+            }
+            store = Some(opened);
+        }
+        // The fixture is read only for a new book: a session whose book
+        // is saved keeps working whatever became of its fixture.
+        let Some(name) = config.fixture else {
+            return Ok(Self {
+                book: bundled_book(),
+                store,
+            });
+        };
+        let (json, origin) = read_fixture(host, name).await?;
+        let book = Arc::new(Book::parse(&json, &origin)?);
+        // Gone before the book is saved: a large fixture is not held twice.
+        drop(json);
+        let store = match store {
+            Some(store) => store,
+            None => BookStore::open(dir).await?.0,
+        };
+        store.create(Arc::clone(&book)).await?;
+        Ok(Self {
+            book,
+            store: Some(store),
         })
     }
 }
@@ -135,42 +192,61 @@ async fn read_fixture(host: &Host, name: String) -> Result<(String, String), Eng
 
 /// One sandbox session: its book, and where the book is kept.
 pub struct SandboxSession {
-    book: Mutex<Book>,
-    store: BookStore,
+    shelf: Mutex<Shelf>,
+    /// The session's data directory, where its first change creates the
+    /// store of a book that was not saved yet.
+    dir: PathBuf,
     host: Host,
 }
 
 impl SandboxSession {
     /// Computes the entry `change` makes, checks that the book takes it,
     /// saves it, and only then puts it in the book: a failed save leaves
-    /// the session as it was.
+    /// the session as it was. The first change of the bundled book saves
+    /// the book first, then the change, and copies the shared book.
     async fn change(
         &self,
         change: impl FnOnce(&Book) -> Result<book::Entry, EngineError>,
     ) -> Result<(), EngineError> {
-        let mut book = self.book.lock().await;
-        let entry = change(&book)?;
-        book.admits(&entry)?;
-        self.store.save(&entry).await?;
-        book.put(entry)
+        let mut guard = self.shelf.lock().await;
+        let shelf = &mut *guard;
+        let entry = change(&shelf.book)?;
+        shelf.book.admits(&entry)?;
+        let store = match &mut shelf.store {
+            Some(store) => store,
+            unsaved @ None => {
+                let (store, _) = BookStore::open(self.dir.clone()).await?;
+                store.create(Arc::clone(&shelf.book)).await?;
+                unsaved.insert(store)
+            }
+        };
+        store.save(&entry).await?;
+        Arc::make_mut(&mut shelf.book).put(entry)
+    }
+
+    /// Reads the book, holding it for the read: a change waits, and the
+    /// book is never copied because a read still holds it.
+    async fn read<T>(&self, read: impl FnOnce(&Book) -> T) -> T {
+        read(&self.shelf.lock().await.book)
     }
 }
 
 impl Session for SandboxSession {
     async fn list_contacts(&self, query: ListQuery) -> Result<Vec<Contact>, EngineError> {
-        Ok(self.book.lock().await.page(&query))
+        Ok(self.read(|book| book.page(&query)).await)
     }
 
     async fn get_contact(&self, contact_id: String) -> Result<Contact, EngineError> {
-        self.book.lock().await.contact(&contact_id)
+        self.read(|book| book.contact(&contact_id)).await
     }
 
     async fn check_exists(&self, phone: String) -> Result<NumberExists, EngineError> {
-        Ok(self.book.lock().await.check_exists(&phone))
+        Ok(self.read(|book| book.check_exists(&phone)).await)
     }
 
     async fn about(&self, contact_id: String) -> Result<Option<String>, EngineError> {
-        self.book.lock().await.detail(&contact_id, Details::about)
+        self.read(|book| book.detail(&contact_id, Details::about))
+            .await
     }
 
     async fn profile_picture(
@@ -178,10 +254,8 @@ impl Session for SandboxSession {
         contact_id: String,
         _refresh: bool,
     ) -> Result<Option<String>, EngineError> {
-        self.book
-            .lock()
+        self.read(|book| book.detail(&contact_id, Details::profile_picture_url))
             .await
-            .detail(&contact_id, Details::profile_picture_url)
     }
 
     async fn block(&self, contact_id: String) -> Result<(), EngineError> {
@@ -209,19 +283,19 @@ impl Session for SandboxSession {
     }
 
     async fn list_lids(&self, offset: u32, limit: u32) -> Result<Vec<LidMapping>, EngineError> {
-        Ok(self.book.lock().await.lids(offset, limit))
+        Ok(self.read(|book| book.lids(offset, limit)).await)
     }
 
     async fn count_lids(&self) -> Result<u64, EngineError> {
-        Ok(self.book.lock().await.lid_count())
+        Ok(self.read(Book::lid_count).await)
     }
 
     async fn find_pn_by_lid(&self, lid: String) -> Result<LidMapping, EngineError> {
-        Ok(self.book.lock().await.pn_of(&lid))
+        Ok(self.read(|book| book.pn_of(&lid)).await)
     }
 
     async fn find_lid_by_pn(&self, phone: String) -> Result<LidMapping, EngineError> {
-        Ok(self.book.lock().await.lid_of(&phone))
+        Ok(self.read(|book| book.lid_of(&phone)).await)
     }
 
     async fn close(&self) {

@@ -83,11 +83,18 @@ impl BookStore {
         .await
     }
 
-    /// Saves a whole new book, in one transaction, and hands it back: the
-    /// book moves to the blocking pool and back rather than being copied.
-    pub async fn create(&self, book: Book) -> Result<Book, EngineError> {
+    /// Whether `dir` holds a saved book (or one an earlier version saved).
+    /// One look at the directory, made in place: a session that has none
+    /// opens without a file and without a trip to the blocking pool.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(DATABASE).exists() || dir.join(LEGACY_JSON).exists()
+    }
+
+    /// Saves a whole new book, in one transaction. The book is shared with
+    /// the blocking pool rather than copied.
+    pub async fn create(&self, book: Arc<Book>) -> Result<(), EngineError> {
         let (connection, path) = (Arc::clone(&self.connection), self.path.clone());
-        blocking(move || write_book(&connection, &path, &book).map(|()| book)).await
+        blocking(move || write_book(&connection, &path, &book)).await
     }
 
     /// Saves one entry: a new contact is added after the others, a known
@@ -233,8 +240,8 @@ mod tests {
         let session = dir.path().join("session");
         let (store, saved) = BookStore::open(session.clone()).await.unwrap();
         assert!(saved.is_none());
-        let book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
-        let mut book = store.create(book).await.unwrap();
+        let mut book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
+        store.create(Arc::new(book.clone())).await.unwrap();
 
         let name = ContactName {
             first_name: "New".into(),
@@ -262,10 +269,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let session = dir.path().join("sessions").join("s1");
         let (store, _) = BookStore::open(session.clone()).await.unwrap();
-        store
-            .create(Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap())
-            .await
-            .unwrap();
+        let book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
+        store.create(Arc::new(book)).await.unwrap();
         assert_eq!(mode(&dir.path().join("sessions")), 0o700);
         assert_eq!(mode(&session), 0o700);
         for file in [DATABASE, "book.sqlite3-wal", "book.sqlite3-shm"] {

@@ -3,18 +3,24 @@
 //! the data directory (WAL mode, fully synchronous commits), so a crash never
 //! loses a committed change and there is nothing to install.
 //!
+//! One thread owns the connection and commits the changes that arrive
+//! together in one transaction (group commit): each caller is answered only
+//! once its change is on disk, as before, but a thousand clients creating
+//! sessions at once wait for a few syncs of the disk, not a thousand.
+//!
 //! Everything the host stores goes through [`Storage`]; another backend
 //! (PostgreSQL, for hosts that share sessions) replaces this module's
 //! internals, not its callers.
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, PoisonError},
+    sync::mpsc,
 };
 
 use anyhow::{Context, bail};
 use rusqlite::{Connection, params};
 use serde_json::Value;
+use tokio::sync::oneshot;
 use wharf_engine_api::support::{create_private_dir_all, create_private_file};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
@@ -40,7 +46,7 @@ pub struct StoredSession {
 }
 
 /// A failed storage operation. It is a server-side failure (HTTP 500).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StorageError(String);
 
 impl std::fmt::Display for StorageError {
@@ -51,15 +57,26 @@ impl std::fmt::Display for StorageError {
 
 impl std::error::Error for StorageError {}
 
-/// The session store. Cheap to clone; calls run on tokio's blocking pool.
+/// The session store. Cheap to clone; calls run on the store's own thread.
 #[derive(Clone)]
 pub struct Storage {
-    connection: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Job>,
 }
 
+/// One call's work, run in the transaction of its batch; it returns what
+/// answers the caller once the batch is committed (or not). Given an
+/// error instead of the connection when the batch cannot begin.
+type Job = Box<dyn FnOnce(Result<&Connection, &StorageError>) -> Answer + Send>;
+/// Answers a caller with the outcome of its batch's commit.
+type Answer = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+
+/// The most calls one transaction takes: a batch commits without waiting
+/// for more, so this only bounds how long its first caller waits.
+const MAX_BATCH: usize = 1024;
+
 impl Storage {
-    /// Opens (or creates) the database at `path` and brings its schema up
-    /// to date.
+    /// Opens (or creates) the database at `path`, brings its schema up to
+    /// date, and starts the thread that writes to it.
     ///
     /// The database and the directory it is in are created private to the
     /// user (0600 and 0700): the file is made before SQLite opens it, as
@@ -82,23 +99,38 @@ impl Storage {
             .with_context(|| format!("cannot configure the database {}", path.display()))?;
         migrate(&mut connection)
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
-        Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
-        })
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("wharf-storage".into())
+            .spawn(move || serve_jobs(connection, &queue))
+            .context("cannot start the storage thread")?;
+        Ok(Self { jobs })
     }
 
+    /// Runs `work` in the next batch and answers once that batch is
+    /// committed: a change is durable when this returns `Ok`. A change that
+    /// fails is undone alone; the others of its batch stand.
     async fn with<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&mut connection)
-        })
-        .await
-        .map_err(|err| StorageError(err.to_string()))?
-        .map_err(|err| StorageError(err.to_string()))
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            let outcome = match connection {
+                Ok(connection) => undone_on_error(connection, work),
+                Err(err) => Err(err.clone()),
+            };
+            Box::new(move |committed: Result<(), StorageError>| {
+                // A caller that went away needs no answer.
+                let _ = answer.send(committed.and(outcome));
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StorageError("the storage thread has stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| StorageError("the storage thread has stopped".into()))?
     }
 
     /// Every stored session, by name.
@@ -181,6 +213,62 @@ impl Storage {
                 .map(drop)
         })
         .await
+    }
+}
+
+/// The storage thread: takes the calls waiting, runs them in one
+/// transaction, commits, answers each, and again, until every [`Storage`]
+/// is dropped.
+fn serve_jobs(mut connection: Connection, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let batch: Vec<Job> = std::iter::once(first)
+            .chain(queue.try_iter().take(MAX_BATCH - 1))
+            .collect();
+        run_batch(&mut connection, batch);
+    }
+}
+
+/// Runs `batch` in one transaction and answers each call with its outcome
+/// once the transaction is committed (or has failed).
+fn run_batch(connection: &mut Connection, batch: Vec<Job>) {
+    let transaction = match connection.transaction() {
+        Ok(transaction) => transaction,
+        Err(err) => {
+            let err = StorageError(err.to_string());
+            for job in batch {
+                job(Err(&err))(Err(err.clone()));
+            }
+            return;
+        }
+    };
+    let answers: Vec<Answer> = batch.into_iter().map(|job| job(Ok(&transaction))).collect();
+    let committed = transaction
+        .commit()
+        .map_err(|err| StorageError(err.to_string()));
+    for answer in answers {
+        answer(committed.clone());
+    }
+}
+
+/// Runs `work` inside a savepoint: if it fails, what it changed is undone
+/// and the rest of its transaction stands.
+fn undone_on_error<T>(
+    connection: &Connection,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> Result<T, StorageError> {
+    let failed = |err: rusqlite::Error| StorageError(err.to_string());
+    connection.execute_batch("SAVEPOINT call").map_err(failed)?;
+    match work(connection) {
+        Ok(value) => {
+            connection.execute_batch("RELEASE call").map_err(failed)?;
+            Ok(value)
+        }
+        Err(err) => {
+            connection
+                .execute_batch("ROLLBACK TO call; RELEASE call")
+                .map_err(failed)?;
+            Err(failed(err))
+        }
     }
 }
 
@@ -410,6 +498,45 @@ mod tests {
         );
         storage.delete("a").await.unwrap();
         assert_eq!(storage.sessions().await.unwrap().len(), 1);
+    }
+
+    /// Calls that arrive together share a commit, each answered with its
+    /// own outcome: a failing one is undone alone, the others are stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn calls_at_once_commit_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wharf.db");
+        let storage = Storage::open(&path).unwrap();
+        let mut calls = tokio::task::JoinSet::new();
+        for index in 0..200 {
+            let storage = storage.clone();
+            calls.spawn(async move {
+                if index % 50 == 7 {
+                    // Inserts a row, then fails: the row must not stay.
+                    let failed = storage
+                        .with(|c| {
+                            c.execute(
+                                "INSERT INTO sessions (name, engine, config, should_run)
+                                 VALUES ('doomed', 'sandbox', '{}', 1)",
+                                [],
+                            )?;
+                            c.execute("INSERT INTO nowhere VALUES (1)", [])
+                        })
+                        .await;
+                    assert!(failed.is_err());
+                } else {
+                    let name = format!("s{index:03}");
+                    assert!(storage.insert(session(&name)).await.unwrap());
+                }
+            });
+        }
+        while let Some(call) = calls.join_next().await {
+            call.unwrap();
+        }
+        drop(storage);
+        let stored = Storage::open(&path).unwrap().sessions().await.unwrap();
+        assert_eq!(stored.len(), 196);
+        assert!(stored.iter().all(|session| session.name != "doomed"));
     }
 
     #[test]

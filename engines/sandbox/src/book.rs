@@ -1,9 +1,12 @@
 //! The sandbox's contact book: what WhatsApp would know about the session's
 //! contacts, loaded from a JSON fixture and changed by block, unblock and upsert.
 
-use std::{borrow::Cow, collections::HashSet};
+use std::{borrow::Cow, collections::HashSet, fmt};
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer,
+    de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
 use wharf_engine_api::{
     Contact, ContactName, EngineError, LidMapping, ListQuery, NumberExists, ROption, RString,
     support::{ContactBook, whatsapp_variants},
@@ -73,10 +76,7 @@ impl From<Row> for Entry {
 
 impl Entry {
     fn split(self) -> (Contact, Details) {
-        let details = Details {
-            about: self.about.map(String::into_boxed_str),
-            profile_picture_url: self.profile_picture_url.map(String::into_boxed_str),
-        };
+        let details = Details::new(self.about, self.profile_picture_url);
         (self.contact, details)
     }
 
@@ -90,20 +90,33 @@ impl Entry {
 }
 
 /// What the book keeps of an entry besides its contact, as compactly as
-/// it can: a book may hold 100,000 of them.
+/// it can: a book may hold 100,000 of them, most with neither text, so
+/// those cost one pointer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Details {
+pub struct Details(Option<Box<DetailTexts>>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DetailTexts {
     about: Option<Box<str>>,
     profile_picture_url: Option<Box<str>>,
 }
 
 impl Details {
+    fn new(about: Option<String>, profile_picture_url: Option<String>) -> Self {
+        Self((about.is_some() || profile_picture_url.is_some()).then(|| {
+            Box::new(DetailTexts {
+                about: about.map(String::into_boxed_str),
+                profile_picture_url: profile_picture_url.map(String::into_boxed_str),
+            })
+        }))
+    }
+
     pub fn about(&self) -> Option<&str> {
-        self.about.as_deref()
+        self.0.as_ref()?.about.as_deref()
     }
 
     pub fn profile_picture_url(&self) -> Option<&str> {
-        self.profile_picture_url.as_deref()
+        self.0.as_ref()?.profile_picture_url.as_deref()
     }
 }
 
@@ -115,7 +128,10 @@ pub struct Book {
     contacts: ContactBook<Details>,
     /// Numbers on WhatsApp that are not in the book, for `check-exists`.
     pub registered: Vec<String>,
-    /// The numbers of the book's people on WhatsApp, and the registered ones.
+    /// The numbers on WhatsApp that the book cannot tell from a contact's
+    /// id: the registered ones, and any of a person whose id is not that
+    /// number's chat id. The others are looked up in `contacts`, so a
+    /// book of 100,000 people does not keep each number twice.
     on_whatsapp: HashSet<Box<str>>,
 }
 
@@ -127,6 +143,144 @@ struct BookFile {
     contacts: Vec<Entry>,
     #[serde(default)]
     registered: Vec<String>,
+}
+
+/// Contacts on their way into a book: completed ([`complete`]), their
+/// numbers noted ([`note_number`]), and split for the index.
+#[derive(Default)]
+struct Intake {
+    on_whatsapp: HashSet<Box<str>>,
+}
+
+impl Intake {
+    fn admit(&mut self, mut entry: Entry) -> (Contact, Details) {
+        complete(&mut entry.contact);
+        note_number(&mut self.on_whatsapp, &entry.contact);
+        entry.split()
+    }
+
+    fn into_book(self, contacts: ContactBook<Details>) -> Indexed {
+        Indexed {
+            contacts,
+            on_whatsapp: self.on_whatsapp,
+        }
+    }
+}
+
+/// A book's contacts, indexed, with the numbers noted on their way in.
+struct Indexed {
+    contacts: ContactBook<Details>,
+    on_whatsapp: HashSet<Box<str>>,
+}
+
+impl Indexed {
+    /// Indexes `entries` one at a time, as they are read, making the
+    /// checks of [`check`] as they come: those on one contact alone and
+    /// the one account here, each person once by the index, which refuses
+    /// a LID that is another contact's and replaces a contact whose id
+    /// comes twice (so the count tells). `None` when a check fails, without
+    /// saying which: [`check`] over the whole list says.
+    fn checked(entries: impl Iterator<Item = Entry>) -> Option<Self> {
+        let (mut taken, mut me, mut refused) = (0, false, false);
+        let mut intake = Intake::default();
+        let admitted = entries.map_while(|entry| {
+            let contact = &entry.contact;
+            if !passes_alone(taken, contact) || (contact.is_me && std::mem::replace(&mut me, true))
+            {
+                refused = true;
+                return None;
+            }
+            taken += 1;
+            Some(intake.admit(entry))
+        });
+        let mut contacts = ContactBook::new();
+        let indexed = contacts.extend_with(admitted);
+        (!refused && indexed.is_ok() && contacts.len() == taken).then(|| intake.into_book(contacts))
+    }
+}
+
+/// A book read from JSON with its contacts indexed as they are read; it
+/// fails on anything [`Book::new`] would refuse (and on a field given
+/// twice), without saying what: [`Book::parse`] then reads the JSON the
+/// plain way to name the problem.
+struct Streamed(Book);
+
+/// Why [`Streamed`] failed; [`Book::parse`] finds out what the problem is.
+const REFUSED: &str = "a book Book::new refuses";
+
+impl<'de> Deserialize<'de> for Streamed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(StreamedVisitor)
+    }
+}
+
+struct StreamedVisitor;
+
+impl<'de> Visitor<'de> for StreamedVisitor {
+    type Value = Streamed;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a contact book")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Streamed, A::Error> {
+        let mut description: Option<String> = None;
+        let mut contacts: Option<IndexedContacts> = None;
+        let mut registered: Option<Vec<String>> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "description" if description.is_none() => description = Some(map.next_value()?),
+                "contacts" if contacts.is_none() => contacts = Some(map.next_value()?),
+                "registered" if registered.is_none() => registered = Some(map.next_value()?),
+                "description" | "contacts" | "registered" => {
+                    return Err(de::Error::custom(REFUSED));
+                }
+                _ => drop(map.next_value::<IgnoredAny>()?),
+            }
+        }
+        let description = description.unwrap_or_default();
+        let registered = registered.unwrap_or_default();
+        contacts
+            .and_then(|IndexedContacts(contacts)| Book::checked(description, contacts, registered))
+            .map(Streamed)
+            .ok_or_else(|| de::Error::custom(REFUSED))
+    }
+}
+
+/// The `contacts` of a [`Streamed`] book.
+struct IndexedContacts(Indexed);
+
+impl<'de> Deserialize<'de> for IndexedContacts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(IndexedContactsVisitor)
+    }
+}
+
+struct IndexedContactsVisitor;
+
+impl<'de> Visitor<'de> for IndexedContactsVisitor {
+    type Value = IndexedContacts;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a list of contacts")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IndexedContacts, A::Error> {
+        let mut unreadable = None;
+        let entries = std::iter::from_fn(|| {
+            seq.next_element::<Entry>().unwrap_or_else(|err| {
+                unreadable = Some(err);
+                None
+            })
+        });
+        let indexed = Indexed::checked(entries);
+        if let Some(err) = unreadable {
+            return Err(err);
+        }
+        indexed
+            .map(IndexedContacts)
+            .ok_or_else(|| de::Error::custom(REFUSED))
+    }
 }
 
 /// The same, as the book writes it.
@@ -148,15 +302,28 @@ impl Serialize for Book {
     }
 }
 
-/// Notes `contact`'s number when it is a person on WhatsApp.
+/// The number of `contact` when it is a person on WhatsApp.
+fn number_on_whatsapp(contact: &Contact) -> Option<&str> {
+    match (contact.is_wa_contact, contact.is_group, &contact.number) {
+        (true, false, ROption::RSome(number)) => Some(number.as_str()),
+        _ => None,
+    }
+}
+
+/// Whether `contact`'s id is its number's chat id, so that the book finds
+/// the number by it.
+fn is_found_by_number(contact: &Contact, number: &str) -> bool {
+    contact.id.strip_suffix("@c.us") == Some(number)
+}
+
+/// Notes `contact`'s number when it is a person on WhatsApp that the book
+/// cannot find by that number (see [`Book::on_whatsapp`]).
 fn note_number(on_whatsapp: &mut HashSet<Box<str>>, contact: &Contact) {
-    if let (true, false, Some(number)) = (
-        contact.is_wa_contact,
-        contact.is_group,
-        contact.number.as_ref().into_option(),
-    ) && !on_whatsapp.contains(number.as_str())
+    if let Some(number) = number_on_whatsapp(contact)
+        && !is_found_by_number(contact, number)
+        && !on_whatsapp.contains(number)
     {
-        on_whatsapp.insert(number.as_str().into());
+        on_whatsapp.insert(number.into());
     }
 }
 
@@ -165,28 +332,53 @@ impl Book {
     /// or what is wrong with them ([`check`]).
     pub fn new(
         description: String,
-        mut contacts: Vec<Entry>,
+        contacts: Vec<Entry>,
         registered: Vec<String>,
     ) -> Result<Self, String> {
         check(&contacts, &registered)?;
-        for entry in &mut contacts {
-            complete(&mut entry.contact);
-        }
-        let mut on_whatsapp = HashSet::with_capacity(contacts.len() + registered.len());
-        for entry in &contacts {
-            note_number(&mut on_whatsapp, &entry.contact);
-        }
-        on_whatsapp.extend(registered.iter().map(|number| number.as_str().into()));
+        let mut intake = Intake::default();
         let mut book = ContactBook::new();
         // `check` has refused what the contact book would refuse.
-        book.extend_with(contacts.into_iter().map(Entry::split))
+        book.extend_with(contacts.into_iter().map(|entry| intake.admit(entry)))
             .map_err(|err| err.message.to_string())?;
-        Ok(Self {
+        Ok(Self::indexed(
             description,
-            contacts: book,
+            intake.into_book(book),
+            registered,
+        ))
+    }
+
+    /// A book read a contact at a time ([`Indexed::checked`]), as a saved
+    /// book is; `None` when it has a problem, which [`Book::new`] over the
+    /// whole list names.
+    pub fn from_entries(
+        description: String,
+        entries: impl Iterator<Item = Entry>,
+        registered: Vec<String>,
+    ) -> Option<Self> {
+        Self::checked(description, Indexed::checked(entries)?, registered)
+    }
+
+    /// [`Book::indexed`], once the registered numbers pass [`check`].
+    fn checked(description: String, contacts: Indexed, registered: Vec<String>) -> Option<Self> {
+        (registered.iter().all(|number| is_phone_number(number)))
+            .then(|| Self::indexed(description, contacts, registered))
+    }
+
+    /// A book of contacts already checked and indexed, with the numbers
+    /// [`Intake`] noted.
+    fn indexed(description: String, contacts: Indexed, registered: Vec<String>) -> Self {
+        let Indexed {
+            contacts,
+            mut on_whatsapp,
+        } = contacts;
+        on_whatsapp.extend(registered.iter().map(|number| number.as_str().into()));
+        Self {
+            description,
+            contacts,
             registered,
             on_whatsapp,
-        })
+        }
     }
 
     /// How many contacts the book holds.
@@ -208,7 +400,16 @@ impl Book {
     }
 
     /// Parses and checks a fixture or a saved book. `origin` names the file in errors.
+    ///
+    /// The contacts go from the JSON straight into the book's index, one
+    /// at a time ([`Streamed`]): a large fixture is never also held as a
+    /// list of contacts, which took half as much memory again as the
+    /// book and left it scattered. A book with a problem is read again the
+    /// plain way, which names the problem.
     pub fn parse(json: &str, origin: &str) -> Result<Self, EngineError> {
+        if let Ok(Streamed(book)) = serde_json::from_str(json) {
+            return Ok(book);
+        }
         // serde's message quotes what it could not read, and a fixture may be
         // a file the client should not see: say where and what kind of
         // problem, never what the file holds.
@@ -303,6 +504,8 @@ impl Book {
 
     fn is_registered(&self, number: &str) -> bool {
         self.on_whatsapp.contains(number)
+            || (self.contacts.get(&format!("{number}@c.us")))
+                .is_some_and(|contact| number_on_whatsapp(&contact) == Some(number))
     }
 
     /// Whether `phone` (digits) is on WhatsApp, and under which chat id.
@@ -463,38 +666,12 @@ fn check(contacts: &[Entry], registered: &[String]) -> Result<(), String> {
     let mut me = None;
     for (index, entry) in contacts.iter().enumerate() {
         let contact = &entry.contact;
+        let (user, server) = id_parts(index, contact)?;
         let id = contact.id.as_str();
-        let field = format!("contacts[{index}].id");
-        let (user, server) = id
-            .split_once('@')
-            .ok_or_else(|| format!("{field}: {id:?} is not a chat id (user@server)"))?;
-        if user.is_empty() || !matches!(server, "c.us" | "g.us" | "lid") {
-            return Err(format!(
-                "{field}: {id:?} is not a chat id (…@c.us, …@g.us or …@lid)"
-            ));
-        }
-        if server == "c.us" && !is_phone_number(user) {
-            return Err(format!(
-                "{field}: {id:?} is not a phone number's chat id (5 to 15 digits@c.us)"
-            ));
-        }
         if !seen.insert(id) {
-            return Err(format!("{field}: {id:?} appears twice"));
+            return Err(format!("contacts[{index}].id: {id:?} appears twice"));
         }
-        match (server, contact.number.as_ref().into_option()) {
-            ("c.us", Some(number)) if number.as_str() != user => {
-                return Err(format!(
-                    "contacts[{index}].number: {number:?} is not the number of {id:?}"
-                ));
-            }
-            ("lid", Some(number)) => {
-                return Err(format!(
-                    "contacts[{index}].number: {number:?} on {id:?}: a person whose number is \
-                     known has that number's chat id as id, and the LID as lid"
-                ));
-            }
-            _ => {}
-        }
+        check_number(index, contact, user, server)?;
         if contact.is_me
             && let Some(first) = me.replace(index)
         {
@@ -505,28 +682,12 @@ fn check(contacts: &[Entry], registered: &[String]) -> Result<(), String> {
     }
     let mut lids = HashSet::new();
     for (index, entry) in contacts.iter().enumerate() {
-        let contact = &entry.contact;
-        let id = contact.id.as_str();
-        let Some(lid) = contact.lid.as_ref().into_option() else {
+        let Some(lid) = check_lid(index, &entry.contact)? else {
             continue;
         };
-        let field = format!("contacts[{index}].lid");
-        let digits = lid.strip_suffix("@lid").unwrap_or_default();
-        if !is_digits(digits) {
-            return Err(format!("{field}: {lid:?} is not a LID (digits@lid)"));
-        }
-        if id.ends_with("@lid") && id != lid.as_str() {
+        if !lids.insert(lid) {
             return Err(format!(
-                "{field}: {lid:?} differs from the id {id:?}, a LID itself: a contact known \
-                 only by LID has that LID as its lid"
-            ));
-        }
-        if contact.is_group || id.ends_with("@g.us") {
-            return Err(format!("{field}: {id:?} is a group; only people have LIDs"));
-        }
-        if !lids.insert(lid.as_str()) {
-            return Err(format!(
-                "{field}: {lid:?} is another contact's too; a person is one contact"
+                "contacts[{index}].lid: {lid:?} is another contact's too; a person is one contact"
             ));
         }
     }
@@ -544,6 +705,83 @@ fn check(contacts: &[Entry], registered: &[String]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The user and server of contact `index`'s id, when it is a chat id a
+/// book may hold.
+fn id_parts(index: usize, contact: &Contact) -> Result<(&str, &str), String> {
+    let id = contact.id.as_str();
+    let field = || format!("contacts[{index}].id");
+    let (user, server) = id
+        .split_once('@')
+        .ok_or_else(|| format!("{}: {id:?} is not a chat id (user@server)", field()))?;
+    if user.is_empty() || !matches!(server, "c.us" | "g.us" | "lid") {
+        return Err(format!(
+            "{}: {id:?} is not a chat id (…@c.us, …@g.us or …@lid)",
+            field()
+        ));
+    }
+    if server == "c.us" && !is_phone_number(user) {
+        return Err(format!(
+            "{}: {id:?} is not a phone number's chat id (5 to 15 digits@c.us)",
+            field()
+        ));
+    }
+    Ok((user, server))
+}
+
+/// Checks contact `index`'s `number` against its id (`user@server`).
+fn check_number(index: usize, contact: &Contact, user: &str, server: &str) -> Result<(), String> {
+    let id = contact.id.as_str();
+    match (server, contact.number.as_ref().into_option()) {
+        ("c.us", Some(number)) if number.as_str() != user => Err(format!(
+            "contacts[{index}].number: {number:?} is not the number of {id:?}"
+        )),
+        ("lid", Some(number)) => Err(format!(
+            "contacts[{index}].number: {number:?} on {id:?}: a person whose number is \
+             known has that number's chat id as id, and the LID as lid"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks what contact `index`'s `lid` must be whatever the other contacts
+/// are: digits@lid, the id itself for a contact known only by LID, and
+/// never a group's. Returns the LID.
+fn check_lid(index: usize, contact: &Contact) -> Result<Option<&str>, String> {
+    let id = contact.id.as_str();
+    let Some(lid) = contact.lid.as_ref().into_option() else {
+        return Ok(None);
+    };
+    let field = || format!("contacts[{index}].lid");
+    let digits = lid.strip_suffix("@lid").unwrap_or_default();
+    if !is_digits(digits) {
+        return Err(format!("{}: {lid:?} is not a LID (digits@lid)", field()));
+    }
+    if id.ends_with("@lid") && id != lid.as_str() {
+        return Err(format!(
+            "{}: {lid:?} differs from the id {id:?}, a LID itself: a contact known \
+             only by LID has that LID as its lid",
+            field()
+        ));
+    }
+    if contact.is_group || id.ends_with("@g.us") {
+        return Err(format!(
+            "{}: {id:?} is a group; only people have LIDs",
+            field()
+        ));
+    }
+    Ok(Some(lid.as_str()))
+}
+
+/// Whether contact `index` passes the checks of [`check`] that look at it
+/// alone; the others (each person once, one account) are left to the
+/// caller.
+fn passes_alone(index: usize, contact: &Contact) -> bool {
+    id_parts(index, contact)
+        .and_then(|(user, server)| check_number(index, contact, user, server))
+        .and_then(|()| check_lid(index, contact))
+        .is_ok()
 }
 
 /// Fills in what a contact's id says: a phone contact's number, and a
@@ -820,6 +1058,30 @@ mod tests {
             assert_eq!(err.kind, wharf_engine_api::ErrorKind::INVALID_INPUT, "{id}");
             assert!(err.message.starts_with("contactId"), "{err}");
         }
+    }
+
+    /// [`Book::parse`] reads contacts straight into the index; the book is
+    /// the one reading the whole list first made, field for field.
+    #[test]
+    fn a_book_read_contact_by_contact_is_the_book_read_whole() {
+        let odd = r#"{"x": [1], "registered": ["14155550101"], "description": "d",
+            "contacts": [{"id": "9@lid"}, {"id": "14155550100@c.us", "lid": "8@lid",
+            "isWAContact": true, "about": "hi"}, {"id": "120363000000000009@g.us",
+            "number": "14155550177", "isWAContact": true}]}"#;
+        for json in [DEFAULT, odd, r#"{"contacts": []}"#] {
+            let Ok(Streamed(streamed)) = serde_json::from_str(json) else {
+                panic!("{json}");
+            };
+            let file: BookFile = serde_json::from_str(json).unwrap();
+            let whole = Book::new(file.description, file.contacts, file.registered).unwrap();
+            assert_eq!(streamed, whole, "{json}");
+        }
+        // Numbers on WhatsApp, whether the book finds them by id or not.
+        let book = Book::parse(odd, "odd.json").unwrap();
+        for number in ["14155550100", "14155550101", "14155550177"] {
+            assert!(book.check_exists(number).number_exists, "{number}");
+        }
+        assert!(!book.check_exists("14155550102").number_exists);
     }
 
     #[test]

@@ -139,14 +139,27 @@ impl BookStore {
         let mut query = connection
             .prepare("SELECT entry FROM contacts ORDER BY position")
             .map_err(|err| corrupt(&err))?;
-        let contacts = query
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(|err| corrupt(&err))?
-            .map(|json| {
-                let json = json.map_err(|err| corrupt(&err))?;
-                serde_json::from_str::<Entry>(&json).map_err(|err| corrupt(&err))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut entries = decoded(&mut query, &corrupt)?;
+        // Each contact straight into the index, as a fixture's: a large
+        // book is not also held as a list of contacts.
+        let mut unreadable = None;
+        let read = std::iter::from_fn(|| match entries.next()? {
+            Ok(entry) => Some(entry),
+            Err(err) => {
+                unreadable = Some(err);
+                None
+            }
+        });
+        let book = Book::from_entries(header.description.clone(), read, header.registered.clone());
+        if let Some(err) = unreadable {
+            return Err(err);
+        }
+        if let Some(book) = book {
+            return Ok(Some(book));
+        }
+        // A book with a problem: read again as one list, whose check names it.
+        drop(entries);
+        let contacts = decoded(&mut query, &corrupt)?.collect::<Result<Vec<_>, _>>()?;
         Book::new(header.description, contacts, header.registered)
             .map_err(|problem| corrupt(&problem))
             .map(Some)
@@ -164,6 +177,20 @@ impl BookStore {
         write_book(&self.connection, &self.path, &book)?;
         Ok(Some(book))
     }
+}
+
+/// The entries `query` selects, each decoded; `corrupt` words an error.
+fn decoded<'q>(
+    query: &'q mut rusqlite::Statement<'_>,
+    corrupt: &'q impl Fn(&dyn std::fmt::Display) -> EngineError,
+) -> Result<impl Iterator<Item = Result<Entry, EngineError>> + 'q, EngineError> {
+    let rows = query
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(|err| corrupt(&err))?;
+    Ok(rows.map(|json| {
+        let json = json.map_err(|err| corrupt(&err))?;
+        serde_json::from_str::<Entry>(&json).map_err(|err| corrupt(&err))
+    }))
 }
 
 /// Replaces whatever `connection` holds with `book`, in one transaction,

@@ -82,6 +82,17 @@ struct Lifecycle {
     handle: Option<Arc<SessionBox>>,
 }
 
+impl Lifecycle {
+    /// The status as REST users see it: an engine may report WORKING before
+    /// the host holds its session, and until then requests cannot be served.
+    fn shown(&self) -> (SessionStatus, Option<String>) {
+        match (self.status, &self.handle) {
+            (SessionStatus::WORKING, None) => (SessionStatus::STARTING, None),
+            (status, _) => (status, self.reason.clone()),
+        }
+    }
+}
+
 impl Default for Lifecycle {
     fn default() -> Self {
         Self {
@@ -147,14 +158,16 @@ impl SessionState {
         lock(&self.inner).me = Some(me);
     }
 
-    /// The status as REST users see it: an engine may report WORKING before
-    /// the host holds its session, and until then requests cannot be served.
+    /// The status as REST users see it ([`Lifecycle::shown`]).
     pub fn status(&self) -> (SessionStatus, Option<String>) {
+        lock(&self.inner).shown()
+    }
+
+    /// [`SessionState::status`] and [`SessionState::me`] at one moment.
+    fn status_and_me(&self) -> (SessionStatus, Option<String>, Option<Me>) {
         let state = lock(&self.inner);
-        match (state.status, &state.handle) {
-            (SessionStatus::WORKING, None) => (SessionStatus::STARTING, None),
-            (status, _) => (status, state.reason.clone()),
-        }
+        let (status, reason) = state.shown();
+        (status, reason, state.me.clone())
     }
 
     /// The QR code to scan, while the session waits for one.
@@ -211,6 +224,11 @@ impl SessionState {
     }
 }
 
+/// Whether a run with this status has (or is opening) an engine session.
+fn is_active(status: SessionStatus) -> bool {
+    !matches!(status, SessionStatus::STOPPED | SessionStatus::FAILED)
+}
+
 /// Distinguishes runs, so caches keyed by run forget a session's answers
 /// when it restarts.
 static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
@@ -258,10 +276,7 @@ impl Run {
     }
 
     fn is_active(&self) -> bool {
-        !matches!(
-            self.state.status().0,
-            SessionStatus::STOPPED | SessionStatus::FAILED
-        )
+        is_active(self.state.status().0)
     }
 
     /// Waits until nothing uses this run any more: its opening has finished
@@ -465,25 +480,28 @@ impl SessionManager {
             .collect()
     }
 
-    /// The WAHA session object.
+    /// The WAHA session object. Each lock is taken once and the config
+    /// copied once (masked): a list of 10,000 sessions builds 10,000.
     pub fn info(&self, session: &ManagedSession) -> SessionInfo {
-        let spec = lock(&session.spec).clone();
+        let (engine_name, config) = {
+            let spec = lock(&session.spec);
+            (spec.engine.clone(), secrets::masked(&spec.config))
+        };
         let run = session.run();
-        let (status, reason) = run.state.status();
-        let engine = run
-            .engine
-            .clone()
-            .filter(|_| run.is_active())
-            .or_else(|| self.registry.engine(&spec.engine));
+        let (status, reason, me) = run.state.status_and_me();
+        let version = match run.engine.as_ref().filter(|_| is_active(status)) {
+            Some(engine) => Some(engine.version().to_string()),
+            None => (self.registry.engine(&engine_name)).map(|e| e.version().to_string()),
+        };
         SessionInfo {
             name: session.name.clone(),
             status: status.as_waha(),
             reason,
-            config: secrets::masked(&spec.config),
-            me: run.state.me(),
+            config,
+            me,
             engine: EngineInfo {
-                engine: spec.engine,
-                version: engine.map(|e| e.version().to_string()),
+                engine: engine_name,
+                version,
             },
         }
     }

@@ -525,15 +525,20 @@ impl SessionManager {
     }
 
     /// Brings back the stored sessions and starts those that should run.
+    /// One line says how many (each session's own is a debug line: a host
+    /// of 10,000 sessions logs their starts anyway, as status changes).
     pub async fn restore(&self) -> Result<(), ApiError> {
         let stored = self.storage.sessions().await.map_err(ApiError::storage)?;
+        let (count, mut started) = (stored.len(), 0);
         for session in stored {
             let name = session.name.clone();
             let should_run = session.should_run;
+            started += usize::from(should_run);
             self.insert(session.name, session.engine, session.config, should_run)
                 .await;
-            tracing::info!(session = name, should_run, "session restored");
+            tracing::debug!(session = name, should_run, "session restored");
         }
+        tracing::info!(sessions = count, started, "stored sessions restored");
         Ok(())
     }
 

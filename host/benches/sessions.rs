@@ -160,14 +160,25 @@ async fn latency(address: SocketAddr, path: &str, runs: usize) -> (Duration, Dur
     (at(0.5), at(0.99))
 }
 
+/// The host under test; killed if the benchmark ends early (a panic), so
+/// that no host is left serving 10,000 sessions.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Asks the host to stop as a service manager does, and waits until it has.
-fn terminate(server: &mut Child) -> Duration {
+fn terminate(server: &mut Server) -> Duration {
     let started = Instant::now();
-    let pid = libc::pid_t::try_from(server.id()).expect("a process id");
+    let pid = libc::pid_t::try_from(server.0.id()).expect("a process id");
     // SAFETY: `kill` only sends a signal to our own child, still unreaped.
     let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(sent, 0, "SIGTERM to the host");
-    let status = server.wait().expect("the host exits");
+    let status = server.0.wait().expect("the host exits");
     assert!(status.success(), "the host exited with {status}");
     started.elapsed()
 }
@@ -179,19 +190,21 @@ async fn round(dir: &Path, count: usize) -> Figures {
     let port = free_port();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let start = || {
-        common::wharf_serve(port, &engines, &data)
-            .spawn()
-            .expect("start wharf")
+        Server(
+            common::wharf_serve(port, &engines, &data)
+                .spawn()
+                .expect("start wharf"),
+        )
     };
     let mut server = start();
-    wait_until_up(address, &mut server).await;
+    wait_until_up(address, &mut server.0).await;
 
     let started = Instant::now();
     create_sessions(address, count).await;
     let created = started.elapsed();
     wait_until_working(address, count).await;
     let working = started.elapsed();
-    let rss = resident(server.id());
+    let rss = resident(server.0.id());
     let list = latency(address, "/api/sessions?all=true", LISTS).await;
     let one = format!("/api/sessions/{}", session_name(count / 2));
     let get = latency(address, &one, GETS).await;
@@ -199,11 +212,11 @@ async fn round(dir: &Path, count: usize) -> Figures {
 
     let started = Instant::now();
     let mut server = start();
-    wait_until_answering(address, &mut server).await;
+    wait_until_answering(address, &mut server.0).await;
     let answering = started.elapsed();
     wait_until_working(address, count).await;
     let restored = started.elapsed();
-    let restored_rss = resident(server.id());
+    let restored_rss = resident(server.0.id());
     terminate(&mut server);
     Figures {
         count,

@@ -156,9 +156,11 @@ impl Shelf {
         // The fixture is read only for a new book: a session whose book
         // is saved keeps working whatever became of its fixture.
         let Some(name) = config.fixture else {
+            // A store without a book (a crash came before its first save)
+            // is not kept: the first change saves the whole book first.
             return Ok(Self {
                 book: bundled_book(),
-                store,
+                store: None,
             });
         };
         let (json, origin) = read_fixture(host, name).await?;
@@ -304,3 +306,87 @@ impl Session for SandboxSession {
 }
 
 wharf_engine_api::export_engine!(SandboxEngine);
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use abi_stable::{
+        sabi_trait::TD_Opaque,
+        std_types::{RArc, ROption, RResult, RStr, RVec},
+    };
+    use wharf_engine_api::{HostServices, HostServices_TO, LogLevel};
+
+    use super::*;
+
+    /// A host that names no files and hears nothing.
+    #[derive(Clone)]
+    struct QuietHost;
+
+    impl HostServices for QuietHost {
+        fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
+        fn status(&self, _status: SessionStatus, _reason: ROption<RStr<'_>>) {}
+        fn qr(&self, _value: RStr<'_>) {}
+        fn account(&self, _id: RStr<'_>, _push_name: ROption<RStr<'_>>) {}
+        fn read_config_file(
+            &self,
+            field: RStr<'_>,
+            _name: RStr<'_>,
+        ) -> RResult<RVec<u8>, EngineError> {
+            RResult::RErr(EngineError::invalid_input(format!("{field}: no files")))
+        }
+    }
+
+    async fn open(dir: &Path) -> SandboxSession {
+        SandboxEngine
+            .open_session(SessionContext {
+                session: "s".into(),
+                config: "{}".into(),
+                data_dir: dir.to_string_lossy().as_ref().into(),
+                host: HostServices_TO::from_ptr(RArc::new(QuietHost), TD_Opaque),
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn is_blocked(session: &SandboxSession) -> bool {
+        let id = "14155550100@c.us".to_owned();
+        session.get_contact(id).await.unwrap().is_blocked
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_bundled_book_is_saved_at_the_first_change_and_stays_shared() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, other) = (root.path().join("a"), root.path().join("b"));
+        let session = open(&dir).await;
+        assert!(!BookStore::exists(&dir), "nothing saved before a change");
+        session.block("14155550100@c.us".into()).await.unwrap();
+        assert!(is_blocked(&session).await);
+        drop(session);
+
+        let reopened = open(&dir).await;
+        assert!(is_blocked(&reopened).await, "the change was saved");
+        let count = reopened.read(Book::contact_count).await;
+        assert_eq!(count, bundled_book().contact_count(), "with the whole book");
+        assert!(
+            !is_blocked(&open(&other).await).await,
+            "the shared book is unchanged"
+        );
+    }
+
+    /// A crash between creating the store and saving the book into it
+    /// leaves a store without a book; the next change still saves it all.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_store_left_without_a_book_gets_the_whole_book_at_the_first_change() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(BookStore::open(dir.path().to_owned()).await.unwrap());
+        let session = open(dir.path()).await;
+        session.block("14155550100@c.us".into()).await.unwrap();
+        drop(session);
+
+        let reopened = open(dir.path()).await;
+        assert!(is_blocked(&reopened).await);
+        let count = reopened.read(Book::contact_count).await;
+        assert_eq!(count, bundled_book().contact_count());
+    }
+}

@@ -100,7 +100,6 @@ pub trait App:
         Future: Send + 'static,
     > + Clone
     + Send
-    + Sync
     + 'static
 {
 }
@@ -113,7 +112,6 @@ impl<T> App for T where
             Future: Send + 'static,
         > + Clone
         + Send
-        + Sync
         + 'static
 {
 }

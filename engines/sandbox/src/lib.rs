@@ -33,7 +33,7 @@ mod store;
 
 use std::{
     path::PathBuf,
-    sync::{Arc, OnceLock},
+    sync::{Arc, OnceLock, PoisonError, RwLock},
 };
 
 use serde::Deserialize;
@@ -124,7 +124,8 @@ impl Engine for SandboxEngine {
         }
         host.status(SessionStatus::WORKING, None);
         Ok(SandboxSession {
-            shelf: Mutex::new(shelf),
+            book: RwLock::new(shelf.book),
+            store: Mutex::new(shelf.store),
             dir,
             host,
         })
@@ -193,8 +194,15 @@ async fn read_fixture(host: &Host, name: String) -> Result<(String, String), Eng
 }
 
 /// One sandbox session: its book, and where the book is kept.
+///
+/// Reads take the book under a short lock and never wait for the disk:
+/// a change is computed, saved, and only then put in the book, under its
+/// own lock, which also keeps changes one at a time.
 pub struct SandboxSession {
-    shelf: Mutex<Shelf>,
+    book: RwLock<Arc<Book>>,
+    /// `None` while the session reads the bundled book unchanged. Held
+    /// for the whole of a change.
+    store: Mutex<Option<BookStore>>,
     /// The session's data directory, where its first change creates the
     /// store of a book that was not saved yet.
     dir: PathBuf,
@@ -210,26 +218,33 @@ impl SandboxSession {
         &self,
         change: impl FnOnce(&Book) -> Result<book::Entry, EngineError>,
     ) -> Result<(), EngineError> {
-        let mut guard = self.shelf.lock().await;
-        let shelf = &mut *guard;
-        let entry = change(&shelf.book)?;
-        shelf.book.admits(&entry)?;
-        let store = match &mut shelf.store {
+        let mut store = self.store.lock().await;
+        // Changes are one at a time, so this stays the book until this
+        // change is put in it.
+        let book = Arc::clone(&self.book.read().unwrap_or_else(PoisonError::into_inner));
+        let entry = change(&book)?;
+        book.admits(&entry)?;
+        let store = match &mut *store {
             Some(store) => store,
             unsaved @ None => {
                 let (store, _) = BookStore::open(self.dir.clone()).await?;
-                store.create(Arc::clone(&shelf.book)).await?;
+                store.create(Arc::clone(&book)).await?;
                 unsaved.insert(store)
             }
         };
         store.save(&entry).await?;
-        Arc::make_mut(&mut shelf.book).put(entry)
+        // Not a second holder of the book, which would make the change
+        // below copy it.
+        drop(book);
+        let mut book = self.book.write().unwrap_or_else(PoisonError::into_inner);
+        Arc::make_mut(&mut book).put(entry)
     }
 
-    /// Reads the book, holding it for the read: a change waits, and the
-    /// book is never copied because a read still holds it.
+    /// Reads the book, holding it for the read: a change being saved does
+    /// not hold it up (the change is not in the book until it is saved),
+    /// and the book is never copied because a read still holds it.
     async fn read<T>(&self, read: impl FnOnce(&Book) -> T) -> T {
-        read(&self.shelf.lock().await.book)
+        read(&self.book.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

@@ -623,6 +623,11 @@ async fn run_connection(stream: TcpStream, admitted: Admitted, app: impl App, li
     };
     let connection = http1::Builder::new()
         .header_read_timeout(None)
+        // Answers are small JSON: copied behind their head into one buffer
+        // and written at once, they cost less than a vectored write
+        // (measured: about 4% of a get-contact's CPU; no change for a list
+        // of 100 contacts).
+        .writev(false)
         .serve_connection(io, service)
         .with_upgrades();
     tokio::pin!(connection);

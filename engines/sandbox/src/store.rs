@@ -6,11 +6,17 @@
 //! whole on every change). Commits are durable (WAL, `synchronous=FULL`):
 //! a change the session acknowledged survives a crash. A `book.json` left
 //! by an earlier version is imported once, then removed.
+//!
+//! The database is open only while it is read or written: a host runs
+//! thousands of sessions, and a connection kept by each (the database, its
+//! WAL and its shared memory: three files) would run the process out of
+//! file descriptors. Changes are made by people, one at a time; opening the
+//! database for each costs less than the sync each already makes.
 
 use std::{
     io,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, PoisonError},
+    sync::Arc,
 };
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -33,8 +39,9 @@ struct Header {
     registered: Vec<String>,
 }
 
+#[derive(Clone)]
 pub struct BookStore {
-    connection: Arc<Mutex<Connection>>,
+    /// The database; opened by each read or write, closed after it.
     path: PathBuf,
 }
 
@@ -49,29 +56,11 @@ impl BookStore {
             create_private_dir_all(&dir).map_err(|err| cannot("create", &dir, err))?;
             let path = dir.join(DATABASE);
             create_private_file(&path).map_err(|err| cannot("create", &path, err))?;
-            let connection = Connection::open(&path).map_err(|err| cannot("open", &path, err))?;
-            connection
-                .execute_batch(
-                    "PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = FULL;
-                     CREATE TABLE IF NOT EXISTS header (
-                         only INTEGER PRIMARY KEY CHECK (only = 1),
-                         book TEXT NOT NULL
-                     );
-                     CREATE TABLE IF NOT EXISTS contacts (
-                         position INTEGER PRIMARY KEY,
-                         id TEXT NOT NULL UNIQUE,
-                         entry TEXT NOT NULL
-                     );",
-                )
-                .map_err(|err| cannot("prepare", &path, err))?;
-            let store = Self {
-                connection: Arc::new(Mutex::new(connection)),
-                path,
-            };
-            let book = match store.read()? {
+            let store = Self { path };
+            let connection = store.connect()?;
+            let book = match store.read(&connection)? {
                 Some(book) => Some(book),
-                None => store.import_legacy(&dir)?,
+                None => store.import_legacy(&connection, &dir)?,
             };
             // Imported or not, a leftover JSON book is stale once a database
             // book exists (a crash may have come between import and removal).
@@ -93,8 +82,8 @@ impl BookStore {
     /// Saves a whole new book, in one transaction. The book is shared with
     /// the blocking pool rather than copied.
     pub async fn create(&self, book: Arc<Book>) -> Result<(), EngineError> {
-        let (connection, path) = (Arc::clone(&self.connection), self.path.clone());
-        blocking(move || write_book(&connection, &path, &book)).await
+        let store = self.clone();
+        blocking(move || write_book(&store.connect()?, &store.path, &book)).await
     }
 
     /// Saves one entry: a new contact is added after the others, a known
@@ -102,26 +91,44 @@ impl BookStore {
     pub async fn save(&self, entry: &Entry) -> Result<(), EngineError> {
         let id = entry.contact.id.to_string();
         let json = encode(entry)?;
-        let (connection, path) = (Arc::clone(&self.connection), self.path.clone());
+        let store = self.clone();
         blocking(move || {
-            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-            connection
+            store
+                .connect()?
                 .execute(
                     "INSERT INTO contacts (id, entry) VALUES (?1, ?2)
                      ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
                     params![id, json],
                 )
                 .map(drop)
-                .map_err(|err| cannot("save", &path, err))
+                .map_err(|err| cannot("save", &store.path, err))
         })
         .await
     }
 
-    fn read(&self) -> Result<Option<Book>, EngineError> {
-        let connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+    /// The database, open until the connection is dropped.
+    fn connect(&self) -> Result<Connection, EngineError> {
+        let path = &self.path;
+        let connection = Connection::open(path).map_err(|err| cannot("open", path, err))?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 CREATE TABLE IF NOT EXISTS header (
+                     only INTEGER PRIMARY KEY CHECK (only = 1),
+                     book TEXT NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS contacts (
+                     position INTEGER PRIMARY KEY,
+                     id TEXT NOT NULL UNIQUE,
+                     entry TEXT NOT NULL
+                 );",
+            )
+            .map_err(|err| cannot("prepare", path, err))?;
+        Ok(connection)
+    }
+
+    fn read(&self, connection: &Connection) -> Result<Option<Book>, EngineError> {
         let corrupt = |err: &dyn std::fmt::Display| {
             EngineError::internal(format!(
                 "{} holds a book that cannot be read ({err}); delete the session's data to start again",
@@ -166,7 +173,11 @@ impl BookStore {
     }
 
     /// Moves a book that an earlier version saved as JSON into the database.
-    fn import_legacy(&self, dir: &Path) -> Result<Option<Book>, EngineError> {
+    fn import_legacy(
+        &self,
+        connection: &Connection,
+        dir: &Path,
+    ) -> Result<Option<Book>, EngineError> {
         let legacy = dir.join(LEGACY_JSON);
         let json = match std::fs::read_to_string(&legacy) {
             Ok(json) => json,
@@ -174,7 +185,7 @@ impl BookStore {
             Err(err) => return Err(cannot("read", &legacy, err)),
         };
         let book = Book::parse(&json, &legacy.display().to_string())?;
-        write_book(&self.connection, &self.path, &book)?;
+        write_book(connection, &self.path, &book)?;
         Ok(Some(book))
     }
 }
@@ -196,16 +207,15 @@ fn decoded<'q>(
 /// Replaces whatever `connection` holds with `book`, in one transaction,
 /// encoding one row at a time: a large book is never held twice, once
 /// as contacts and once as JSON.
-fn write_book(connection: &Mutex<Connection>, path: &Path, book: &Book) -> Result<(), EngineError> {
+fn write_book(connection: &Connection, path: &Path, book: &Book) -> Result<(), EngineError> {
     let header = serde_json::to_string(&Header {
         description: book.description.clone(),
         registered: book.registered.clone(),
     })
     .map_err(|err| EngineError::internal(format!("encoding the book: {err}")))?;
-    let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
     let failed = |err: rusqlite::Error| cannot("save", path, err);
     // Dropped before its commit, the transaction rolls back.
-    let transaction = connection.transaction().map_err(failed)?;
+    let transaction = connection.unchecked_transaction().map_err(failed)?;
     transaction
         .execute("DELETE FROM contacts", [])
         .map_err(failed)?;
@@ -288,6 +298,35 @@ mod tests {
 
     /// Whatever the umask of the process (tests run under the caller's),
     /// the book is private to the user.
+    /// The files of this process open under `dir`.
+    #[cfg(target_os = "linux")]
+    fn open_files_under(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.starts_with(dir))
+            .collect()
+    }
+
+    /// Thousands of sessions each keeping their database open would run
+    /// the host out of file descriptors: a store holds none between its
+    /// reads and writes.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_store_keeps_no_file_open_between_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = BookStore::open(dir.path().join("session")).await.unwrap();
+        assert_eq!(open_files_under(dir.path()), Vec::<PathBuf>::new());
+        let mut book = Book::parse(crate::DEFAULT_FIXTURE, "default").unwrap();
+        store.create(Arc::new(book.clone())).await.unwrap();
+        let blocked = book.blocked("14155550100@c.us", true).unwrap();
+        store.save(&blocked).await.unwrap();
+        book.put(blocked).unwrap();
+        assert_eq!(open_files_under(dir.path()), Vec::<PathBuf>::new());
+        let (_, loaded) = BookStore::open(dir.path().join("session")).await.unwrap();
+        assert_eq!(loaded.unwrap(), book, "what was saved is there");
+    }
+
     #[cfg(unix)]
     #[tokio::test(flavor = "multi_thread")]
     async fn the_book_is_private() {
@@ -300,6 +339,10 @@ mod tests {
         store.create(Arc::new(book)).await.unwrap();
         assert_eq!(mode(&dir.path().join("sessions")), 0o700);
         assert_eq!(mode(&session), 0o700);
+        // The WAL and shared-memory files are there while the database is open.
+        let open = store.connect().unwrap();
+        open.query_row("SELECT count(*) FROM contacts", [], |_| Ok(()))
+            .unwrap();
         for file in [DATABASE, "book.sqlite3-wal", "book.sqlite3-shm"] {
             assert_eq!(mode(&session.join(file)), 0o600, "{file}");
         }

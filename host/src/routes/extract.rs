@@ -96,9 +96,8 @@ fn inner_cause(err: &dyn std::error::Error) -> String {
 pub struct Params {
     /// Each field's decoded name, then its value, one after another.
     text: String,
-    /// Where each name and each value ends in `text` (a query is far
-    /// shorter than 4 GiB).
-    ends: [u32; 2 * MAX_PARAMS],
+    /// Where each name and each value ends in `text`.
+    ends: [usize; 2 * MAX_PARAMS],
     count: usize,
 }
 
@@ -129,9 +128,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
                 ));
             }
             params.text.push_str(&name);
-            params.ends[2 * params.count] = params.end();
+            params.ends[2 * params.count] = params.text.len();
             params.text.push_str(&value);
-            params.ends[2 * params.count + 1] = params.end();
+            params.ends[2 * params.count + 1] = params.text.len();
             params.count += 1;
         }
         Ok(params)
@@ -139,15 +138,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
-    fn end(&self) -> u32 {
-        u32::try_from(self.text.len()).unwrap_or(u32::MAX)
-    }
-
     /// A field that may be absent.
     pub fn optional(&self, field: &str) -> Option<&str> {
         let mut start = 0;
         for bounds in self.ends[..2 * self.count].chunks_exact(2) {
-            let [name_end, value_end] = [bounds[0] as usize, bounds[1] as usize];
+            let [name_end, value_end] = [bounds[0], bounds[1]];
             if &self.text[start..name_end] == field {
                 return Some(&self.text[name_end..value_end]);
             }

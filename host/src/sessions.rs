@@ -182,17 +182,16 @@ impl SessionState {
         lock(&self.inner).me.clone()
     }
 
-    /// The engine session when the session is in `needed` as REST users
-    /// see it ([`Self::status`]); otherwise the status it is in, and why.
+    /// The engine session when the session is in `needed`; otherwise the
+    /// status it is in as REST users see it ([`Lifecycle::shown`]), and why.
     pub fn handle_in(
         &self,
         needed: SessionStatus,
     ) -> Result<Arc<SessionBox>, (SessionStatus, Option<String>)> {
         let state = lock(&self.inner);
-        match (&state.handle, state.status) {
-            (Some(handle), status) if status == needed => Ok(Arc::clone(handle)),
-            (None, SessionStatus::WORKING) => Err((SessionStatus::STARTING, None)),
-            (_, status) => Err((status, state.reason.clone())),
+        match &state.handle {
+            Some(handle) if state.status == needed => Ok(Arc::clone(handle)),
+            _ => Err(state.shown()),
         }
     }
 

@@ -24,10 +24,10 @@ use crate::{
 
 /// A session cleared to receive one operation.
 pub struct Target<'a> {
-    run: Arc<Run>,
+    /// The run the operation goes to, kept from closing while it is in
+    /// flight.
+    open: CallGuard,
     handle: Arc<SessionBox>,
-    /// Keeps the run from closing while the operation is in flight.
-    _open: CallGuard,
     feature: &'static str,
     session: &'a str,
     deadline: std::time::Duration,
@@ -45,11 +45,13 @@ fn gate_when<'a>(
     feature: &'static str,
     needed: SessionStatus,
 ) -> Result<Target<'a>, ApiError> {
-    let (run, open, defined_engine) = sessions.with(session, |managed| {
-        let (run, open) = managed.enter();
+    let (entered, defined_engine) = sessions.with(session, |managed| {
+        let entered = managed.enter();
+        let run = entered.as_ref().map_or_else(|run| run, CallGuard::run);
         let defined_engine = run.engine().is_none().then(|| managed.engine_name());
-        (run, open, defined_engine)
+        (entered, defined_engine)
     })?;
+    let run = entered.as_ref().map_or_else(|run| run, CallGuard::run);
     // A running session answers for the engine instance it runs on; a
     // stopped one for the engine it would start on.
     let stopped_on;
@@ -74,7 +76,7 @@ fn gate_when<'a>(
             supported_by,
         ));
     }
-    let Some(open) = open else {
+    let Ok(open) = entered else {
         // Only a run a closing has already taken over refuses calls: it is
         // as good as stopped.
         return Err(ApiError::session_not_in(
@@ -84,13 +86,16 @@ fn gate_when<'a>(
             needed,
         ));
     };
-    let handle = run.state().handle_in(needed).map_err(|(status, reason)| {
-        ApiError::session_not_in(session, status, reason.as_deref(), needed)
-    })?;
+    let handle = open
+        .run()
+        .state()
+        .handle_in(needed)
+        .map_err(|(status, reason)| {
+            ApiError::session_not_in(session, status, reason.as_deref(), needed)
+        })?;
     Ok(Target {
-        run,
+        open,
         handle,
-        _open: open,
         feature,
         session,
         deadline: sessions.deadline(),
@@ -118,7 +123,7 @@ pub fn gate_pairing<'a>(
 impl Target<'_> {
     /// The run the operation goes to, for keys of per-run caches.
     pub fn run(&self) -> &Arc<Run> {
-        &self.run
+        self.open.run()
     }
 
     /// Calls the engine, within the deadline. An answer the engine has at
@@ -128,7 +133,8 @@ impl Target<'_> {
         &self,
         call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
     ) -> Result<T, ApiError> {
-        let engine = self.run.engine().map_or("", |engine| engine.name());
+        let run = self.open.run();
+        let engine = run.engine().map_or("", |engine| engine.name());
         let mut answer = pin!(call(&self.handle));
         let first = poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await;
         let answered = match first {
@@ -140,7 +146,7 @@ impl Target<'_> {
         match answered {
             Ok(RResult::ROk(value)) => Ok(value),
             Ok(RResult::RErr(mut error)) => {
-                error.message = self.run.state().scrub(error.message.as_str()).into();
+                error.message = run.state().scrub(error.message.as_str()).into();
                 tracing::debug!(session = self.session, feature = self.feature, engine, %error, "engine error");
                 Err(ApiError::engine(engine, error))
             }

@@ -36,7 +36,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -44,10 +44,7 @@ use std::{
 use abi_stable::std_types::RResult;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::{
-    sync::{OwnedRwLockReadGuard, RwLock as CallLock},
-    task::JoinHandle,
-};
+use tokio::{sync::Notify, task::JoinHandle};
 use utoipa::ToSchema;
 use wharf_engine_api::{SessionContext, SessionStatus, ffi::SessionBox};
 
@@ -234,7 +231,72 @@ static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Held by an engine call for its whole duration: the run it goes to does
 /// not close until the call is done.
-pub type CallGuard = OwnedRwLockReadGuard<()>;
+pub struct CallGuard(Arc<Run>);
+
+impl CallGuard {
+    /// The run the call goes to.
+    pub fn run(&self) -> &Arc<Run> {
+        &self.0
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.calls.leave();
+    }
+}
+
+/// The engine calls in flight on a run, counted so that closing the run
+/// can wait for them. A count and a flag rather than an async lock: every
+/// engine call of a busy session passes here, on whichever thread, and
+/// releasing an async lock takes a mutex of its own.
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    closing: AtomicBool,
+    /// Told when the last call leaves a closing run.
+    quiet: Notify,
+}
+
+impl InFlight {
+    /// Counts a call in, unless the run is closing. The count is raised
+    /// before the flag is read, and [`InFlight::close`] raises the flag
+    /// before it reads the count (both sequentially consistent): a call
+    /// is either refused or waited for.
+    fn enter(&self) -> bool {
+        if self.closing.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if self.closing.load(Ordering::SeqCst) {
+            self.leave();
+            return false;
+        }
+        true
+    }
+
+    fn leave(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 && self.closing.load(Ordering::SeqCst) {
+            self.quiet.notify_waiters();
+        }
+    }
+
+    /// Refuses new calls and waits until the calls counted in are done.
+    async fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        loop {
+            let quiet = self.quiet.notified();
+            tokio::pin!(quiet);
+            // Registered before the count is read, so the last call's
+            // notice cannot come between the two.
+            quiet.as_mut().enable();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            quiet.await;
+        }
+    }
+}
 
 /// One opening of a session on one engine instance.
 pub struct Run {
@@ -244,10 +306,10 @@ pub struct Run {
     /// The background opening, awaited before the run closes: what it opens
     /// must be closed, and it must not write into a directory being removed.
     opening: Mutex<Option<JoinHandle<()>>>,
-    /// Engine calls hold the shared side; closing takes the exclusive side
-    /// once, after the run stopped being current, so it waits for the calls
-    /// in flight and no call can start on it afterwards.
-    calls: Arc<CallLock<()>>,
+    /// Engine calls are counted in and out; closing, once the run stopped
+    /// being current, waits for the calls in flight and no call can start
+    /// on it afterwards.
+    calls: InFlight,
 }
 
 impl Run {
@@ -257,7 +319,7 @@ impl Run {
             engine,
             state: Arc::new(state),
             opening: Mutex::new(None),
-            calls: Arc::default(),
+            calls: InFlight::default(),
         })
     }
 
@@ -289,7 +351,7 @@ impl Run {
         {
             tracing::warn!(session, %err, "the opening of the session ended abnormally");
         }
-        drop(self.calls.write().await);
+        self.calls.close().await;
     }
 }
 
@@ -327,14 +389,19 @@ impl ManagedSession {
         Arc::clone(&lock(&self.run))
     }
 
-    /// The current run, with a guard that keeps it from closing while one
-    /// engine call is in flight; `None` for a run already closing.
-    pub fn enter(&self) -> (Arc<Run>, Option<CallGuard>) {
+    /// The current run, held by a guard that keeps it from closing while
+    /// one engine call is in flight; or, for a run already closing, the
+    /// run alone.
+    pub fn enter(&self) -> Result<CallGuard, Arc<Run>> {
         // Under the run lock, so a closing can only take a run over after
-        // this guard is counted, or this sees the run that replaced it.
+        // this call is counted, or this sees the run that replaced it.
         let current = lock(&self.run);
-        let guard = Arc::clone(&current.calls).try_read_owned().ok();
-        (Arc::clone(&current), guard)
+        let run = Arc::clone(&current);
+        if run.calls.enter() {
+            Ok(CallGuard(run))
+        } else {
+            Err(run)
+        }
     }
 
     fn replace_run(&self, run: Arc<Run>) {
@@ -945,6 +1012,64 @@ mod tests {
             name in crate::contact_id::strings_matching(SESSION_NAME_PATTERN),
         ) {
             proptest::prop_assert!(validate_session_name(&name).is_ok(), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn closing_a_run_waits_for_its_calls_and_then_refuses_new_ones() {
+        let calls = Arc::new(InFlight::default());
+        assert!(calls.enter());
+        let closing = tokio::spawn({
+            let calls = Arc::clone(&calls);
+            async move { calls.close().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!closing.is_finished(), "a call is still in flight");
+        assert!(!calls.enter(), "a closing run takes no new call");
+        calls.leave();
+        tokio::time::timeout(Duration::from_secs(5), closing)
+            .await
+            .expect("closing ends once the last call leaves")
+            .unwrap();
+    }
+
+    /// Calls racing a closing on other threads: when the closing returns,
+    /// every call it let in has left and none is let in after.
+    #[test]
+    fn no_call_slips_past_a_closing() {
+        for _ in 0..200 {
+            let calls = Arc::new(InFlight::default());
+            let in_after_close = Arc::new(AtomicUsize::new(0));
+            let closed = Arc::new(AtomicBool::new(false));
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (calls, closed, in_after_close) = (
+                        Arc::clone(&calls),
+                        Arc::clone(&closed),
+                        Arc::clone(&in_after_close),
+                    );
+                    std::thread::spawn(move || {
+                        for _ in 0..200 {
+                            if calls.enter() {
+                                if closed.load(Ordering::SeqCst) {
+                                    in_after_close.fetch_add(1, Ordering::SeqCst);
+                                }
+                                calls.leave();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            runtime.block_on(calls.close());
+            closed.store(true, Ordering::SeqCst);
+            for caller in callers {
+                caller.join().unwrap();
+            }
+            assert_eq!(in_after_close.load(Ordering::SeqCst), 0);
         }
     }
 

@@ -41,19 +41,24 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         let mut bytes = Vec::with_capacity(ANSWER_CAPACITY);
         match serde_json::to_writer(&mut bytes, &self.0) {
-            Ok(()) => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                bytes,
-            )
-                .into_response(),
+            Ok(()) => json_answer(bytes),
             Err(err) => {
                 ApiError::internal(format!("cannot write the answer: {err}")).into_response()
             }
         }
     }
+}
+
+/// A 200 answer of JSON already written.
+pub fn json_answer(bytes: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {

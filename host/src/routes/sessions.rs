@@ -7,12 +7,7 @@
 
 use std::{future::Future, sync::Arc};
 
-use axum::{
-    Json,
-    extract::State,
-    http::{StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -20,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     AppState, Success,
-    extract::{ApiJson, ApiPath, Params},
+    extract::{ApiJson, ApiPath, Params, json_answer},
 };
 use crate::{
     errors::{ApiError, BodyErrors, ReadErrors, SessionRouteErrors},
@@ -147,7 +142,7 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Response,
     let mut body = Vec::with_capacity(listed.sessions.len() * BYTES_PER_SESSION + 2);
     serde_json::to_writer(&mut body, &listed)
         .map_err(|err| ApiError::internal(format!("cannot write the list of sessions: {err}")))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(json_answer(body))
 }
 
 /// About what one session takes in a list (WAHA's `SessionInfo` of a

@@ -42,17 +42,12 @@ const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// SIGINT or SIGTERM; then closes every session. SIGHUP (and, with
 /// `--watch`, any change) rescans the engines directory.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     storage::prepare_data_dir(&args.data_dir)?;
     let open_files = server::raise_open_files_limit();
     let limits = args.limits(open_files);
     let api_keys = args.api_keys()?;
     let config_files = args.config_files()?;
-    if !api_keys.is_enabled() {
-        tracing::warn!(
-            "no API key is set (WHARF_API_KEY or WAHA_API_KEY): every /api route is open to anyone who can reach {}",
-            args.listen
-        );
-    }
     let engines_dir = args.engines_dir()?;
     tracing::info!(dir = %engines_dir.display(), "loading engines");
     let copies_dir = args.data_dir.join("engine-copies");
@@ -90,7 +85,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!("wharf listening on http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    if !api_keys.is_enabled() {
+        tracing::warn!(
+            "no API key is set (WHARF_API_KEY or WAHA_API_KEY): every /api route is open to anyone who can reach {address}"
+        );
+    }
+    tracing::info!("wharf listening on http://{address}");
     let app = routes::app(
         AppState::new(AppParts {
             sessions: Arc::clone(&sessions),
@@ -99,7 +100,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         api_keys,
     );
-    server::serve(listener, app, limits, shutdown_signal())
+    server::serve(listener, app, limits, shutdown)
         .await
         .context("the HTTP server failed")?;
     tracing::info!("shutting down: closing sessions");
@@ -107,29 +108,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on the first SIGINT or SIGTERM.
+///
+/// The handlers are installed when this is called, not when the future is
+/// first polled: the host calls it before anything else, so that a SIGTERM
+/// at any point of start-up (an orchestrator replacing a host not yet
+/// ready) is a clean shutdown, not the signal's default action ending the
+/// process with its sessions open.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+        })
+    }
+    #[cfg(windows)]
+    {
+        let mut interrupt = tokio::signal::windows::ctrl_c().context("cannot listen for Ctrl-C")?;
+        Ok(async move {
+            interrupt.recv().await;
+        })
     }
 }

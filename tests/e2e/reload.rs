@@ -2,7 +2,7 @@
 //! `--watch`, versions side by side, sessions moved one at a time, and the
 //! host process never restarted.
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, path::Path};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -41,14 +41,6 @@ fn about(host: &Host, session: &str) -> (StatusCode, Value) {
     host.get(&format!(
         "/api/contacts/about?contactId=10000000001&session={session}"
     ))
-}
-
-fn sighup(host: &Host) {
-    let status = Command::new("kill")
-        .args(["-HUP", &host.pid().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
 }
 
 /// Polls the engines list until `done` holds for it.
@@ -164,7 +156,7 @@ fn a_library_rewritten_in_place_loads_fresh_on_sighup() {
     let pid = host.pid();
     let file = &library_file("evolving");
     drop_library(engines::EVOLVING_V1, &host.engines_dir(), file);
-    sighup(&host);
+    host.signal("HUP");
     wait_for_engines(&host, "v1 after SIGHUP", |list| {
         status_of(list, "evolving", "1.0.0") == ["loaded"]
     });
@@ -174,7 +166,7 @@ fn a_library_rewritten_in_place_loads_fresh_on_sighup() {
     // so neither the running session nor the host is disturbed, and the
     // new contents load as new code.
     drop_library(engines::EVOLVING_V2, &host.engines_dir(), file);
-    sighup(&host);
+    host.signal("HUP");
     let list = wait_for_engines(&host, "v2 after SIGHUP", |list| {
         status_of(list, "evolving", "2.0.0") == ["loaded"]
     });

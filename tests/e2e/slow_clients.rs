@@ -17,7 +17,7 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use wharf_e2e::{Host, artifact, engines};
+use wharf_e2e::{Host, artifact, engines, listening_address};
 
 /// How long a test waits for the host to close a connection. Far longer
 /// than the 1 s timeouts the hosts below get, and shorter than the 60 s
@@ -341,21 +341,20 @@ impl LimitedHost {
         let root = tempfile::tempdir().expect("a temporary directory");
         let engines_dir = root.path().join("engines");
         std::fs::create_dir_all(&engines_dir).expect("the engines directory");
-        let address = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port");
-        let log = std::fs::File::create(root.path().join("wharf.log")).expect("the host log");
-        let child = Command::new("sh")
+        let log_path = root.path().join("wharf.log");
+        let log = std::fs::File::create(&log_path).expect("the host log");
+        let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
             .arg(artifact(&format!("wharf{}", std::env::consts::EXE_SUFFIX)))
-            .args(["serve", "--listen", &address.to_string()])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--engines-dir")
             .arg(&engines_dir)
             .arg("--data-dir")
             .arg(root.path().join("data"))
             .args(extra_args)
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .env_remove("WHARF_API_KEY")
             .env_remove("WAHA_API_KEY")
             .stdin(Stdio::null())
@@ -363,24 +362,12 @@ impl LimitedHost {
             .stderr(log)
             .spawn()
             .expect("start the wharf binary");
-        let mut host = LimitedHost {
+        let address = listening_address(&log_path, &mut child);
+        LimitedHost {
             child,
             address,
             _root: root,
-        };
-        let started = Instant::now();
-        while TcpStream::connect(address).is_err() {
-            if let Ok(Some(status)) = host.child.try_wait() {
-                panic!("wharf exited with {status}:\n{}", host.log());
-            }
-            assert!(
-                started.elapsed() < BOUND,
-                "wharf did not start:\n{}",
-                host.log()
-            );
-            thread::sleep(Duration::from_millis(50));
         }
-        host
     }
 
     fn log(&self) -> String {
@@ -464,11 +451,7 @@ fn on_sigterm_a_request_under_way_is_finished_and_idle_connections_are_closed() 
     let mut host = Host::start(&[engines::SANDBOX]);
     let mut under_way = busy_connection(address(&host));
     let mut idle = connect(address(&host));
-    let status = Command::new("kill")
-        .args(["-TERM", &host.pid().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    host.signal("TERM");
 
     assert_eq!(
         until_closed(&mut idle, "an idle connection at shutdown"),
@@ -476,21 +459,60 @@ fn on_sigterm_a_request_under_way_is_finished_and_idle_connections_are_closed() 
     );
     // The body so far is `{"name": ` (9 of the 100 bytes announced).
     let rest = format!("\"late\"{}}}", " ".repeat(100 - 9 - 6 - 1));
-    under_way
+    let answer = under_way
         .write_all(rest.as_bytes())
-        .expect("send the rest of the body");
-    let answer = parse(&until_closed(&mut under_way, "the request under way"));
+        .map(|()| until_closed(&mut under_way, "the request under way"));
+    let exit = host.wait_for_exit();
+    assert!(
+        exit.success(),
+        "the host ended with {exit}:\n{}",
+        host.log()
+    );
+    let answer = parse(&answer.expect("send the rest of the body"));
     assert_eq!(answer.status, 201, "{}\n{}", answer.body, host.log());
     assert_eq!(answer.body["name"], "late");
-
-    let stopping = Instant::now();
-    while host.is_running() {
-        assert!(
-            stopping.elapsed() < BOUND,
-            "the host did not exit:\n{}",
-            host.log()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
     assert!(host.log().contains("closing sessions"), "{}", host.log());
+}
+
+/// An orchestrator may stop a host that has only just started (a rollout
+/// replaced it before it was ready): a SIGTERM at any point of start-up
+/// must shut it down cleanly, never end it by the signal's default action.
+#[test]
+fn a_sigterm_during_start_up_shuts_the_host_down_cleanly() {
+    let root = tempfile::tempdir().expect("a temporary directory");
+    let engines_dir = root.path().join("engines");
+    std::fs::create_dir_all(&engines_dir).expect("the engines directory");
+    let library = wharf_e2e::library_file(engines::SANDBOX);
+    std::fs::copy(artifact(&library), engines_dir.join(&library)).expect("copy the engine");
+    let log_path = root.path().join("wharf.log");
+    let log = std::fs::File::create(&log_path).expect("the host log");
+    let mut child = wharf_e2e::wharf()
+        .args(["serve", "--listen", "127.0.0.1:0", "--engines-dir"])
+        .arg(&engines_dir)
+        .arg("--data-dir")
+        .arg(root.path().join("data"))
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().expect("the host log"))
+        .stderr(log)
+        .spawn()
+        .expect("start the wharf binary");
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let started = Instant::now();
+    // Logged before the engines load, which takes tens of milliseconds.
+    while !read_log().contains("loading engines") {
+        assert!(
+            started.elapsed() < BOUND,
+            "wharf did not start:\n{}",
+            read_log()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    wharf_e2e::send_signal(child.id(), "TERM");
+    let exit = wharf_e2e::wait_for_exit(&mut child);
+    assert!(
+        exit.success(),
+        "the host ended with {exit}:\n{}",
+        read_log()
+    );
+    assert!(read_log().contains("closing sessions"), "{}", read_log());
 }

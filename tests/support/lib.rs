@@ -6,9 +6,9 @@
 
 use std::{
     fs,
-    net::{Ipv4Addr, SocketAddr, TcpListener},
+    net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -115,11 +115,59 @@ pub fn library_file(name: &str) -> String {
     )
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free loopback port")
+/// What a host prints once its listener is bound, before the address.
+const LISTENING: &str = "wharf listening on http://";
+
+/// The address a host started with `--listen 127.0.0.1:0` bound, read from
+/// its log once it says so.
+///
+/// The host picks its own port: a port found free by the test and handed
+/// to the host can be taken by another test's host or client in between,
+/// and the test then talks to a host that is not its own.
+pub fn listening_address(log: &Path, child: &mut Child) -> SocketAddr {
+    let started = Instant::now();
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if let Some(address) = text.lines().find_map(|line| {
+            let (_, rest) = line.split_once(LISTENING)?;
+            rest.split_whitespace().next()?.parse().ok()
+        }) {
+            return address;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("wharf exited with {status} while starting:\n{text}");
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "wharf did not say where it listens within {PATIENCE:?}:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `signal` (a name as `kill` takes it: `TERM`, `HUP`) to a process.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Waits for `child` to end, for at most [`PATIENCE`].
+pub fn wait_for_exit(child: &mut Child) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("the process's status") {
+            return status;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the process did not exit within {PATIENCE:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A running `wharf serve`, killed when dropped.
@@ -172,12 +220,12 @@ impl Host {
     }
 
     fn launch(&mut self) {
-        self.address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let log = fs::File::create(self.root.path().join("wharf.log")).expect("the host log");
-        let child = wharf()
+        let log_path = self.root.path().join("wharf.log");
+        let log = fs::File::create(&log_path).expect("the host log");
+        let mut child = wharf()
             .arg("serve")
             .arg("--listen")
-            .arg(self.address.to_string())
+            .arg("127.0.0.1:0")
             .arg("--engines-dir")
             .arg(self.engines_dir())
             .arg("--data-dir")
@@ -191,6 +239,7 @@ impl Host {
             .stderr(log)
             .spawn()
             .expect("start the wharf binary");
+        self.address = listening_address(&log_path, &mut child);
         self.child = Some(child);
         let started = Instant::now();
         loop {
@@ -232,6 +281,16 @@ impl Host {
     /// The host's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the host runs").id()
+    }
+
+    /// Sends `signal` (`TERM`, `HUP`) to the host.
+    pub fn signal(&self, signal: &str) {
+        send_signal(self.pid(), signal);
+    }
+
+    /// Waits for the host to end, as a signal asked it to.
+    pub fn wait_for_exit(&mut self) -> ExitStatus {
+        wait_for_exit(self.child.as_mut().expect("the host runs"))
     }
 
     /// Whether the host process is still running.

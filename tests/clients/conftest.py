@@ -6,7 +6,6 @@ WHARF_BUILD_DIR to where they are.
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,10 +30,7 @@ def _library(name: str) -> str:
     return f"lib{name}.so"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+LISTENING = "wharf listening on http://"
 
 
 class Wharf:
@@ -47,7 +43,6 @@ class Wharf:
         for library in libraries:
             shutil.copy(build / _library(library), engines / _library(library))
         self.root = root
-        self.url = f"http://127.0.0.1:{_free_port()}"
         self.log = open(root / "wharf.log", "w")
         env = {**os.environ, "WHARF_API_KEY": API_KEY, "RUST_LOG": "info"}
         env.pop("WAHA_API_KEY", None)
@@ -55,8 +50,10 @@ class Wharf:
             [
                 str(build / "wharf"),
                 "serve",
+                # The host picks its port and logs it: a port the test found
+                # free could be taken by another process before the host binds it.
                 "--listen",
-                self.url.removeprefix("http://"),
+                "127.0.0.1:0",
                 "--engines-dir",
                 str(engines),
                 "--data-dir",
@@ -68,6 +65,7 @@ class Wharf:
             env=env,
         )
         deadline = time.monotonic() + 30
+        self.url = self._listening_url(deadline)
         while True:
             try:
                 if httpx.get(f"{self.url}/ping", timeout=1).status_code == 200:
@@ -78,6 +76,18 @@ class Wharf:
                 self.stop()
                 raise RuntimeError(f"wharf did not start:\n{(root / 'wharf.log').read_text()}")
             time.sleep(0.05)
+
+    def _listening_url(self, deadline: float) -> str:
+        log = self.root / "wharf.log"
+        while True:
+            for line in log.read_text().splitlines():
+                if LISTENING in line:
+                    address = line.split(LISTENING, 1)[1].split()[0]
+                    return f"http://{address}"
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"wharf did not say where it listens:\n{log.read_text()}")
+            time.sleep(0.02)
 
     def wait_for_status(self, session: str, wanted: str) -> dict:
         deadline = time.monotonic() + 30

@@ -222,7 +222,7 @@ impl Host {
     fn launch(&mut self) {
         let log_path = self.root.path().join("wharf.log");
         let log = fs::File::create(&log_path).expect("the host log");
-        let mut child = wharf()
+        let child = wharf()
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -239,8 +239,10 @@ impl Host {
             .stderr(log)
             .spawn()
             .expect("start the wharf binary");
-        self.address = listening_address(&log_path, &mut child);
-        self.child = Some(child);
+        // Kept before waiting, so a host that never gets going is still
+        // killed when the test gives up on it.
+        let child = self.child.insert(child);
+        self.address = listening_address(&log_path, child);
         let started = Instant::now();
         loop {
             if let Ok(response) = self.client.get(self.url("/ping")).send()

@@ -43,6 +43,8 @@ const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// `--watch`, any change) rescans the engines directory.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
+    #[cfg(unix)]
+    let hangups = reload::Hangups::listen().context("cannot listen for SIGHUP")?;
     storage::prepare_data_dir(&args.data_dir)?;
     let open_files = server::raise_open_files_limit();
     let limits = args.limits(open_files);
@@ -56,7 +58,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let probe = Probe::this_binary().context("cannot find the wharf binary's path")?;
     let registry = Arc::new(Registry::load(&engines_dir, Loader::new(copies, probe)));
     #[cfg(unix)]
-    reload::on_sighup(Arc::clone(&registry)).context("cannot listen for SIGHUP")?;
+    hangups.rescan_on_each(Arc::clone(&registry));
     if args.watch {
         tracing::info!(dir = %engines_dir.display(), "watching the engines directory for changes");
         tokio::spawn(reload::watch(Arc::clone(&registry), WATCH_INTERVAL));

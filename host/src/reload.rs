@@ -36,21 +36,32 @@ async fn rescan_and_log(registry: &Arc<Registry>, trigger: &str) {
     }
 }
 
-/// Rescans on every SIGHUP, the usual "reload your configuration" signal.
+/// SIGHUP, the usual "reload your configuration" signal, listened for
+/// from the moment this is made.
 ///
-/// The handler is in place when this returns (before the server answers
-/// anyone), so an early SIGHUP cannot take SIGHUP's default action and end
-/// the process.
+/// The host makes it before it loads its engines (each library is probed
+/// in a child process, which can take seconds): a SIGHUP that comes
+/// meanwhile is kept and becomes a rescan once they are loaded, instead of
+/// SIGHUP's default action ending the process.
 #[cfg(unix)]
-pub fn on_sighup(registry: Arc<Registry>) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        while hangups.recv().await.is_some() {
-            rescan_and_log(&registry, "SIGHUP").await;
-        }
-    });
-    Ok(())
+pub struct Hangups(tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+impl Hangups {
+    pub fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::hangup()).map(Self)
+    }
+
+    /// Rescans `registry` on every SIGHUP, one received so far included.
+    pub fn rescan_on_each(self, registry: Arc<Registry>) {
+        let Self(mut hangups) = self;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                rescan_and_log(&registry, "SIGHUP").await;
+            }
+        });
+    }
 }
 
 /// Rescans when the directory's library files change, once they have

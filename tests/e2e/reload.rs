@@ -150,6 +150,29 @@ fn a_new_version_is_loaded_beside_the_old_and_sessions_move_one_at_a_time() {
     assert_eq!(server["startTimestamp"], started_at);
 }
 
+/// A SIGHUP that comes while the host still loads its engines (each is
+/// probed in a child process first, which can take seconds) is a rescan
+/// once they are loaded, never SIGHUP's default action ending the host.
+#[test]
+fn a_sighup_during_start_up_is_a_rescan_not_the_end_of_the_host() {
+    let mut host = Host::start_loading(&[engines::SANDBOX]);
+    host.signal("HUP");
+    host.wait_until_serving();
+    host.eventually("the rescan the SIGHUP asked for", || {
+        let log = host.log();
+        if log.contains("engines rescanned trigger=\"SIGHUP\"") {
+            Ok(())
+        } else {
+            Err(Value::String(log))
+        }
+    });
+    let (_, session) = host.post(
+        "/api/sessions",
+        json!({"name": "after", "engine": "sandbox"}),
+    );
+    assert_eq!(session["name"], "after", "{session}");
+}
+
 #[test]
 fn a_library_rewritten_in_place_loads_fresh_on_sighup() {
     let mut host = Host::start(&[]);

@@ -12,8 +12,7 @@ use std::{
     net::{SocketAddr, TcpStream},
     path::Path,
     process::{Child, Command, Stdio},
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::{Value, json};
@@ -479,40 +478,13 @@ fn on_sigterm_a_request_under_way_is_finished_and_idle_connections_are_closed() 
 /// must shut it down cleanly, never end it by the signal's default action.
 #[test]
 fn a_sigterm_during_start_up_shuts_the_host_down_cleanly() {
-    let root = tempfile::tempdir().expect("a temporary directory");
-    let engines_dir = root.path().join("engines");
-    std::fs::create_dir_all(&engines_dir).expect("the engines directory");
-    let library = wharf_e2e::library_file(engines::SANDBOX);
-    std::fs::copy(artifact(&library), engines_dir.join(&library)).expect("copy the engine");
-    let log_path = root.path().join("wharf.log");
-    let log = std::fs::File::create(&log_path).expect("the host log");
-    let mut child = wharf_e2e::wharf()
-        .args(["serve", "--listen", "127.0.0.1:0", "--engines-dir"])
-        .arg(&engines_dir)
-        .arg("--data-dir")
-        .arg(root.path().join("data"))
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().expect("the host log"))
-        .stderr(log)
-        .spawn()
-        .expect("start the wharf binary");
-    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let started = Instant::now();
-    // Logged before the engines load, which takes tens of milliseconds.
-    while !read_log().contains("loading engines") {
-        assert!(
-            started.elapsed() < BOUND,
-            "wharf did not start:\n{}",
-            read_log()
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-    wharf_e2e::send_signal(child.id(), "TERM");
-    let exit = wharf_e2e::wait_for_exit(&mut child);
+    let mut host = Host::start_loading(&[engines::SANDBOX]);
+    host.signal("TERM");
+    let exit = host.wait_for_exit();
     assert!(
         exit.success(),
         "the host ended with {exit}:\n{}",
-        read_log()
+        host.log()
     );
-    assert!(read_log().contains("closing sessions"), "{}", read_log());
+    assert!(host.log().contains("closing sessions"), "{}", host.log());
 }

@@ -194,6 +194,31 @@ impl Host {
     /// Like [`Host::start_with`], with environment variables for the host.
     /// With `WHARF_API_KEY` among them, the request helpers send that key.
     pub fn start_with_env(libraries: &[&str], extra_args: &[&str], env: &[(&str, &str)]) -> Host {
+        let mut host = Self::prepare(libraries, extra_args, env);
+        host.launch();
+        host
+    }
+
+    /// Starts a host with the named libraries and returns as soon as it
+    /// has begun loading them, before it listens: for what happens to a
+    /// host still starting up. [`Host::wait_until_serving`] waits for the
+    /// rest.
+    pub fn start_loading(libraries: &[&str]) -> Host {
+        let mut host = Self::prepare(libraries, &[], &[]);
+        host.spawn();
+        let started = Instant::now();
+        while !host.log().contains("loading engines") {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "wharf did not begin loading its engines:\n{}",
+                host.log()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        host
+    }
+
+    fn prepare(libraries: &[&str], extra_args: &[&str], env: &[(&str, &str)]) -> Host {
         let root = tempfile::tempdir().expect("a temporary directory");
         let engines_dir = root.path().join("engines");
         fs::create_dir_all(&engines_dir).expect("the engines directory");
@@ -201,7 +226,7 @@ impl Host {
             let file = library_file(library);
             fs::copy(artifact(&file), engines_dir.join(&file)).expect("copy the engine library");
         }
-        let mut host = Host {
+        Host {
             child: None,
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             root,
@@ -214,14 +239,20 @@ impl Host {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-        };
-        host.launch();
-        host
+        }
     }
 
     fn launch(&mut self) {
-        let log_path = self.root.path().join("wharf.log");
-        let log = fs::File::create(&log_path).expect("the host log");
+        self.spawn();
+        self.wait_until_serving();
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.root.path().join("wharf.log")
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::File::create(self.log_path()).expect("the host log");
         let child = wharf()
             .arg("serve")
             .arg("--listen")
@@ -241,8 +272,13 @@ impl Host {
             .expect("start the wharf binary");
         // Kept before waiting, so a host that never gets going is still
         // killed when the test gives up on it.
-        let child = self.child.insert(child);
-        self.address = listening_address(&log_path, child);
+        self.child = Some(child);
+    }
+
+    /// Waits until the host listens and answers `/ping`.
+    pub fn wait_until_serving(&mut self) {
+        let log_path = self.log_path();
+        self.address = listening_address(&log_path, self.child.as_mut().expect("the host runs"));
         let started = Instant::now();
         loop {
             if let Ok(response) = self.client.get(self.url("/ping")).send()
@@ -317,7 +353,7 @@ impl Host {
 
     /// What the host has logged so far.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.root.path().join("wharf.log")).unwrap_or_default()
+        fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -46,6 +46,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     #[cfg(unix)]
     let hangups = reload::Hangups::listen().context("cannot listen for SIGHUP")?;
     storage::prepare_data_dir(&args.data_dir)?;
+    let _data_dir_lock = storage::lock_data_dir(&args.data_dir)?;
     let open_files = server::raise_open_files_limit();
     let limits = args.limits(open_files);
     let api_keys = args.api_keys()?;

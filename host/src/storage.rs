@@ -316,6 +316,43 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The lock a host holds on its data directory while it runs.
+///
+/// Two hosts on one directory would overwrite each other's sessions: one
+/// deletes a session the other goes on writing to, and acknowledged
+/// changes are lost. The easy way there is starting a new host while the
+/// old one is still stopping. The operating system releases the lock when
+/// the process ends, however it ends, so a crash never leaves it behind.
+#[must_use = "the data directory is locked only while this is held"]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// The file in the data directory whose lock [`lock_data_dir`] takes.
+const LOCK_FILE: &str = "wharf.lock";
+
+/// Takes the lock on the data directory `dir`, or says which file another
+/// host holds it through.
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<DataDirLock> {
+    let path = dir.join(LOCK_FILE);
+    create_private_file(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{} is in use by another wharf (it holds the lock on {}): two hosts on one data \
+             directory would overwrite each other's sessions; stop the other host or give \
+             this one its own --data-dir",
+            dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 #[cfg(unix)]
 mod permissions {
     use std::{fs, io, os::unix::fs::PermissionsExt, path::Path};

@@ -272,11 +272,12 @@ fn undone_on_error<T>(
     }
 }
 
-/// What earlier versions of wharf kept in the data directory, readable by
-/// everyone (directories 0755, files 0644, under the usual umask): the
-/// database and its companions, the sessions' data (engine credentials,
-/// contact books) and the engines' private copies.
-const EARLIER_ENTRIES: [&str; 6] = [
+/// What wharf keeps in the data directory, which earlier versions left
+/// readable by everyone (directories 0755, files 0644, under the usual
+/// umask): the database and its companions, the sessions' data (engine
+/// credentials, contact books), the engines' private copies, and the lock.
+const HOST_ENTRIES: [&str; 7] = [
+    LOCK_FILE,
     "wharf.db",
     "wharf.db-wal",
     "wharf.db-shm",
@@ -291,7 +292,7 @@ const LOGGED_CHANGES: usize = 20;
 
 /// Prepares the data directory `dir` for a host: creates it private to the
 /// user (0700) if missing; if it exists, takes group and other access away
-/// from it and from what the host keeps in it ([`EARLIER_ENTRIES`], the
+/// from it and from what the host keeps in it ([`HOST_ENTRIES`], the
 /// sessions' data all the way down), as earlier versions left them
 /// readable by everyone. Each change is logged.
 ///
@@ -308,7 +309,7 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         // The directory itself may be an operator's link to another disk:
         // that is the directory meant, so it is followed.
         changes.tighten(dir, true);
-        for name in EARLIER_ENTRIES {
+        for name in HOST_ENTRIES {
             changes.tighten_tree(&dir.join(name));
         }
         changes.log(dir);

@@ -125,23 +125,42 @@ const LISTENING: &str = "wharf listening on http://";
 /// to the host can be taken by another test's host or client in between,
 /// and the test then talks to a host that is not its own.
 pub fn listening_address(log: &Path, child: &mut Child) -> SocketAddr {
-    let started = Instant::now();
-    loop {
+    until("wharf to say where it listens", POLL, || {
         let text = fs::read_to_string(log).unwrap_or_default();
         if let Some(address) = text.lines().find_map(|line| {
             let (_, rest) = line.split_once(LISTENING)?;
             rest.split_whitespace().next()?.parse().ok()
         }) {
-            return address;
+            return Ok(address);
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!("wharf exited with {status} while starting:\n{text}");
         }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "wharf did not say where it listens within {PATIENCE:?}:\n{text}"
-        );
-        thread::sleep(Duration::from_millis(20));
+        Err(text)
+    })
+}
+
+/// How often [`until`] looks again, unless told otherwise.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Calls `probe` every `every` until it gives `Ok`, for as long as a host
+/// may take to settle ([`PATIENCE`]); `Err` carries what it saw, for the
+/// failure message.
+pub fn until<T, Seen: std::fmt::Display>(
+    waiting_for: &str,
+    every: Duration,
+    mut probe: impl FnMut() -> Result<T, Seen>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(seen) => assert!(
+                started.elapsed() < PATIENCE,
+                "waited {PATIENCE:?} for {waiting_for}; last saw {seen}"
+            ),
+        }
+        thread::sleep(every);
     }
 }
 
@@ -157,17 +176,12 @@ pub fn send_signal(pid: u32, signal: &str) {
 
 /// Waits for `child` to end, for at most [`PATIENCE`].
 pub fn wait_for_exit(child: &mut Child) -> ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("the process's status") {
-            return status;
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "the process did not exit within {PATIENCE:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    until("the process to exit", POLL, || {
+        child
+            .try_wait()
+            .expect("the process's status")
+            .ok_or("it still runs")
+    })
 }
 
 /// A running `wharf serve`, killed when dropped.
@@ -206,15 +220,19 @@ impl Host {
     pub fn start_loading(libraries: &[&str]) -> Host {
         let mut host = Self::prepare(libraries, &[], &[]);
         host.spawn();
-        let started = Instant::now();
-        while !host.log().contains("loading engines") {
-            assert!(
-                started.elapsed() < PATIENCE,
-                "wharf did not begin loading its engines:\n{}",
-                host.log()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+        // Loading takes tens of milliseconds: look often, to catch it.
+        until(
+            "wharf to begin loading its engines",
+            Duration::from_millis(5),
+            || {
+                let log = host.log();
+                if log.contains("loading engines") {
+                    Ok(())
+                } else {
+                    Err(log)
+                }
+            },
+        );
         host
     }
 
@@ -431,23 +449,27 @@ impl Host {
         waiting_for: &str,
         mut probe: impl FnMut() -> Result<T, Value>,
     ) -> T {
-        let started = Instant::now();
-        loop {
-            match probe() {
-                Ok(value) => return value,
-                Err(seen) => assert!(
-                    started.elapsed() < PATIENCE,
-                    "waited {PATIENCE:?} for {waiting_for}; last saw {seen}\n{}",
-                    self.log()
-                ),
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        until(waiting_for, POLL, || {
+            probe().map_err(|seen| SeenOn { seen, host: self })
+        })
     }
 
     /// The lines of a counting engine's `calls.log` for `session`.
     pub fn calls(&self, session: &str) -> Vec<String> {
         read_lines(&self.session_dir(session).join("calls.log"))
+    }
+}
+
+/// What a probe saw, shown with the host's log when a wait fails; the log
+/// is read only then.
+struct SeenOn<'a> {
+    seen: Value,
+    host: &'a Host,
+}
+
+impl std::fmt::Display for SeenOn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n{}", self.seen, self.host.log())
     }
 }
 

@@ -7,7 +7,11 @@
 //! what serving these answers costs with nothing of wharf's in the way.
 //! Both run as separate processes with the same runtime settings; the
 //! same load generator drives each in turn, several times, over loopback
-//! keep-alive connections, and the median rate of each is compared.
+//! keep-alive connections, and the median rate of each is compared, with
+//! the CPU time each server spent per request in its windows (from Linux's
+//! `/proc`). `/ping` runs the same way: it passes the API-key check and
+//! the router but calls no engine, so it shows what the server around the
+//! routes costs, apart from the contact routes' own work.
 //!
 //! Then a second session over a generated book of [`BIG_BOOK`] contacts:
 //! the latency of one 100-row page at a time over HTTP, at the first,
@@ -43,7 +47,7 @@ const BIG_BOOK: usize = 100_000;
 const PAGES: usize = 500;
 
 /// The operations compared, as a REST user calls them.
-const OPERATIONS: [(&str, &str); 3] = [
+const OPERATIONS: [(&str, &str); 4] = [
     (
         "contacts.get",
         "/api/contacts?contactId=14155550100&session=default",
@@ -56,6 +60,7 @@ const OPERATIONS: [(&str, &str); 3] = [
         "contacts.check_exists",
         "/api/contacts/check-exists?phone=14155550100&session=default",
     ),
+    ("ping (no engine call)", "/ping"),
 ];
 
 /// One keep-alive connection's requests, as fast as answers come.
@@ -86,8 +91,30 @@ async fn drive(
     }
 }
 
-/// Requests per second over one window, with [`CONNECTIONS`] at once.
-async fn rate(address: SocketAddr, path: &'static str, key: bool) -> f64 {
+/// What one window of load on a server measured.
+struct Window {
+    requests: u64,
+    elapsed: Duration,
+    /// The server's CPU time (user and system, every thread) meanwhile.
+    cpu: Option<Duration>,
+}
+
+/// The CPU time process `pid` has used so far, from Linux's `/proc`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    /// `/proc` counts CPU time in these ticks on every Linux architecture.
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may
+    // hold spaces: utime and stime are the 12th and 13th of them.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let mut ticks = || fields.next()?.parse::<u64>().ok();
+    let total = ticks()? + ticks()?;
+    Some(Duration::from_millis(total * 1000 / TICKS_PER_SECOND))
+}
+
+/// One window of [`CONNECTIONS`] driving `path` on the server `pid` as fast
+/// as it answers.
+async fn window(address: SocketAddr, pid: u32, path: &'static str, key: bool) -> Window {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let clients: Vec<_> = (0..CONNECTIONS)
@@ -103,15 +130,43 @@ async fn rate(address: SocketAddr, path: &'static str, key: bool) -> f64 {
         .collect();
     // A moment for every connection to be up before counting.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (started, before) = (Instant::now(), done.load(Ordering::Relaxed));
+    let (started, before, cpu_before) =
+        (Instant::now(), done.load(Ordering::Relaxed), cpu_time(pid));
     tokio::time::sleep(WINDOW).await;
-    let counted = done.load(Ordering::Relaxed) - before;
+    let requests = done.load(Ordering::Relaxed) - before;
+    let cpu = cpu_time(pid)
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.await.expect("a client");
     }
-    counted as f64 / elapsed.as_secs_f64()
+    Window {
+        requests,
+        elapsed,
+        cpu,
+    }
+}
+
+/// The median rate of `windows` and the CPU time per request over all of
+/// them, when known.
+fn summary(windows: &[Window]) -> (f64, Option<Duration>) {
+    let rates = windows
+        .iter()
+        .map(|window| window.requests as f64 / window.elapsed.as_secs_f64())
+        .collect();
+    let requests: u64 = windows.iter().map(|window| window.requests).sum();
+    let cpu: Option<Duration> = windows.iter().map(|window| window.cpu).sum();
+    let per_request = cpu.and_then(|cpu| cpu.checked_div(u32::try_from(requests).ok()?));
+    (median(rates), per_request)
+}
+
+fn show_cpu(per_request: Option<Duration>) -> String {
+    per_request.map_or_else(
+        || "CPU/req  n/a".to_owned(),
+        |cpu| format!("CPU/req {:>5.1} µs", cpu.as_secs_f64() * 1e6),
+    )
 }
 
 /// The child: serves each route's bytes, nothing else.
@@ -250,17 +305,20 @@ fn main() {
         wait_until_up(bare_address, &mut bare).await;
 
         println!(
-            "wharf HTTP benchmark: {CONNECTIONS} keep-alive connections, median of {ROUNDS} windows of {WINDOW:?} each, wharf (sandbox, API key on) and bare axum (same bytes, no key) in turns"
+            "wharf HTTP benchmark: {CONNECTIONS} keep-alive connections, median of {ROUNDS} windows of {WINDOW:?} each, wharf (sandbox, API key on) and bare axum (same bytes, no key) in turns; each server's CPU time per request over its windows"
         );
         for (operation, path) in OPERATIONS {
-            let (mut wharf_rates, mut bare_rates) = (Vec::new(), Vec::new());
+            let (mut wharf_windows, mut bare_windows) = (Vec::new(), Vec::new());
             for _ in 0..ROUNDS {
-                wharf_rates.push(rate(wharf_address, path, true).await);
-                bare_rates.push(rate(bare_address, path, false).await);
+                wharf_windows.push(window(wharf_address, wharf.id(), path, true).await);
+                bare_windows.push(window(bare_address, bare.id(), path, false).await);
             }
-            let (wharf_rate, bare_rate) = (median(wharf_rates), median(bare_rates));
+            let (wharf_rate, wharf_cpu) = summary(&wharf_windows);
+            let (bare_rate, bare_cpu) = summary(&bare_windows);
             println!(
-                "{operation:<24} wharf {wharf_rate:>9.0} req/s   bare axum {bare_rate:>9.0} req/s   wharf/bare {:>5.2}x",
+                "{operation:<24} wharf {wharf_rate:>7.0} req/s, {}   bare axum {bare_rate:>7.0} req/s, {}   wharf/bare {:>5.2}x",
+                show_cpu(wharf_cpu),
+                show_cpu(bare_cpu),
                 wharf_rate / bare_rate
             );
         }

@@ -14,7 +14,7 @@ use abi_stable::{
     std_types::{RArc, ROption, RResult, RStr, RVec},
 };
 use wharf::{
-    registry::{Loader, PrivateCopies, Probe, Registry},
+    engines::{Loader, PrivateCopies, Probe, Registry},
     sessions::{NewSession, SessionManager},
     storage::Storage,
 };

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use wharf::registry::{Loader, PrivateCopies, Probe, Registry};
+use wharf::engines::{Loader, PrivateCopies, Probe, Registry};
 
 const UNCHANGED_RESCANS: usize = 200;
 const CHANGED_RESCANS: usize = 20;

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::{auth::ApiKeys, config_files::ConfigFiles};
+use crate::{http::auth::ApiKeys, sessions::config_files::ConfigFiles};
 
 /// wharf: a WhatsApp HTTP API server (WAHA-compatible) with plug-in engines.
 #[derive(Debug, Parser)]
@@ -27,7 +27,7 @@ pub enum Command {
     /// Load one engine library with every check and print the verdict as
     /// JSON: the host runs this in a child process before it maps a library
     /// itself, so that a damaged one cannot crash it.
-    #[command(name = crate::registry::PROBE_COMMAND, hide = true)]
+    #[command(name = crate::engines::PROBE_COMMAND, hide = true)]
     ProbeEngine {
         /// The library file (a private copy the host made).
         file: PathBuf,
@@ -217,8 +217,8 @@ impl ServeArgs {
     /// force (`None`: unlimited). A connection limit the open files cannot
     /// hold is kept, with a warning: past the files, connections wait in
     /// the kernel's queue instead of being answered 503.
-    pub fn limits(&self, open_files: Option<u64>) -> crate::server::Limits {
-        let fitting = crate::server::default_max_connections(open_files);
+    pub fn limits(&self, open_files: Option<u64>) -> crate::http::connections::Limits {
+        let fitting = crate::http::connections::default_max_connections(open_files);
         let max_connections = match self.max_connections {
             None => fitting,
             Some(configured) => {
@@ -239,7 +239,7 @@ impl ServeArgs {
             idle_timeout = ?self.idle_timeout,
             "client connection limits"
         );
-        crate::server::Limits {
+        crate::http::connections::Limits {
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
             idle_timeout: self.idle_timeout,
@@ -278,12 +278,12 @@ mod tests {
     #[test]
     fn the_probe_command_is_there_for_the_host_but_not_in_the_help() {
         use clap::CommandFactory;
-        let cli = Cli::try_parse_from(["wharf", crate::registry::PROBE_COMMAND, "lib.so"]).unwrap();
+        let cli = Cli::try_parse_from(["wharf", crate::engines::PROBE_COMMAND, "lib.so"]).unwrap();
         assert!(
             matches!(cli.command, Command::ProbeEngine { file } if file == Path::new("lib.so"))
         );
         let help = Cli::command().render_help().to_string();
-        assert!(!help.contains(crate::registry::PROBE_COMMAND), "{help}");
+        assert!(!help.contains(crate::engines::PROBE_COMMAND), "{help}");
         assert!(help.contains("conformance"), "{help}");
     }
 

@@ -17,8 +17,8 @@ use async_ffi::FfiFuture;
 use wharf_engine_api::{EngineError, SessionStatus, ffi::SessionBox};
 
 use crate::{
-    errors::ApiError,
-    registry::Feature,
+    engines::Feature,
+    http::errors::ApiError,
     sessions::{CallGuard, Run, SessionManager},
 };
 

@@ -4,23 +4,16 @@
 //! The binary's entry point is [`serve`]; the modules are public so that
 //! benchmarks and tools can drive the same registry the server uses.
 
-pub mod auth;
 pub mod config;
-pub mod config_files;
-pub mod conformance;
-pub mod contact_id;
 pub mod dispatch;
-mod engine_bridge;
-pub mod errors;
-pub mod inspect;
-pub mod profile_pictures;
-pub mod registry;
-pub mod reload;
-pub mod routes;
+pub mod engines;
+pub mod http;
 pub mod secrets;
-pub mod server;
 pub mod sessions;
 pub mod storage;
+#[cfg(test)]
+mod testing;
+pub mod tools;
 
 use std::sync::Arc;
 
@@ -28,9 +21,8 @@ use anyhow::Context;
 
 use crate::{
     config::ServeArgs,
-    profile_pictures::ProfilePictures,
-    registry::{Loader, PrivateCopies, Probe, Registry},
-    routes::{AppParts, AppState},
+    engines::{Loader, PrivateCopies, Probe, Registry},
+    http::{AppParts, AppState, profile_pictures::ProfilePictures},
     sessions::SessionManager,
     storage::Storage,
 };
@@ -44,10 +36,10 @@ const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     #[cfg(unix)]
-    let hangups = reload::Hangups::listen().context("cannot listen for SIGHUP")?;
+    let hangups = engines::reload::Hangups::listen().context("cannot listen for SIGHUP")?;
     storage::prepare_data_dir(&args.data_dir)?;
     let _data_dir_lock = storage::lock_data_dir(&args.data_dir)?;
-    let open_files = server::raise_open_files_limit();
+    let open_files = http::connections::raise_open_files_limit();
     let limits = args.limits(open_files);
     let api_keys = args.api_keys()?;
     let config_files = args.config_files()?;
@@ -62,7 +54,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     hangups.rescan_on_each(Arc::clone(&registry));
     if args.watch {
         tracing::info!(dir = %engines_dir.display(), "watching the engines directory for changes");
-        tokio::spawn(reload::watch(Arc::clone(&registry), WATCH_INTERVAL));
+        tokio::spawn(engines::reload::watch(
+            Arc::clone(&registry),
+            WATCH_INTERVAL,
+        ));
     }
     let storage = Storage::open(&args.data_dir.join("wharf.db"))?;
     let sessions = Arc::new(
@@ -95,7 +90,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!("wharf listening on http://{address}");
-    let app = routes::app(
+    let app = http::app(
         AppState::new(AppParts {
             sessions: Arc::clone(&sessions),
             profile_pictures: ProfilePictures::default(),
@@ -103,7 +98,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         api_keys,
     );
-    server::serve(listener, app, limits, shutdown)
+    http::connections::serve(listener, app, limits, shutdown)
         .await
         .context("the HTTP server failed")?;
     tracing::info!("shutting down: closing sessions");

@@ -37,12 +37,12 @@ async fn main() -> ExitCode {
             Some(dir) => Ok(dir),
             None => wharf::config::default_engines_dir(),
         }
-        .and_then(|dir| wharf::inspect::list(&dir, format)),
+        .and_then(|dir| wharf::tools::inspect::list(&dir, format)),
         Command::Engines(EnginesCommand::Inspect { file, format }) => {
-            wharf::inspect::inspect(&file, format)
+            wharf::tools::inspect::inspect(&file, format)
         }
-        Command::Conformance(args) => wharf::conformance::run(args).await,
-        Command::ProbeEngine { file } => Ok(wharf::registry::probe_engine(&file)),
+        Command::Conformance(args) => wharf::tools::conformance::run(args).await,
+        Command::ProbeEngine { file } => Ok(wharf::engines::probe_engine(&file)),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -13,12 +13,12 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    AppState, Success,
-    extract::{ApiJson, ApiPath, Params, json_answer},
-};
 use crate::{
-    errors::{ApiError, BodyErrors, ReadErrors, SessionRouteErrors},
+    http::{
+        AppState, Success,
+        errors::{ApiError, BodyErrors, ReadErrors, SessionRouteErrors},
+        extract::{ApiJson, ApiPath, Params, json_answer},
+    },
     sessions::{ManagedSession, Me, NewSession, SessionInfo, SessionManager, SessionUpdate},
 };
 

@@ -13,12 +13,13 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wharf_engine_api::{ABI_VERSION, Manifest};
 
-use super::AppState;
 use crate::{
-    auth::Caller,
-    errors::{ApiError, ReadErrors, ReloadErrors},
-    registry::{Feature, Library, LoadedEngine, Registry, RejectedLibrary},
-    reload,
+    engines::{Feature, Library, LoadedEngine, Registry, RejectedLibrary, reload},
+    http::{
+        AppState,
+        auth::Caller,
+        errors::{ApiError, ReadErrors, ReloadErrors},
+    },
 };
 
 const TAG: &str = "🔍 Observability";

@@ -10,14 +10,14 @@ use wharf_engine_api::{
     Contact, ContactName, ListQuery, NumberExists, SortBy, SortOrder, features,
 };
 
-use super::{
-    AppState, Success,
-    extract::{ApiJson, ApiPath, Params},
-};
 use crate::{
-    contact_id::{parse_contact_id, parse_person_id, parse_phone},
     dispatch::{dispatch, gate},
-    errors::{ApiError, BodyErrors, EngineRouteErrors},
+    http::{
+        AppState, Success,
+        contact_id::{parse_contact_id, parse_person_id, parse_phone},
+        errors::{ApiError, BodyErrors, EngineRouteErrors},
+        extract::{ApiJson, ApiPath, Params},
+    },
 };
 
 const TAG: &str = "👤 Contacts";
@@ -38,10 +38,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 type ApiResult<T> = Result<ApiJson<T>, ApiError>;
 
 /// The values of `sortBy`, and what each means.
-pub(super) const SORT_BY: [(&str, SortBy); 2] = [("id", SortBy::Id), ("name", SortBy::Name)];
+pub(in crate::http) const SORT_BY: [(&str, SortBy); 2] =
+    [("id", SortBy::Id), ("name", SortBy::Name)];
 
 /// The values of `sortOrder`: `asc` is A to Z.
-pub(super) const SORT_ORDER: [(&str, SortOrder); 2] =
+pub(in crate::http) const SORT_ORDER: [(&str, SortOrder); 2] =
     [("asc", SortOrder::Asc), ("desc", SortOrder::Desc)];
 
 fn list_query(params: &Params) -> Result<ListQuery, ApiError> {

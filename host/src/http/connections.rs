@@ -63,7 +63,7 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::errors::ApiError;
+use crate::http::errors::ApiError;
 
 /// The connection limit when none is configured never goes above this:
 /// past it, memory for idle connections matters more than fds.

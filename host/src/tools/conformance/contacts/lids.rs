@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use wharf_engine_api::{Contact, LidMapping, features};
 
 use super::{GET, Missed, Outcome, Report, answered_error, failed, is_person, phone};
-use crate::{conformance::Kit, contact_id::parse_contact_id};
+use crate::{http::contact_id::parse_contact_id, tools::conformance::Kit};
 
 const LIST: &str = features::LIDS_LIST;
 const COUNT: &str = features::LIDS_COUNT;

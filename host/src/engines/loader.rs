@@ -192,7 +192,7 @@ impl Drop for PrivateCopy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::probe::testing::{LOADABLE, stand_in};
+    use crate::engines::probe::testing::{LOADABLE, stand_in};
 
     #[test]
     fn files_that_are_not_engines_are_rejected_and_their_copies_removed() {

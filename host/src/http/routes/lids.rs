@@ -9,14 +9,14 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wharf_engine_api::{LidMapping, features};
 
-use super::{
-    AppState,
-    extract::{ApiJson, ApiPath, Params},
-};
 use crate::{
-    contact_id::{parse_lid, parse_person_id},
     dispatch::{dispatch, gate},
-    errors::{ApiError, EngineRouteErrors},
+    http::{
+        AppState,
+        contact_id::{parse_lid, parse_person_id},
+        errors::{ApiError, EngineRouteErrors},
+        extract::{ApiJson, ApiPath, Params},
+    },
 };
 
 const TAG: &str = "👤 Contacts";

@@ -11,10 +11,10 @@
 use serde_json::{Value, json};
 use utoipa::openapi::OpenApi;
 
-use super::{contacts, pairing};
+use super::routes::{contacts, pairing};
 use crate::{
-    contact_id::{CONTACT_ID_PATTERN, LID_PATTERN, PERSON_ID_PATTERN, PHONE_PATTERN},
-    registry::ENGINE_REF_PATTERN,
+    engines::ENGINE_REF_PATTERN,
+    http::contact_id::{CONTACT_ID_PATTERN, LID_PATTERN, PERSON_ID_PATTERN, PHONE_PATTERN},
     sessions::SESSION_NAME_PATTERN,
 };
 

@@ -14,10 +14,7 @@ use wharf_engine_api::{
     EngineError, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionStatus,
 };
 
-use crate::{
-    config_files::ConfigFiles,
-    sessions::{Me, SessionState},
-};
+use crate::sessions::{Me, SessionState, config_files::ConfigFiles};
 
 #[derive(Clone)]
 pub struct EngineBridge {

@@ -1,13 +1,17 @@
-//! The HTTP API: WAHA-compatible routes grouped by area.
+//! The HTTP edge: the WAHA-compatible API ([`routes`], one module per
+//! area), the server that accepts connections and keeps them in bounds
+//! ([`connections`]), and what every route shares: API keys, extractors,
+//! contact-id parsing, the WAHA error shape and the OpenAPI document.
 
+pub mod auth;
+pub mod connections;
 mod constraints;
-mod contacts;
+pub mod contact_id;
 mod docs;
+pub mod errors;
 mod extract;
-mod lids;
-mod pairing;
-mod server;
-mod sessions;
+pub mod profile_pictures;
+mod routes;
 
 use std::{sync::Arc, time::SystemTime};
 
@@ -24,13 +28,13 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{
+use self::{
     auth::{ApiKeys, RequireApiKey},
+    connections::App,
     errors::ApiError,
     profile_pictures::ProfilePictures,
-    server::App,
-    sessions::SessionManager,
 };
+use crate::sessions::SessionManager;
 
 /// Request bodies are small JSON objects; anything larger is refused (413)
 /// before it is read into memory.
@@ -82,11 +86,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
-        .merge(server::routes())
-        .merge(sessions::routes())
-        .merge(contacts::routes())
-        .merge(lids::routes())
-        .merge(pairing::routes())
+        .merge(routes::server::routes())
+        .merge(routes::sessions::routes())
+        .merge(routes::contacts::routes())
+        .merge(routes::lids::routes())
+        .merge(routes::pairing::routes())
 }
 
 /// The whole API; `/api` routes need one of `api_keys` when any is set.

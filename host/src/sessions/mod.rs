@@ -31,6 +31,9 @@
 //!   running again (on fresh data) when it was running, `delete` gone with
 //!   no directory and no engine session left open.
 
+pub mod config_files;
+mod host_services;
+
 use std::{
     collections::BTreeMap,
     path::PathBuf,
@@ -48,11 +51,10 @@ use tokio::{sync::Notify, task::JoinHandle};
 use utoipa::ToSchema;
 use wharf_engine_api::{SessionContext, SessionStatus, ffi::SessionBox};
 
+use self::{config_files::ConfigFiles, host_services::EngineBridge};
 use crate::{
-    config_files::ConfigFiles,
-    engine_bridge::EngineBridge,
-    errors::ApiError,
-    registry::{EngineRef, LoadedEngine, Registry},
+    engines::{EngineRef, LoadedEngine, Registry},
+    http::errors::ApiError,
     secrets,
     storage::{Storage, StoredSession},
 };
@@ -1009,7 +1011,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn names_the_documented_pattern_allows_are_accepted(
-            name in crate::contact_id::strings_matching(SESSION_NAME_PATTERN),
+            name in crate::testing::strings_matching(SESSION_NAME_PATTERN),
         ) {
             proptest::prop_assert!(validate_session_name(&name).is_ok(), "{name}");
         }

@@ -18,6 +18,7 @@ mod engine_ref;
 mod library;
 mod loader;
 mod probe;
+pub mod reload;
 
 use std::{
     collections::BTreeMap,

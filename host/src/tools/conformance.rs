@@ -29,11 +29,10 @@ use wharf_engine_api::{
 
 use crate::{
     config::ConformanceArgs,
-    config_files::ConfigFiles,
     dispatch::{dispatch, gate_pairing},
-    errors::ApiError,
-    registry::{Feature, Library, LoadedEngine, Loader, Registry},
-    sessions::{NewSession, SessionManager},
+    engines::{Feature, Library, LoadedEngine, Loader, Registry},
+    http::errors::ApiError,
+    sessions::{NewSession, SessionManager, config_files::ConfigFiles},
     storage::Storage,
 };
 

@@ -20,7 +20,7 @@ use wharf_engine_api::{
 mod lids;
 
 use super::{Kit, Report, Verdict, describe};
-use crate::{contact_id::parse_contact_id, errors::ApiError};
+use crate::http::{contact_id::parse_contact_id, errors::ApiError};
 
 const LIST: &str = features::CONTACTS_LIST;
 const GET: &str = features::CONTACTS_GET;

@@ -4,7 +4,7 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use crate::registry::{Fingerprint, Registry, ReloadReport};
+use crate::engines::{Fingerprint, Registry, ReloadReport};
 
 /// Rescans off the async runtime: loading a library blocks.
 pub async fn rescan(registry: &Arc<Registry>) -> std::io::Result<ReloadReport> {

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 use tower::Service;
 
-use crate::errors::ApiError;
+use crate::http::errors::ApiError;
 
 /// The header WAHA clients send.
 pub const HEADER: &str = "x-api-key";

@@ -57,7 +57,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn names_the_engine_api_pattern_allows_are_accepted(
-            name in crate::contact_id::strings_matching(wharf_engine_api::ENGINE_NAME_PATTERN),
+            name in crate::testing::strings_matching(wharf_engine_api::ENGINE_NAME_PATTERN),
         ) {
             proptest::prop_assert!(EngineRef::parse(&name).is_ok(), "{name}");
             proptest::prop_assert!(check_engine_name(&name).is_ok(), "{name}");
@@ -65,7 +65,7 @@ mod tests {
 
         #[test]
         fn references_the_documented_pattern_allows_are_accepted(
-            reference in crate::contact_id::strings_matching(ENGINE_REF_PATTERN),
+            reference in crate::testing::strings_matching(ENGINE_REF_PATTERN),
         ) {
             proptest::prop_assert!(EngineRef::parse(&reference).is_ok(), "{reference}");
         }

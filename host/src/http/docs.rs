@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
 };
 
-use crate::{
+use crate::http::{
     auth,
     errors::{ErrorBody, ErrorDetails},
 };

@@ -13,14 +13,14 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wharf_engine_api::features;
 
-use super::{
-    AppState,
-    extract::{ApiJson, ApiPath, Params},
-};
 use crate::{
-    contact_id::parse_phone,
     dispatch::gate_pairing,
-    errors::{ApiError, BodyErrors, EngineRouteErrors},
+    http::{
+        AppState,
+        contact_id::parse_phone,
+        errors::{ApiError, BodyErrors, EngineRouteErrors},
+        extract::{ApiJson, ApiPath, Params},
+    },
 };
 
 const TAG: &str = "🔑 Auth";
@@ -33,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The values of the QR route's `format`, and whether each asks for the
 /// raw value (`image` is a PNG).
-pub(super) const QR_FORMATS: [(&str, bool); 2] = [("image", false), ("raw", true)];
+pub(in crate::http) const QR_FORMATS: [(&str, bool); 2] = [("image", false), ("raw", true)];
 
 /// The text inside the QR code.
 #[derive(Serialize, ToSchema)]

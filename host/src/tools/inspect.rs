@@ -1,7 +1,7 @@
 //! `wharf engines list` and `wharf engines inspect`: what an operator needs
 //! to know about engine libraries before starting a server with them.
 //!
-//! The checks are the server's own ([`crate::registry`]); this module only
+//! The checks are the server's own ([`crate::engines`]); this module only
 //! renders their outcome, as text for people or Markdown for documentation.
 
 use std::{fmt::Write, path::Path};
@@ -11,7 +11,7 @@ use wharf_engine_api::{ABI_VERSION, Manifest, features};
 
 use crate::{
     config::Format,
-    registry::{Feature, Library, LoadedEngine, Loader, Registry, RejectedLibrary},
+    engines::{Feature, Library, LoadedEngine, Loader, Registry, RejectedLibrary},
 };
 
 fn loader() -> anyhow::Result<Loader> {

@@ -11,7 +11,7 @@ use axum::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::errors::ApiError;
+use crate::http::errors::ApiError;
 
 /// Path parameters.
 pub struct ApiPath<T>(pub T);

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use moka::future::Cache;
 
-use crate::{dispatch::Target, errors::ApiError};
+use crate::{dispatch::Target, http::errors::ApiError};
 
 /// How long a picture URL is served from the cache.
 pub const TIME_TO_LIVE: Duration = Duration::from_secs(24 * 60 * 60);

@@ -2,7 +2,7 @@
 //! Every route goes through these functions, so an id means the same thing
 //! everywhere.
 
-use crate::errors::ApiError;
+use crate::http::errors::ApiError;
 
 /// Shortest and longest phone numbers accepted, in digits with country code
 /// (E.164 allows at most 15).
@@ -144,18 +144,10 @@ fn check_digits(digits: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Strings that match one of the anchored patterns above, for property
-/// tests that hold a parser to its documented pattern (the generator wants
-/// the pattern without anchors: it generates whole strings).
-#[cfg(test)]
-pub(crate) fn strings_matching(pattern: &str) -> impl proptest::strategy::Strategy<Value = String> {
-    let unanchored = pattern.trim_start_matches('^').trim_end_matches('$');
-    proptest::string::string_regex(unanchored).expect("a pattern proptest can generate from")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::strings_matching;
 
     fn ok(raw: &str) -> String {
         parse_contact_id("contactId", raw).unwrap()

@@ -10,14 +10,17 @@
 //! an engine call never meets a closed engine session or a removed data
 //! directory.
 
-use std::{future::poll_fn, pin::pin, sync::Arc, task::Poll};
+use std::sync::Arc;
 
 use abi_stable::std_types::RResult;
 use async_ffi::FfiFuture;
 use wharf_engine_api::{EngineError, SessionStatus, ffi::SessionBox};
 
 use crate::{
-    engines::Feature,
+    engines::{
+        Feature,
+        call::{CallFailure, bounded},
+    },
     http::errors::ApiError,
     sessions::{CallGuard, Run, SessionManager},
 };
@@ -126,34 +129,24 @@ impl Target<'_> {
         self.open.run()
     }
 
-    /// Calls the engine, within the deadline. An answer the engine has at
-    /// once (from a book in memory, say) is taken without setting a timer;
-    /// the deadline runs from the moment the engine has to wait.
+    /// Calls the engine, within the deadline ([`bounded`]).
     pub async fn call<T>(
         &self,
         call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
     ) -> Result<T, ApiError> {
         let run = self.open.run();
         let engine = run.engine().map_or("", |engine| engine.name());
-        let mut answer = pin!(call(&self.handle));
-        let first = poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await;
-        let answered = match first {
-            Poll::Ready(answer) => Ok(answer),
-            // Boxed: the timer is large, and every call's future would
-            // carry room for it.
-            Poll::Pending => Box::pin(tokio::time::timeout(self.deadline, answer)).await,
-        };
-        match answered {
-            Ok(RResult::ROk(value)) => Ok(value),
-            Ok(RResult::RErr(mut error)) => {
+        match bounded(self.deadline, call(&self.handle)).await {
+            Ok(value) => Ok(value),
+            Err(CallFailure::Engine(mut error)) => {
                 error.message = run.state().scrub(error.message.as_str()).into();
                 tracing::debug!(session = self.session, feature = self.feature, engine, %error, "engine error");
                 Err(ApiError::engine(engine, error))
             }
-            Err(_) => Err(ApiError::engine_timeout(
+            Err(CallFailure::TimedOut(deadline)) => Err(ApiError::engine_timeout(
                 engine,
                 self.feature,
-                self.deadline.as_secs_f64(),
+                deadline.as_secs_f64(),
             )),
         }
     }

@@ -14,6 +14,7 @@
 //! No library file can bring the host down: each is copied privately and
 //! proven loadable in a child process before the host maps it ([`Loader`]).
 
+pub mod call;
 mod engine_ref;
 mod library;
 mod loader;

@@ -45,15 +45,19 @@ use std::{
 };
 
 use abi_stable::std_types::RResult;
+use futures_util::FutureExt;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::{sync::Notify, task::JoinHandle};
 use utoipa::ToSchema;
-use wharf_engine_api::{SessionContext, SessionStatus, ffi::SessionBox};
+use wharf_engine_api::{EngineError, SessionContext, SessionStatus, ffi::SessionBox};
 
 use self::{config_files::ConfigFiles, host_services::EngineBridge};
 use crate::{
-    engines::{EngineRef, LoadedEngine, Registry},
+    engines::{
+        EngineRef, LoadedEngine, Registry,
+        call::{CallFailure, bounded},
+    },
     http::errors::ApiError,
     secrets,
     storage::{Storage, StoredSession},
@@ -764,13 +768,12 @@ impl SessionManager {
         let mut not_unlinked = None;
         if let Some(handle) = run.state.take_handle() {
             let engine = run.engine.as_ref().map_or("", |e| e.name());
-            not_unlinked = match tokio::time::timeout(self.deadline, handle.logout()).await {
-                Ok(RResult::ROk(())) => None,
-                Ok(RResult::RErr(err)) => Some(run.state.scrub(err.message.as_str())),
-                Err(_) => Some(format!(
-                    "the engine did not log out within {:?}",
-                    self.deadline
-                )),
+            not_unlinked = match bounded(self.deadline, handle.logout()).await {
+                Ok(()) => None,
+                Err(CallFailure::Engine(err)) => Some(run.state.scrub(err.message.as_str())),
+                Err(CallFailure::TimedOut(deadline)) => {
+                    Some(format!("the engine did not log out within {deadline:?}"))
+                }
             };
             if let Some(why) = &not_unlinked {
                 tracing::warn!(session = session.name, engine, reason = %why, "the engine could not log out; deleting the session's data anyway");
@@ -884,16 +887,16 @@ impl SessionManager {
                     config_files,
                 ),
             };
-            match tokio::time::timeout(deadline, engine.open_session(context)).await {
+            match bounded(deadline, engine.open_session(context)).await {
                 // Kept even when the run was closed meanwhile: the closing
                 // waits for this task and then closes what it opened.
-                Ok(RResult::ROk(handle)) => run.state.opened(handle),
-                Ok(RResult::RErr(err)) => {
+                Ok(handle) => run.state.opened(handle),
+                Err(CallFailure::Engine(err)) => {
                     let reason = run.state.scrub(err.message.as_str());
                     tracing::warn!(session = name, %reason, "session failed to open");
                     run.state.set_status(SessionStatus::FAILED, Some(reason));
                 }
-                Err(_) => {
+                Err(CallFailure::TimedOut(deadline)) => {
                     let reason = format!("the engine did not open the session within {deadline:?}");
                     run.state.set_status(SessionStatus::FAILED, Some(reason));
                 }
@@ -963,10 +966,8 @@ impl SessionManager {
 
 /// Closes an engine session, waiting at most `deadline`.
 async fn close_engine_session(name: &str, handle: &SessionBox, deadline: Duration) {
-    if tokio::time::timeout(deadline, handle.close())
-        .await
-        .is_err()
-    {
+    let closing = handle.close().map(RResult::<(), EngineError>::ROk);
+    if let Err(CallFailure::TimedOut(_)) = bounded(deadline, closing).await {
         tracing::warn!(
             session = name,
             "the engine did not close the session in time"

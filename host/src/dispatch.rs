@@ -10,20 +10,119 @@
 //! an engine call never meets a closed engine session or a removed data
 //! directory.
 
-use std::sync::Arc;
+use std::{fmt, sync::Arc, time::Duration};
 
 use abi_stable::std_types::RResult;
 use async_ffi::FfiFuture;
-use wharf_engine_api::{EngineError, SessionStatus, ffi::SessionBox};
+use wharf_engine_api::{EngineError, ErrorKind, SessionStatus, ffi::SessionBox};
 
 use crate::{
     engines::{
         Feature,
         call::{CallFailure, bounded},
     },
-    http::errors::ApiError,
-    sessions::{CallGuard, Run, SessionManager},
+    sessions::{CallGuard, Run, SessionError, SessionManager},
 };
+
+/// Why an operation got no value from the engine.
+#[derive(Debug)]
+pub enum CallError {
+    /// The session is not there.
+    Session(SessionError),
+    /// The session is not in the status the operation needs.
+    NotIn {
+        session: String,
+        status: SessionStatus,
+        reason: Option<String>,
+        needed: SessionStatus,
+    },
+    /// The session's engine does not support the operation; the engine was
+    /// not called. `supported_by` lists the loaded engines that do.
+    Unsupported {
+        engine: String,
+        feature: &'static str,
+        reason: String,
+        supported_by: Vec<String>,
+    },
+    /// The engine answered with an error, its message scrubbed of the
+    /// session's secrets.
+    Engine { engine: String, error: EngineError },
+    /// The engine did not answer within the deadline.
+    TimedOut {
+        engine: String,
+        feature: &'static str,
+        deadline: Duration,
+    },
+}
+
+impl CallError {
+    fn not_in(
+        session: &str,
+        (status, reason): (SessionStatus, Option<String>),
+        needed: SessionStatus,
+    ) -> Self {
+        Self::NotIn {
+            session: session.to_owned(),
+            status,
+            reason,
+            needed,
+        }
+    }
+}
+
+impl CallError {
+    /// The kind of error the engine answered, if it answered one: a kind
+    /// from a later contract than the host's is [`ErrorKind::INTERNAL`],
+    /// as the host answers it.
+    pub fn engine_kind(&self) -> Option<ErrorKind> {
+        match self {
+            Self::Engine { error, .. } => Some(error.kind.known()),
+            _ => None,
+        }
+    }
+}
+
+impl From<SessionError> for CallError {
+    fn from(error: SessionError) -> Self {
+        Self::Session(error)
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Session(error) => write!(f, "{error}"),
+            Self::NotIn {
+                session,
+                status,
+                needed,
+                ..
+            } => write!(
+                f,
+                "session '{session}' is {}, not {}",
+                status.as_waha(),
+                needed.as_waha()
+            ),
+            Self::Unsupported {
+                engine,
+                feature,
+                reason,
+                ..
+            } => write!(f, "engine '{engine}' does not support {feature}: {reason}"),
+            Self::Engine { error, .. } => write!(f, "{error}"),
+            Self::TimedOut {
+                engine,
+                feature,
+                deadline,
+            } => write!(
+                f,
+                "engine '{engine}' did not answer {feature} within {deadline:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
 
 /// A session cleared to receive one operation.
 pub struct Target<'a> {
@@ -33,7 +132,7 @@ pub struct Target<'a> {
     handle: Arc<SessionBox>,
     feature: &'static str,
     session: &'a str,
-    deadline: std::time::Duration,
+    deadline: Duration,
 }
 
 /// Checks that `session` exists, that its engine supports `feature`, and
@@ -47,7 +146,7 @@ fn gate_when<'a>(
     session: &'a str,
     feature: &'static str,
     needed: SessionStatus,
-) -> Result<Target<'a>, ApiError> {
+) -> Result<Target<'a>, CallError> {
     let (entered, defined_engine) = sessions.with(session, |managed| {
         let entered = managed.enter();
         let run = entered.as_ref().map_or_else(|run| run, CallGuard::run);
@@ -63,29 +162,25 @@ fn gate_when<'a>(
         (None, defined) => {
             stopped_on = defined
                 .and_then(|name| sessions.registry().engine(&name))
-                .ok_or_else(|| {
-                    let (status, reason) = run.state().status();
-                    ApiError::session_not_in(session, status, reason.as_deref(), needed)
-                })?;
+                .ok_or_else(|| CallError::not_in(session, run.state().status(), needed))?;
             &stopped_on
         }
     };
     if let Feature::Unsupported { reason } = engine.feature(feature) {
         let supported_by = sessions.registry().snapshot().supporting(feature);
-        return Err(ApiError::unsupported(
-            engine.name(),
+        return Err(CallError::Unsupported {
+            engine: engine.name().to_owned(),
             feature,
-            reason,
+            reason: reason.to_owned(),
             supported_by,
-        ));
+        });
     }
     let Ok(open) = entered else {
         // Only a run a closing has already taken over refuses calls: it is
         // as good as stopped.
-        return Err(ApiError::session_not_in(
+        return Err(CallError::not_in(
             session,
-            SessionStatus::STOPPED,
-            None,
+            (SessionStatus::STOPPED, None),
             needed,
         ));
     };
@@ -93,9 +188,7 @@ fn gate_when<'a>(
         .run()
         .state()
         .handle_in(needed)
-        .map_err(|(status, reason)| {
-            ApiError::session_not_in(session, status, reason.as_deref(), needed)
-        })?;
+        .map_err(|status| CallError::not_in(session, status, needed))?;
     Ok(Target {
         open,
         handle,
@@ -110,7 +203,7 @@ pub fn gate<'a>(
     sessions: &SessionManager,
     session: &'a str,
     feature: &'static str,
-) -> Result<Target<'a>, ApiError> {
+) -> Result<Target<'a>, CallError> {
     gate_when(sessions, session, feature, SessionStatus::WORKING)
 }
 
@@ -119,7 +212,7 @@ pub fn gate_pairing<'a>(
     sessions: &SessionManager,
     session: &'a str,
     feature: &'static str,
-) -> Result<Target<'a>, ApiError> {
+) -> Result<Target<'a>, CallError> {
     gate_when(sessions, session, feature, SessionStatus::SCAN_QR_CODE)
 }
 
@@ -133,21 +226,31 @@ impl Target<'_> {
     pub async fn call<T>(
         &self,
         call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, CallError> {
         let run = self.open.run();
         let engine = run.engine().map_or("", |engine| engine.name());
         match bounded(self.deadline, call(&self.handle)).await {
             Ok(value) => Ok(value),
             Err(CallFailure::Engine(mut error)) => {
+                if error.kind.known() != error.kind {
+                    tracing::warn!(
+                        engine,
+                        code = error.kind.code(),
+                        "the engine answered with an error kind this host does not know; answered as internal"
+                    );
+                }
                 error.message = run.state().scrub(error.message.as_str()).into();
                 tracing::debug!(session = self.session, feature = self.feature, engine, %error, "engine error");
-                Err(ApiError::engine(engine, error))
+                Err(CallError::Engine {
+                    engine: engine.to_owned(),
+                    error,
+                })
             }
-            Err(CallFailure::TimedOut(deadline)) => Err(ApiError::engine_timeout(
-                engine,
-                self.feature,
-                deadline.as_secs_f64(),
-            )),
+            Err(CallFailure::TimedOut(deadline)) => Err(CallError::TimedOut {
+                engine: engine.to_owned(),
+                feature: self.feature,
+                deadline,
+            }),
         }
     }
 }
@@ -159,6 +262,6 @@ pub async fn dispatch<T>(
     session: &str,
     feature: &'static str,
     call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
-) -> Result<T, ApiError> {
+) -> Result<T, CallError> {
     gate(sessions, session, feature)?.call(call).await
 }

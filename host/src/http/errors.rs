@@ -15,6 +15,8 @@ use utoipa::{
 };
 use wharf_engine_api::{EngineError, ErrorKind, SessionStatus};
 
+use crate::{dispatch::CallError, sessions::SessionError};
+
 /// The JSON body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -232,13 +234,6 @@ impl ApiError {
     /// error that keeps the engine's message.
     pub fn engine(engine: &str, error: EngineError) -> Self {
         let kind = error.kind.known();
-        if kind != error.kind {
-            tracing::warn!(
-                engine,
-                code = error.kind.code(),
-                "the engine answered with an error kind this host does not know; answered as internal"
-            );
-        }
         let status = match kind {
             ErrorKind::NOT_FOUND => StatusCode::NOT_FOUND,
             ErrorKind::INVALID_INPUT => StatusCode::BAD_REQUEST,
@@ -256,14 +251,11 @@ impl ApiError {
 
     /// The host's own storage failed.
     pub fn storage(error: crate::storage::StorageError) -> Self {
-        tracing::error!(%error, "storage failure");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
     }
 
     /// Any other failure inside the host.
     pub fn internal(message: impl Into<String>) -> Self {
-        let message = message.into();
-        tracing::error!(%message, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
@@ -452,8 +444,51 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::NotFound { session } => Self::session_not_found(&session),
+            SessionError::Exists { session } => Self::session_exists(&session),
+            SessionError::Invalid { field, problem } => Self::bad_request(&field, problem),
+            SessionError::Storage(error) => Self::storage(error),
+            SessionError::DataNotRemoved(problem) => Self::internal(problem),
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::Session(error) => error.into(),
+            CallError::NotIn {
+                session,
+                status,
+                reason,
+                needed,
+            } => Self::session_not_in(&session, status, reason.as_deref(), needed),
+            CallError::Unsupported {
+                engine,
+                feature,
+                reason,
+                supported_by,
+            } => Self::unsupported(&engine, feature, &reason, supported_by),
+            CallError::Engine { engine, error } => Self::engine(&engine, error),
+            CallError::TimedOut {
+                engine,
+                feature,
+                deadline,
+            } => Self::engine_timeout(&engine, feature, deadline.as_secs_f64()),
+        }
+    }
+}
+
+/// The one place a failure of the host's own is logged: when it becomes
+/// an answer. An engine's errors are logged where they arrive.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR && self.details.engine.is_none() {
+            tracing::error!(message = %self.message, "internal error");
+        }
         let body = ErrorBody {
             status_code: self.status.as_u16(),
             error: self.status.canonical_reason().unwrap_or("Error").to_owned(),

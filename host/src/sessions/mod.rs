@@ -32,7 +32,10 @@
 //!   no directory and no engine session left open.
 
 pub mod config_files;
+mod errors;
 mod host_services;
+
+pub use errors::SessionError;
 
 use std::{
     collections::BTreeMap,
@@ -58,7 +61,6 @@ use crate::{
         EngineRef, LoadedEngine, Registry,
         call::{CallFailure, bounded},
     },
-    http::errors::ApiError,
     secrets,
     storage::{Storage, StoredSession},
 };
@@ -415,10 +417,12 @@ impl ManagedSession {
     }
 
     /// Takes the lifecycle lock; a session deleted meanwhile is a 404.
-    async fn lock_lifecycle(&self) -> Result<tokio::sync::MutexGuard<'_, bool>, ApiError> {
+    async fn lock_lifecycle(&self) -> Result<tokio::sync::MutexGuard<'_, bool>, SessionError> {
         let lifecycle = self.lifecycle.lock().await;
         if *lifecycle {
-            return Err(ApiError::session_not_found(&self.name));
+            return Err(SessionError::NotFound {
+                session: self.name.clone(),
+            });
         }
         Ok(lifecycle)
     }
@@ -529,18 +533,21 @@ impl SessionManager {
         &self,
         name: &str,
         read: impl FnOnce(&ManagedSession) -> T,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, SessionError> {
         let sessions = self.sessions.read().unwrap_or_else(PoisonError::into_inner);
         sessions
             .get(name)
             .map(|session| read(session))
-            .ok_or_else(|| ApiError::session_not_found(name))
+            .ok_or_else(|| SessionError::NotFound {
+                session: name.to_owned(),
+            })
     }
 
     /// The session, or the 404 that names it.
-    pub fn find(&self, name: &str) -> Result<Arc<ManagedSession>, ApiError> {
-        self.get(name)
-            .ok_or_else(|| ApiError::session_not_found(name))
+    pub fn find(&self, name: &str) -> Result<Arc<ManagedSession>, SessionError> {
+        self.get(name).ok_or_else(|| SessionError::NotFound {
+            session: name.to_owned(),
+        })
     }
 
     pub fn list(&self) -> Vec<Arc<ManagedSession>> {
@@ -580,12 +587,12 @@ impl SessionManager {
 
     /// Checks an engine reference from a client and that it names a loaded
     /// engine; returns it as it is stored (`name` or `name@version`).
-    fn engine_reference(&self, field: &str, text: &str) -> Result<String, ApiError> {
+    fn engine_reference(&self, field: &str, text: &str) -> Result<String, SessionError> {
         let reference =
-            EngineRef::parse(text).map_err(|problem| ApiError::bad_request(field, problem))?;
+            EngineRef::parse(text).map_err(|problem| SessionError::invalid(field, problem))?;
         let snapshot = self.registry.snapshot();
         if snapshot.resolve(&reference).is_none() {
-            return Err(ApiError::bad_request(
+            return Err(SessionError::invalid(
                 field,
                 format!(
                     "no engine '{reference}' is loaded; loaded engines: [{}]",
@@ -599,8 +606,8 @@ impl SessionManager {
     /// Brings back the stored sessions and starts those that should run.
     /// One line says how many (each session's own is a debug line: a host
     /// of 10,000 sessions logs their starts anyway, as status changes).
-    pub async fn restore(&self) -> Result<(), ApiError> {
-        let stored = self.storage.sessions().await.map_err(ApiError::storage)?;
+    pub async fn restore(&self) -> Result<(), SessionError> {
+        let stored = self.storage.sessions().await?;
         let (count, mut started) = (stored.len(), 0);
         for session in stored {
             let name = session.name.clone();
@@ -643,7 +650,7 @@ impl SessionManager {
     }
 
     /// Creates and stores a session and, when asked, starts it.
-    pub async fn create(&self, request: NewSession) -> Result<Arc<ManagedSession>, ApiError> {
+    pub async fn create(&self, request: NewSession) -> Result<Arc<ManagedSession>, SessionError> {
         validate_session_name(&request.name)?;
         validate_config(&request.config)?;
         let engine = match &request.engine {
@@ -651,7 +658,9 @@ impl SessionManager {
             None => self.engine_reference("engine", &self.default_engine)?,
         };
         if self.get(&request.name).is_some() {
-            return Err(ApiError::session_exists(&request.name));
+            return Err(SessionError::Exists {
+                session: request.name,
+            });
         }
         let stored = StoredSession {
             name: request.name.clone(),
@@ -659,13 +668,10 @@ impl SessionManager {
             config: request.config.clone(),
             should_run: request.start,
         };
-        if !self
-            .storage
-            .insert(stored)
-            .await
-            .map_err(ApiError::storage)?
-        {
-            return Err(ApiError::session_exists(&request.name));
+        if !self.storage.insert(stored).await? {
+            return Err(SessionError::Exists {
+                session: request.name,
+            });
         }
         Ok(self
             .insert(request.name, engine, request.config, request.start)
@@ -673,12 +679,9 @@ impl SessionManager {
     }
 
     /// Starts a stopped or failed session; a running one is left as it is.
-    pub async fn start(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+    pub async fn start(&self, session: &Arc<ManagedSession>) -> Result<(), SessionError> {
         let _lifecycle = session.lock_lifecycle().await?;
-        self.storage
-            .set_should_run(&session.name, true)
-            .await
-            .map_err(ApiError::storage)?;
+        self.storage.set_should_run(&session.name, true).await?;
         if !session.run().is_active() {
             // A run that failed or stopped on its own may still hold an
             // engine session; it is closed before the new one opens.
@@ -689,23 +692,17 @@ impl SessionManager {
     }
 
     /// Stops a session; it stays stopped across host restarts.
-    pub async fn stop(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+    pub async fn stop(&self, session: &Arc<ManagedSession>) -> Result<(), SessionError> {
         let _lifecycle = session.lock_lifecycle().await?;
-        self.storage
-            .set_should_run(&session.name, false)
-            .await
-            .map_err(ApiError::storage)?;
+        self.storage.set_should_run(&session.name, false).await?;
         self.close_run(session).await;
         Ok(())
     }
 
     /// Stops the session if it runs, then starts it on a new engine instance.
-    pub async fn restart(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+    pub async fn restart(&self, session: &Arc<ManagedSession>) -> Result<(), SessionError> {
         let _lifecycle = session.lock_lifecycle().await?;
-        self.storage
-            .set_should_run(&session.name, true)
-            .await
-            .map_err(ApiError::storage)?;
+        self.storage.set_should_run(&session.name, true).await?;
         self.close_run(session).await;
         self.start_run(session);
         Ok(())
@@ -716,7 +713,7 @@ impl SessionManager {
         &self,
         session: &Arc<ManagedSession>,
         update: SessionUpdate,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), SessionError> {
         if let Some(config) = &update.config {
             validate_config(config)?;
         }
@@ -733,8 +730,8 @@ impl SessionManager {
                 config: match update.config {
                     Some(config) => {
                         secrets::unmasked(config, &current.config).map_err(|refused| {
-                            ApiError::bad_request(
-                                &format!("config.{}", refused.changed),
+                            SessionError::invalid(
+                                format!("config.{}", refused.changed),
                                 refused.message(),
                             )
                         })?
@@ -745,8 +742,7 @@ impl SessionManager {
         };
         self.storage
             .update(&session.name, &spec.engine, &spec.config)
-            .await
-            .map_err(ApiError::storage)?;
+            .await?;
         *lock(&session.spec) = spec;
         if session.run().is_active() {
             self.close_run(session).await;
@@ -758,7 +754,7 @@ impl SessionManager {
     /// Unlinks the account: the engine logs out, the session's data (its
     /// credentials) is deleted, and a session that was running starts again,
     /// ready to pair anew.
-    pub async fn logout(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+    pub async fn logout(&self, session: &Arc<ManagedSession>) -> Result<(), SessionError> {
         let _lifecycle = session.lock_lifecycle().await?;
         let was_running = session.run().is_active();
         // Quiesced first, so a session still opening logs out too and the
@@ -801,17 +797,14 @@ impl SessionManager {
     }
 
     /// Stops the session and deletes it with its data.
-    pub async fn delete(&self, session: &Arc<ManagedSession>) -> Result<(), ApiError> {
+    pub async fn delete(&self, session: &Arc<ManagedSession>) -> Result<(), SessionError> {
         let mut deleted = session.lock_lifecycle().await?;
         self.close_run(session).await;
         // The data goes before the stored session and the name: until both
         // are gone no new session of this name can be created, so it can
         // never find this one's data.
         self.remove_data(&session.name).await?;
-        self.storage
-            .delete(&session.name)
-            .await
-            .map_err(ApiError::storage)?;
+        self.storage.delete(&session.name).await?;
         *deleted = true;
         self.sessions
             .write()
@@ -820,12 +813,12 @@ impl SessionManager {
         Ok(())
     }
 
-    async fn remove_data(&self, name: &str) -> Result<(), ApiError> {
+    async fn remove_data(&self, name: &str) -> Result<(), SessionError> {
         let dir = self.sessions_dir.join(name);
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => Ok(()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(ApiError::internal(format!(
+            Err(err) => Err(SessionError::DataNotRemoved(format!(
                 "cannot delete {}: {err}",
                 dir.display()
             ))),
@@ -948,7 +941,7 @@ impl SessionManager {
 
     /// Makes sure the named session exists on the default engine and runs,
     /// for `--start-session`.
-    pub async fn ensure_started(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn ensure_started(&self, name: &str) -> Result<(), SessionError> {
         match self.get(name) {
             Some(session) => self.start(&session).await,
             None => self
@@ -975,11 +968,11 @@ async fn close_engine_session(name: &str, handle: &SessionBox, deadline: Duratio
     }
 }
 
-fn validate_config(config: &Value) -> Result<(), ApiError> {
+fn validate_config(config: &Value) -> Result<(), SessionError> {
     if config.is_object() {
         Ok(())
     } else {
-        Err(ApiError::bad_request("config", "must be a JSON object"))
+        Err(SessionError::invalid("config", "must be a JSON object"))
     }
 }
 
@@ -989,7 +982,7 @@ pub const SESSION_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 
 /// Session names become directory names and URL segments, so they are kept
 /// to a safe alphabet.
-fn validate_session_name(name: &str) -> Result<(), ApiError> {
+fn validate_session_name(name: &str) -> Result<(), SessionError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -998,7 +991,7 @@ fn validate_session_name(name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(SessionError::invalid(
             "name",
             format!("'{name}' must be 1 to 64 characters of letters, digits, '-' or '_'"),
         ))

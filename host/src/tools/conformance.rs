@@ -24,14 +24,14 @@ use anyhow::Context;
 use async_ffi::FfiFuture;
 use serde_json::Value;
 use wharf_engine_api::{
-    ABI_VERSION, EngineError, ListQuery, SessionStatus, Support, features, ffi::SessionBox,
+    ABI_VERSION, EngineError, ErrorKind, ListQuery, SessionStatus, Support, features,
+    ffi::SessionBox,
 };
 
 use crate::{
     config::ConformanceArgs,
-    dispatch::{dispatch, gate_pairing},
+    dispatch::{CallError, dispatch, gate_pairing},
     engines::{Feature, Library, LoadedEngine, Loader, Registry},
-    http::errors::ApiError,
     sessions::{NewSession, SessionManager, config_files::ConfigFiles},
     storage::Storage,
 };
@@ -230,16 +230,25 @@ struct Kit {
 
 /// Whether an answer from the host path keeps the contract: data, or an
 /// error the engine meant (not a panic, an internal failure or a timeout).
-fn judge<T>(answer: &Result<T, ApiError>) -> Result<(), String> {
-    match answer {
-        Ok(_) => Ok(()),
-        Err(err) => match err.status().as_u16() {
-            500 => Err(format!("the engine failed: {err}")),
-            504 => Err(format!("no answer within the deadline: {err}")),
-            501 => Err(format!("the host refused a supported feature: {err}")),
-            _ if err.to_string().trim().is_empty() => Err("an error without a message".into()),
-            _ => Ok(()),
-        },
+fn judge<T>(answer: &Result<T, CallError>) -> Result<(), String> {
+    let Err(err) = answer else {
+        return Ok(());
+    };
+    match err {
+        CallError::Engine { error, .. } if error.kind.known() == ErrorKind::INTERNAL => {
+            Err(format!("the engine failed: {err}"))
+        }
+        CallError::Engine { error, .. } if error.kind == ErrorKind::UNSUPPORTED => {
+            Err(format!("the engine refused a feature it advertises: {err}"))
+        }
+        CallError::Engine { error, .. } if error.message.trim().is_empty() => {
+            Err("an error without a message".into())
+        }
+        CallError::TimedOut { .. } => Err(format!("no answer within the deadline: {err}")),
+        CallError::Unsupported { .. } => {
+            Err(format!("the host refused a supported feature: {err}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -325,7 +334,7 @@ impl Kit {
         &self,
         feature: &'static str,
         call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
-    ) -> Result<Result<T, ApiError>, String> {
+    ) -> Result<Result<T, CallError>, String> {
         let answer = dispatch(&self.sessions, SESSION, feature, call).await;
         judge(&answer).map(|()| answer)
     }
@@ -507,7 +516,7 @@ impl Kit {
 }
 
 /// `what` of a good answer, or the error the engine meant.
-fn describe<T>(answer: Result<T, ApiError>, what: impl FnOnce(&T) -> String) -> String {
+fn describe<T>(answer: Result<T, CallError>, what: impl FnOnce(&T) -> String) -> String {
     match answer {
         Ok(value) => what(&value),
         Err(err) => format!("answered with an error: {err}"),

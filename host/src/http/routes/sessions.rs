@@ -19,7 +19,9 @@ use crate::{
         errors::{ApiError, BodyErrors, ReadErrors, SessionRouteErrors},
         extract::{ApiJson, ApiPath, Params, json_answer},
     },
-    sessions::{ManagedSession, Me, NewSession, SessionInfo, SessionManager, SessionUpdate},
+    sessions::{
+        ManagedSession, Me, NewSession, SessionError, SessionInfo, SessionManager, SessionUpdate,
+    },
 };
 
 const TAG: &str = "🖥️ Sessions";
@@ -40,11 +42,12 @@ type Answer = Result<Json<SessionInfo>, ApiError>;
 /// Runs `operation` on its own task, so it finishes even if the request is
 /// dropped.
 async fn to_completion<T: Send + 'static>(
-    operation: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+    operation: impl Future<Output = Result<T, SessionError>> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::spawn(operation)
         .await
         .map_err(|err| ApiError::internal(format!("the session operation failed: {err}")))?
+        .map_err(ApiError::from)
 }
 
 /// Runs a lifecycle operation on `session` to its end and answers with the
@@ -52,7 +55,7 @@ async fn to_completion<T: Send + 'static>(
 async fn change<F, Fut>(state: &AppState, session: Arc<ManagedSession>, operation: F) -> Answer
 where
     F: FnOnce(Arc<SessionManager>, Arc<ManagedSession>) -> Fut,
-    Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
+    Fut: Future<Output = Result<(), SessionError>> + Send + 'static,
 {
     to_completion(operation(Arc::clone(&state.sessions), Arc::clone(&session))).await?;
     Ok(Json(state.sessions.info(&session)))

@@ -14,13 +14,14 @@ use std::{collections::HashMap, hash::BuildHasher, time::SystemTime};
 
 use serde_json::{Map, Value};
 use wharf_engine_api::{
-    Contact, ContactName, ListQuery, NumberExists, RSome, RString, SortBy, SortOrder, features,
+    Contact, ContactName, ErrorKind, ListQuery, NumberExists, RSome, RString, SortBy, SortOrder,
+    features,
 };
 
 mod lids;
 
 use super::{Kit, Report, Verdict, describe};
-use crate::http::{contact_id::parse_contact_id, errors::ApiError};
+use crate::{dispatch::CallError, http::contact_id::parse_contact_id};
 
 const LIST: &str = features::CONTACTS_LIST;
 const GET: &str = features::CONTACTS_GET;
@@ -167,9 +168,9 @@ fn failed<T>(problem: impl Into<String>) -> Result<T, Missed> {
 
 /// An error the engine answered where the contract wants data: a failure,
 /// unless the engine said it cannot answer now (429, 503).
-fn answered_error<T>(asked: &str, err: &ApiError) -> Result<T, Missed> {
-    match err.status().as_u16() {
-        429 | 503 => Err(Missed::Skipped(format!(
+fn answered_error<T>(asked: &str, err: &CallError) -> Result<T, Missed> {
+    match err.engine_kind() {
+        Some(ErrorKind::RATE_LIMITED | ErrorKind::UNAVAILABLE) => Err(Missed::Skipped(format!(
             "{asked}: the engine could not answer now: {err}"
         ))),
         _ => failed(format!("{asked}: it answered {err}")),
@@ -410,7 +411,7 @@ impl Kit {
                 .call(GET, |s| s.get_contact(id.as_str().into()))
                 .await?
             {
-                Err(err) if err.status().as_u16() == 404 => {}
+                Err(err) if err.engine_kind() == Some(ErrorKind::NOT_FOUND) => {}
                 Err(err) => return answered_error(&asked, &err),
                 Ok(contact) if contact.id == id.as_str() => {
                     return failed(format!(
@@ -428,7 +429,7 @@ impl Kit {
         Ok(format!("{} and {} → 404 (not found)", ids[0], ids[1]))
     }
 
-    async fn exists(&self, phone: &str) -> Result<Result<NumberExists, ApiError>, String> {
+    async fn exists(&self, phone: &str) -> Result<Result<NumberExists, CallError>, String> {
         self.call(CHECK_EXISTS, |s| s.check_exists(phone.into()))
             .await
     }
@@ -599,7 +600,7 @@ impl Kit {
             return;
         }
         if let Ok(Err(err)) = self.call(GET, |s| s.get_contact(own.into())).await
-            && err.status().as_u16() == 404
+            && err.engine_kind() == Some(ErrorKind::NOT_FOUND)
         {
             report.note(format!(
                 "after the session reopened, contacts.get answers 404 for {own}, which \
@@ -799,7 +800,7 @@ fn record_write(
     report: &mut Report,
     asked: &str,
     done: &str,
-    answer: Result<Result<(), ApiError>, String>,
+    answer: Result<Result<(), CallError>, String>,
 ) -> Result<(), Missed> {
     match answer {
         Ok(Ok(())) => {

@@ -309,14 +309,61 @@ fn build_and_check_crate(dir: &Path, library: &str) -> Result<()> {
 }
 
 /// Engines built against earlier versions of the ABI must load and pass
-/// conformance in this host: see `tests/abi/README.md`.
+/// conformance in this host, on their own and beside today's engines: see
+/// `tests/abi/README.md`.
 fn frozen_abi_check() -> Result<()> {
     let root = workspace_root();
     let frozen = root.join("tests").join("abi").join("2.0");
     build_and_check_crate(&frozen, "wharf_abi_2_0")
-    .context(
-        "an engine built against ABI 2.0 (tests/abi/2.0) no longer passes: this host breaks the ABI 2 promise",
-    )
+        .and_then(|()| frozen_abi_beside_current("wharf_abi_2_0"))
+        .context(
+            "an engine built against ABI 2.0 (tests/abi/2.0) no longer passes: this host breaks the ABI 2 promise",
+        )
+}
+
+/// An operator keeps engines of several ABI versions in one directory: the
+/// frozen engine `library` and today's sandbox must both load in one host,
+/// whichever of them is loaded first (a directory loads in file-name
+/// order). `wharf engines list` loads a directory as the server does and
+/// fails when it rejects a library.
+fn frozen_abi_beside_current(library: &str) -> Result<()> {
+    let debug = workspace_root().join("target").join("debug");
+    let frozen = debug.join(library_file(library));
+    let current = debug.join(library_file("wharf_sandbox"));
+    for (frozen_loads, frozen_name, current_name) in [
+        ("first", "a-frozen", "b-current"),
+        ("last", "b-frozen", "a-current"),
+    ] {
+        let dir = workspace_root()
+            .join("target")
+            .join("tmp")
+            .join(format!("{library}-loaded-{frozen_loads}"));
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::create_dir_all(&dir)?;
+        fs::copy(
+            &frozen,
+            dir.join(format!("{frozen_name}{}", env::consts::DLL_SUFFIX)),
+        )?;
+        fs::copy(
+            &current,
+            dir.join(format!("{current_name}{}", env::consts::DLL_SUFFIX)),
+        )?;
+        let listed = Command::new(wharf_binary())
+            .args(["engines", "list", "--engines-dir"])
+            .arg(&dir)
+            .output()?;
+        if !listed.status.success() {
+            bail!(
+                "loaded {frozen_loads}, beside the sandbox, {library} makes the host reject an engine:\n{}{}",
+                String::from_utf8_lossy(&listed.stdout),
+                String::from_utf8_lossy(&listed.stderr)
+            );
+        }
+        println!("{library} loads {frozen_loads}, beside the sandbox: both accepted");
+    }
+    Ok(())
 }
 
 /// The debug `wharf` binary.

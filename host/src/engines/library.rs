@@ -19,7 +19,7 @@ use std::{
 
 use abi_stable::{
     StableAbi,
-    abi_stability::abi_checking::check_layout_compatibility,
+    abi_stability::abi_checking::{CheckingGlobals, check_layout_compatibility_with_globals},
     library::{
         AbiHeaderRef, LibHeader, LibraryError, ROOT_MODULE_LOADER_NAME_WITH_NUL, RootModule,
     },
@@ -219,11 +219,25 @@ pub(super) fn load_library(path: &Path, file: &Path) -> Result<LoadedEngine, Loa
 /// consult each object's own field count (a missing operation is `None`,
 /// a missing method runs its default body), so a shorter prefix is safe
 /// to use.
+///
+/// That second check runs against checking state of its own, not
+/// abi_stable's process-wide one: abi_stable records there the prefix
+/// types it has seen, taking the expected side for the host's, so a check
+/// with the roles exchanged would file the older library's shorter prefix
+/// under the host's types, and every newer engine loaded after it would be
+/// refused ("too many fields"). Engines never hand each other objects, so
+/// nothing needs an older library's prefix types recorded for later checks.
 fn init_root_module<M: RootModule>(header: &LibHeader) -> Result<M, LibraryError> {
     match header.init_root_module::<M>() {
         Err(err @ LibraryError::AbiInstability(_)) => {
             let older_and_fits = header.layout().is_some_and(|library| {
-                check_layout_compatibility(library, <M as StableAbi>::LAYOUT).is_ok()
+                let own_state = CheckingGlobals::new();
+                check_layout_compatibility_with_globals(
+                    library,
+                    <M as StableAbi>::LAYOUT,
+                    &own_state,
+                )
+                .is_ok()
             });
             if !older_and_fits {
                 return Err(err);

@@ -239,6 +239,9 @@
 //! 2.x may add constants, feature keys, trait methods with defaults and
 //! items. So name the feature keys your engine implements rather than
 //! declaring lists such as [`features::CONTACTS`], which grow.
+// The contract is read by engine authors from its docs alone: every public
+// item says what it is for.
+#![warn(missing_docs)]
 
 mod contact;
 mod engine;

@@ -26,7 +26,7 @@ use crate::{
 
 /// Why an operation got no value from the engine.
 #[derive(Debug)]
-pub enum CallError {
+pub(crate) enum CallError {
     /// The session is not there.
     Session(SessionError),
     /// The session is not in the status the operation needs.
@@ -74,7 +74,7 @@ impl CallError {
     /// The kind of error the engine answered, if it answered one: a kind
     /// from a later contract than the host's is [`ErrorKind::INTERNAL`],
     /// as the host answers it.
-    pub fn engine_kind(&self) -> Option<ErrorKind> {
+    pub(crate) fn engine_kind(&self) -> Option<ErrorKind> {
         match self {
             Self::Engine { error, .. } => Some(error.kind.known()),
             _ => None,
@@ -125,7 +125,7 @@ impl fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 /// A session cleared to receive one operation.
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// The run the operation goes to, kept from closing while it is in
     /// flight.
     open: CallGuard,
@@ -199,7 +199,7 @@ fn gate_when<'a>(
 }
 
 /// [`gate_when`] for operations that need a WORKING session.
-pub fn gate<'a>(
+pub(crate) fn gate<'a>(
     sessions: &SessionManager,
     session: &'a str,
     feature: &'static str,
@@ -208,7 +208,7 @@ pub fn gate<'a>(
 }
 
 /// [`gate_when`] for pairing, which needs a session waiting for it.
-pub fn gate_pairing<'a>(
+pub(crate) fn gate_pairing<'a>(
     sessions: &SessionManager,
     session: &'a str,
     feature: &'static str,
@@ -218,12 +218,12 @@ pub fn gate_pairing<'a>(
 
 impl Target<'_> {
     /// The run the operation goes to, for keys of per-run caches.
-    pub fn run(&self) -> &Arc<Run> {
+    pub(crate) fn run(&self) -> &Arc<Run> {
         self.open.run()
     }
 
     /// Calls the engine, within the deadline ([`bounded`]).
-    pub async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
     ) -> Result<T, CallError> {
@@ -257,7 +257,7 @@ impl Target<'_> {
 
 /// Gates `feature` on `session` and calls the engine: the path of every
 /// contacts operation.
-pub async fn dispatch<T>(
+pub(crate) async fn dispatch<T>(
     sessions: &SessionManager,
     session: &str,
     feature: &'static str,

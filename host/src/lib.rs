@@ -5,10 +5,10 @@
 //! benchmarks and tools can drive the same registry the server uses.
 
 pub mod config;
-pub mod dispatch;
+mod dispatch;
 pub mod engines;
-pub mod http;
-pub mod secrets;
+mod http;
+mod secrets;
 pub mod sessions;
 pub mod storage;
 #[cfg(test)]

@@ -26,7 +26,7 @@
 use serde_json::{Map, Value};
 
 /// What a secret looks like in answers.
-pub const MASK: &str = "********";
+pub(crate) const MASK: &str = "********";
 
 /// Shorter values are not treated as secrets when scrubbing text: hiding
 /// every `1` or `on` in a log line would hide the line, not a secret.
@@ -80,7 +80,7 @@ impl Place {
 }
 
 /// `config` with every secret replaced by [`MASK`], at any depth.
-pub fn masked(config: &Value) -> Value {
+pub(crate) fn masked(config: &Value) -> Value {
     mask_value(config, Place::Plain, false)
 }
 
@@ -160,7 +160,7 @@ fn url_secrets(text: &str, into: &mut Vec<String>) {
 /// A config refused because it keeps a stored secret while changing where
 /// it may be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeptSecretMoved {
+pub(crate) struct KeptSecretMoved {
     /// The masked secret the config keeps, as a path (`accessToken`).
     pub secret: String,
     /// The first other value the config changes (`graphApiUrl`).
@@ -169,7 +169,7 @@ pub struct KeptSecretMoved {
 
 impl KeptSecretMoved {
     /// What a client is told, next to the field that changed.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         format!(
             "this change keeps the stored secret config.{secret} (sent masked) while changing \
              config.{changed}; send config.{secret} again in clear to change other values, \
@@ -182,7 +182,7 @@ impl KeptSecretMoved {
 
 /// `new` with every masked secret replaced by the stored value at the same
 /// place in `stored`, unless `new` also changes any other value.
-pub fn unmasked(new: Value, stored: &Value) -> Result<Value, KeptSecretMoved> {
+pub(crate) fn unmasked(new: Value, stored: &Value) -> Result<Value, KeptSecretMoved> {
     let mut kept = Vec::new();
     let config = unmask_value(new, Some(stored), Place::Plain, false, "", &mut kept);
     match kept.first() {
@@ -287,14 +287,14 @@ fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
 /// log lines, status reasons and error messages, which may quote a config
 /// value (a parse error that shows the token it could not read).
 #[derive(Debug, Clone, Default)]
-pub struct Scrubber {
+pub(crate) struct Scrubber {
     /// Longest first, so a secret that contains another is hidden whole.
     secrets: Vec<String>,
 }
 
 impl Scrubber {
     /// A scrubber for the secrets of `config`, as [`masked`] finds them.
-    pub fn for_config(config: &Value) -> Self {
+    pub(crate) fn for_config(config: &Value) -> Self {
         let mut secrets = Vec::new();
         collect_secrets(config, Place::Plain, false, &mut secrets);
         secrets.retain(|secret| secret.chars().count() >= MIN_SCRUBBED_LEN && secret != MASK);
@@ -304,7 +304,7 @@ impl Scrubber {
     }
 
     /// `text` with every secret replaced by [`MASK`].
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         self.secrets
             .iter()
             .fold(text.to_owned(), |text, secret| text.replace(secret, MASK))

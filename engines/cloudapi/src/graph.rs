@@ -15,7 +15,7 @@ use wharf_engine_api::{EngineError, ErrorKind};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Where and as whom to call the Graph API.
-pub struct Graph {
+pub(crate) struct Graph {
     http: reqwest::Client,
     base_url: String,
     version: String,
@@ -25,7 +25,7 @@ pub struct Graph {
 
 /// The business phone number, as `GET /{phone-number-id}` describes it.
 #[derive(Debug, Deserialize)]
-pub struct PhoneNumber {
+pub(crate) struct PhoneNumber {
     pub display_phone_number: Option<String>,
     pub verified_name: Option<String>,
 }
@@ -77,7 +77,7 @@ struct FailedUser {
 }
 
 impl Graph {
-    pub fn new(
+    pub(crate) fn new(
         base_url: &str,
         version: &str,
         phone_number_id: &str,
@@ -132,7 +132,7 @@ impl Graph {
     }
 
     /// Checks the token and the phone number id.
-    pub async fn phone_number(&self) -> Result<PhoneNumber, EngineError> {
+    pub(crate) async fn phone_number(&self) -> Result<PhoneNumber, EngineError> {
         let url = format!("{}?fields=display_phone_number,verified_name", self.url(""));
         let answer = self.send(Method::GET, url, None).await?;
         serde_json::from_value(answer)
@@ -140,7 +140,7 @@ impl Graph {
     }
 
     /// Blocks (`POST`) or unblocks (`DELETE`) one user by phone number.
-    pub async fn set_blocked(&self, phone: &str, blocked: bool) -> Result<(), EngineError> {
+    pub(crate) async fn set_blocked(&self, phone: &str, blocked: bool) -> Result<(), EngineError> {
         let body = BlockRequest {
             messaging_product: "whatsapp",
             block_users: [BlockUser { user: phone }],

@@ -40,7 +40,7 @@ struct Header {
 }
 
 #[derive(Clone)]
-pub struct BookStore {
+pub(crate) struct BookStore {
     /// The database; opened by each read or write, closed after it.
     path: PathBuf,
 }
@@ -48,7 +48,7 @@ pub struct BookStore {
 impl BookStore {
     /// Opens (or creates) the store in `dir`; returns it with the saved
     /// book, or `None` for a session that has none yet.
-    pub async fn open(dir: PathBuf) -> Result<(Self, Option<Book>), EngineError> {
+    pub(crate) async fn open(dir: PathBuf) -> Result<(Self, Option<Book>), EngineError> {
         blocking(move || {
             // Private to the user (0700 and 0600), whatever the process's
             // umask: SQLite would make the database readable by everyone,
@@ -75,20 +75,20 @@ impl BookStore {
     /// Whether `dir` holds a saved book (or one an earlier version saved).
     /// One look at the directory, made in place: a session that has none
     /// opens without a file and without a trip to the blocking pool.
-    pub fn exists(dir: &Path) -> bool {
+    pub(crate) fn exists(dir: &Path) -> bool {
         dir.join(DATABASE).exists() || dir.join(LEGACY_JSON).exists()
     }
 
     /// Saves a whole new book, in one transaction. The book is shared with
     /// the blocking pool rather than copied.
-    pub async fn create(&self, book: Arc<Book>) -> Result<(), EngineError> {
+    pub(crate) async fn create(&self, book: Arc<Book>) -> Result<(), EngineError> {
         let store = self.clone();
         blocking(move || write_book(&store.connect()?, &store.path, &book)).await
     }
 
     /// Saves one entry: a new contact is added after the others, a known
     /// one keeps its place.
-    pub async fn save(&self, entry: &Entry) -> Result<(), EngineError> {
+    pub(crate) async fn save(&self, entry: &Entry) -> Result<(), EngineError> {
         let id = entry.contact.id.to_string();
         let json = encode(entry)?;
         let store = self.clone();

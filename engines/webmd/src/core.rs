@@ -37,16 +37,16 @@ fn lock(book: &Mutex<Book>) -> MutexGuard<'_, Book> {
 /// The event handlers running now, so that `close` can wait for them
 /// before the last save.
 #[derive(Default)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     state: Mutex<(usize, bool)>,
     idle: Notify,
 }
 
-pub struct InFlightGuard<'a>(&'a InFlight);
+pub(crate) struct InFlightGuard<'a>(&'a InFlight);
 
 impl InFlight {
     /// Counts a handler in; `None` once closing, when events are dropped.
-    pub fn enter(&self) -> Option<InFlightGuard<'_>> {
+    pub(crate) fn enter(&self) -> Option<InFlightGuard<'_>> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.1 {
             return None;
@@ -56,7 +56,7 @@ impl InFlight {
     }
 
     /// Refuses new handlers and waits for the running ones.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         loop {
             // Created before the check: `notify_waiters` reaches it from then on.
             let idle = self.idle.notified();
@@ -83,7 +83,7 @@ impl Drop for InFlightGuard<'_> {
 }
 
 /// One session's state and logic.
-pub struct Core<N> {
+pub(crate) struct Core<N> {
     pub net: N,
     host: Host,
     book: Mutex<Book>,
@@ -100,7 +100,10 @@ pub struct Core<N> {
 
 /// The status an event moves the session to, and why. `our_logout` says
 /// whether a logout is the one this session asked for.
-pub fn status_change(event: &Event, our_logout: bool) -> Option<(SessionStatus, Option<String>)> {
+pub(crate) fn status_change(
+    event: &Event,
+    our_logout: bool,
+) -> Option<(SessionStatus, Option<String>)> {
     let failed = |reason: String| Some((SessionStatus::FAILED, Some(reason)));
     match event {
         Event::PairingQrCode(_) => Some((SessionStatus::SCAN_QR_CODE, None)),
@@ -171,7 +174,7 @@ pub fn status_change(event: &Event, our_logout: bool) -> Option<(SessionStatus, 
 /// Only people can be looked up: the book holds no groups, and asking the
 /// network about a group id fails, which is not the REST user's problem
 /// but an unknown contact (404).
-pub fn person_to_look_up(contact_id: &str) -> Result<Jid, EngineError> {
+pub(crate) fn person_to_look_up(contact_id: &str) -> Result<Jid, EngineError> {
     if contact_id.ends_with("@g.us") {
         return Err(EngineError::not_found(format!(
             "{contact_id} is a group, and groups are not in the contact book"
@@ -182,7 +185,7 @@ pub fn person_to_look_up(contact_id: &str) -> Result<Jid, EngineError> {
 
 /// A pairing code as WAHA shows it and the phone asks for it: the crate
 /// gives eight characters, `ABCDEFGH`, WAHA `ABCD-EFGH`.
-pub fn as_waha_shows(code: &str) -> String {
+pub(crate) fn as_waha_shows(code: &str) -> String {
     match code.len() {
         8 if code.is_ascii() => format!("{}-{}", &code[..4], &code[4..]),
         _ => code.to_owned(),
@@ -283,7 +286,7 @@ fn history_facts(event: &Event) -> HistoryFacts {
 }
 
 impl<N: Network> Core<N> {
-    pub fn new(net: N, host: Host, book: Book, mark_online: bool) -> Self {
+    pub(crate) fn new(net: N, host: Host, book: Book, mark_online: bool) -> Self {
         Self {
             net,
             host,
@@ -300,7 +303,7 @@ impl<N: Network> Core<N> {
     /// Writes the book if it changed since the last write, off the async
     /// workers. Returns once the write is on disk (in the page cache: a
     /// killed process loses nothing written).
-    pub async fn save(&self) -> Result<(), EngineError> {
+    pub(crate) async fn save(&self) -> Result<(), EngineError> {
         let mut written = self.written.lock().await;
         let snapshot = {
             let book = lock(&self.book);
@@ -319,7 +322,7 @@ impl<N: Network> Core<N> {
     }
 
     /// Writes the book a moment after each burst of changes from events.
-    pub async fn save_after_changes(&self) {
+    pub(crate) async fn save_after_changes(&self) {
         loop {
             self.changed.notified().await;
             tokio::time::sleep(SAVE_DEBOUNCE).await;
@@ -330,7 +333,7 @@ impl<N: Network> Core<N> {
     }
 
     /// Waits for the event handlers in flight, then writes the book.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.handlers.close().await;
         if let Err(err) = self.save().await {
             self.host.error(&err.message);
@@ -386,7 +389,7 @@ impl<N: Network> Core<N> {
     }
 
     /// Handles one protocol event: the book, the LID store, the status.
-    pub async fn handle_event(&self, event: &Event) {
+    pub(crate) async fn handle_event(&self, event: &Event) {
         let our_logout = self.logging_out.load(Ordering::SeqCst);
         if let Some((status, reason)) = status_change(event, our_logout) {
             self.host.status(status, reason.as_deref());
@@ -550,11 +553,11 @@ impl<N: Network> Core<N> {
     }
 
     /// A page of the book, at the cost of the page alone.
-    pub fn page(&self, query: &ListQuery) -> Vec<Contact> {
+    pub(crate) fn page(&self, query: &ListQuery) -> Vec<Contact> {
         self.book().page(query)
     }
 
-    pub async fn get(&self, contact_id: &str) -> Result<Contact, EngineError> {
+    pub(crate) async fn get(&self, contact_id: &str) -> Result<Contact, EngineError> {
         if let Some(contact) = self.book().get(contact_id) {
             return Ok(contact);
         }
@@ -596,7 +599,7 @@ impl<N: Network> Core<N> {
         })
     }
 
-    pub async fn check_exists(&self, phone: &str) -> Result<NumberExists, EngineError> {
+    pub(crate) async fn check_exists(&self, phone: &str) -> Result<NumberExists, EngineError> {
         let candidates: Vec<Jid> = whatsapp_variants(phone)
             .iter()
             .map(|number| to_jid(&format!("{number}@c.us")))
@@ -619,21 +622,28 @@ impl<N: Network> Core<N> {
         })
     }
 
-    pub async fn about(&self, contact_id: &str) -> Result<Option<String>, EngineError> {
+    pub(crate) async fn about(&self, contact_id: &str) -> Result<Option<String>, EngineError> {
         let jid = person_to_look_up(contact_id)?;
         self.net.about(&jid).await.map_err(engine_error)
     }
 
     /// The engine keeps no picture cache (the host does): each call, with
     /// `refresh` or not, asks WhatsApp.
-    pub async fn profile_picture(&self, contact_id: &str) -> Result<Option<String>, EngineError> {
+    pub(crate) async fn profile_picture(
+        &self,
+        contact_id: &str,
+    ) -> Result<Option<String>, EngineError> {
         let jid = person_to_look_up(contact_id)?;
         self.net.profile_picture(&jid).await.map_err(engine_error)
     }
 
     /// Blocks or unblocks; a number the crate has not mapped to a LID yet
     /// (it needs both for a block) is looked up first, then tried once more.
-    pub async fn set_blocked(&self, contact_id: &str, blocked: bool) -> Result<(), EngineError> {
+    pub(crate) async fn set_blocked(
+        &self,
+        contact_id: &str,
+        blocked: bool,
+    ) -> Result<(), EngineError> {
         let jid = person_to_look_up(contact_id)?;
         let attempt = || async {
             if blocked {
@@ -656,7 +666,11 @@ impl<N: Network> Core<N> {
         self.save().await
     }
 
-    pub async fn upsert(&self, contact_id: &str, name: ContactName) -> Result<(), EngineError> {
+    pub(crate) async fn upsert(
+        &self,
+        contact_id: &str,
+        name: ContactName,
+    ) -> Result<(), EngineError> {
         let jid = person_to_look_up(contact_id)?;
         let mut person = self.resolve(&jid).await;
         if person.pn.is_none() && person.lid.is_some() {
@@ -682,7 +696,11 @@ impl<N: Network> Core<N> {
         self.save().await
     }
 
-    pub async fn list_lids(&self, offset: u32, limit: u32) -> Result<Vec<LidMapping>, EngineError> {
+    pub(crate) async fn list_lids(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<LidMapping>, EngineError> {
         let mappings = self
             .net
             .all_lid_pns()
@@ -694,12 +712,12 @@ impl<N: Network> Core<N> {
         Ok(LidMapping::page(mappings, offset, limit))
     }
 
-    pub async fn count_lids(&self) -> Result<u64, EngineError> {
+    pub(crate) async fn count_lids(&self) -> Result<u64, EngineError> {
         Ok(self.net.all_lid_pns().await.map_err(engine_error)?.len() as u64)
     }
 
     /// From the LID store only: a LID is asked by whoever knows its number.
-    pub async fn find_pn_by_lid(&self, lid: &str) -> Result<LidMapping, EngineError> {
+    pub(crate) async fn find_pn_by_lid(&self, lid: &str) -> Result<LidMapping, EngineError> {
         let jid = to_jid(lid)?;
         if !jid.is_lid() {
             return Err(EngineError::invalid_input(format!(
@@ -714,7 +732,7 @@ impl<N: Network> Core<N> {
     }
 
     /// From the LID store, or else from WhatsApp (usync).
-    pub async fn find_lid_by_pn(&self, phone: &str) -> Result<LidMapping, EngineError> {
+    pub(crate) async fn find_lid_by_pn(&self, phone: &str) -> Result<LidMapping, EngineError> {
         let chat_id = pn_id(phone);
         let jid = to_jid(&chat_id)?;
         if let Some((lid, _)) = self.net.lid_pn(&jid).await.map_err(engine_error)? {
@@ -734,7 +752,7 @@ impl<N: Network> Core<N> {
         })
     }
 
-    pub async fn pairing_code(&self, phone: String) -> Result<String, EngineError> {
+    pub(crate) async fn pairing_code(&self, phone: String) -> Result<String, EngineError> {
         self.net
             .pair_code(phone)
             .await
@@ -744,7 +762,7 @@ impl<N: Network> Core<N> {
 
     /// Unlinks the device; without a connection WhatsApp cannot be told,
     /// and the answer says so.
-    pub async fn logout(&self) -> Result<(), EngineError> {
+    pub(crate) async fn logout(&self) -> Result<(), EngineError> {
         let connected = self.net.is_connected();
         self.logging_out.store(true, Ordering::SeqCst);
         self.net.logout().await;

@@ -5,7 +5,7 @@ use wharf_engine_api::EngineError;
 use whatsapp_rust::Jid;
 
 /// The protocol JID for a host contact id.
-pub fn to_jid(contact_id: &str) -> Result<Jid, EngineError> {
+pub(crate) fn to_jid(contact_id: &str) -> Result<Jid, EngineError> {
     let protocol = match contact_id.strip_suffix("@c.us") {
         Some(number) => format!("{number}@s.whatsapp.net"),
         None => contact_id.to_owned(),
@@ -16,7 +16,7 @@ pub fn to_jid(contact_id: &str) -> Result<Jid, EngineError> {
 }
 
 /// The host contact id for a protocol JID, without its device part.
-pub fn to_contact_id(jid: &Jid) -> String {
+pub(crate) fn to_contact_id(jid: &Jid) -> String {
     let user = jid.to_non_ad();
     if user.is_pn() {
         format!("{}@c.us", user.user)

@@ -31,7 +31,7 @@ tokio::task_local! {
 
 /// Where one session's crate log lines go.
 #[derive(Clone)]
-pub struct SessionLogs(Arc<Inner>);
+pub(crate) struct SessionLogs(Arc<Inner>);
 
 struct Inner {
     name: String,
@@ -42,7 +42,7 @@ struct Inner {
 }
 
 impl SessionLogs {
-    pub fn new(name: &str, host: Host) -> Self {
+    pub(crate) fn new(name: &str, host: Host) -> Self {
         install();
         Self(Arc::new(Inner {
             name: name.to_owned(),
@@ -56,18 +56,18 @@ impl SessionLogs {
     /// transport's reason, which names the address and the cause. The
     /// crate's own line about the same attempt says less and is not let
     /// replace it.
-    pub fn transport_failed(&self, reason: &str) {
+    pub(crate) fn transport_failed(&self, reason: &str) {
         self.0.transport_down.store(true, Ordering::SeqCst);
         self.0.host.status(SessionStatus::FAILED, Some(reason));
     }
 
     /// The websocket opened: a connect failure now is the crate's to tell.
-    pub fn transport_opened(&self) {
+    pub(crate) fn transport_opened(&self) {
         self.0.transport_down.store(false, Ordering::SeqCst);
     }
 
     /// Lines from tasks still running after the session closed are dropped.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.0.closed.store(true, Ordering::SeqCst);
     }
 
@@ -101,7 +101,7 @@ impl SessionLogs {
 /// Masks what may be a secret: runs of 20 or more key-like characters
 /// (base64, hex) that mix letters and digits. Phone numbers (digits only)
 /// and words stay readable.
-pub fn redact(message: &str) -> String {
+pub(crate) fn redact(message: &str) -> String {
     let keyish = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-');
     let mut out = String::with_capacity(message.len());
     let mut run = String::new();
@@ -164,13 +164,13 @@ fn install() {
 
 /// The crate's tokio runtime, with every task it spawns inside the
 /// session's log scope.
-pub struct ScopedRuntime {
+pub(crate) struct ScopedRuntime {
     inner: TokioRuntime,
     logs: SessionLogs,
 }
 
 impl ScopedRuntime {
-    pub fn new(logs: SessionLogs) -> Self {
+    pub(crate) fn new(logs: SessionLogs) -> Self {
         Self {
             inner: TokioRuntime,
             logs,

@@ -13,7 +13,7 @@ use whatsapp_rust::{
 
 /// Why a request to WhatsApp failed, as the engine must answer it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NetError {
+pub(crate) enum NetError {
     /// The crate knows no LID↔phone number mapping for the JID yet: resolve
     /// it (usync) and try again.
     NoMapping(String),
@@ -39,7 +39,7 @@ impl std::fmt::Display for NetError {
 /// What usync says about one JID: whether it is on WhatsApp and, when
 /// WhatsApp tells, the other id of the same person.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registration {
+pub(crate) struct Registration {
     /// The JID WhatsApp answered for (the phone number one, or the LID).
     pub jid: Jid,
     /// The person's LID, when the answer carries it.
@@ -51,17 +51,17 @@ pub struct Registration {
 
 /// The account the session is logged in as.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Account {
+pub(crate) struct Account {
     pub pn: Option<Jid>,
     pub lid: Option<Jid>,
     pub push_name: String,
 }
 
 /// A LID and the phone number it stands for, both bare users (digits).
-pub type LidPn = (String, String);
+pub(crate) type LidPn = (String, String);
 
 /// Every request the engine makes to WhatsApp.
-pub trait Network: Send + Sync + 'static {
+pub(crate) trait Network: Send + Sync + 'static {
     /// The crate's LID↔PN store: the (lid, phone) pair of a LID or phone
     /// number JID, or `None` when the mapping is not known.
     fn lid_pn(&self, jid: &Jid) -> impl Future<Output = Result<Option<LidPn>, NetError>> + Send;
@@ -104,7 +104,7 @@ pub trait Network: Send + Sync + 'static {
 
 /// A failed IQ as the engine answers it: WhatsApp's 400 and 404 are the
 /// caller's problem, the rest is WhatsApp's or the connection's.
-pub fn iq_error(action: &str, err: &IqError) -> NetError {
+pub(crate) fn iq_error(action: &str, err: &IqError) -> NetError {
     let message = format!("{action}: {err}");
     match err {
         IqError::ServerError { code: 400, .. } => NetError::Invalid(message),
@@ -142,7 +142,7 @@ fn pair_error(err: PairError) -> NetError {
 }
 
 /// [`Network`] over the whatsapp-rust client.
-pub struct ClientNetwork(pub Arc<Client>);
+pub(crate) struct ClientNetwork(pub Arc<Client>);
 
 impl Network for ClientNetwork {
     async fn lid_pn(&self, jid: &Jid) -> Result<Option<LidPn>, NetError> {

@@ -23,13 +23,13 @@ const FILE_NAME: &str = "contacts.json";
 /// Who an event or a request is about: a phone number, a LID, or both
 /// (bare users, digits, no server part).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Person {
+pub(crate) struct Person {
     pub pn: Option<String>,
     pub lid: Option<String>,
 }
 
 impl Person {
-    pub fn key(&self) -> Option<String> {
+    pub(crate) fn key(&self) -> Option<String> {
         match (&self.pn, &self.lid) {
             (Some(pn), _) => Some(pn_id(pn)),
             (None, Some(lid)) => Some(lid_id(lid)),
@@ -38,16 +38,16 @@ impl Person {
     }
 }
 
-pub fn pn_id(pn: &str) -> String {
+pub(crate) fn pn_id(pn: &str) -> String {
     format!("{pn}@c.us")
 }
 
-pub fn lid_id(lid: &str) -> String {
+pub(crate) fn lid_id(lid: &str) -> String {
     format!("{lid}@lid")
 }
 
 /// The contact book, and the file it is saved in.
-pub struct Book {
+pub(crate) struct Book {
     dir: PathBuf,
     /// One contact per person, found by either id, kept in the orders
     /// `contacts.list` pages through. The engine keeps nothing about a
@@ -58,7 +58,7 @@ pub struct Book {
 }
 
 /// A book as it was at one moment, to write without holding the book.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub generation: u64,
     json: Vec<u8>,
 }
@@ -66,7 +66,7 @@ pub struct Snapshot {
 impl Book {
     /// The book saved in `dir`, or an empty one. A saved book that does not
     /// parse is an error, never silently replaced.
-    pub fn load(dir: &Path) -> Result<Self, EngineError> {
+    pub(crate) fn load(dir: &Path) -> Result<Self, EngineError> {
         let path = dir.join(FILE_NAME);
         let contacts: Vec<Contact> = match std::fs::read_to_string(&path) {
             Ok(json) => serde_json::from_str(&json).map_err(|err| {
@@ -93,17 +93,17 @@ impl Book {
         })
     }
 
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 
     /// The page `query` asks for, at the cost of the page alone.
-    pub fn page(&self, query: &ListQuery) -> Vec<Contact> {
+    pub(crate) fn page(&self, query: &ListQuery) -> Vec<Contact> {
         self.people.page(query)
     }
 
     /// The contact `id` (a phone number chat id or a LID) names.
-    pub fn get(&self, id: &str) -> Option<Contact> {
+    pub(crate) fn get(&self, id: &str) -> Option<Contact> {
         self.people.get(id)
     }
 
@@ -117,7 +117,7 @@ impl Book {
     }
 
     /// The LIDs of people the book knows only by LID, to look up.
-    pub fn lid_only(&self) -> Vec<String> {
+    pub(crate) fn lid_only(&self) -> Vec<String> {
         self.people
             .ids()
             .filter_map(|id| id.strip_suffix("@lid").map(str::to_owned))
@@ -127,7 +127,7 @@ impl Book {
     /// Records that `lid` stands for the phone number `pn`: the person's
     /// LID-only record (if any) folds into the phone number one, keeping
     /// the names and flags of both.
-    pub fn learn(&mut self, lid: &str, pn: &str) -> Result<(), EngineError> {
+    pub(crate) fn learn(&mut self, lid: &str, pn: &str) -> Result<(), EngineError> {
         let lid_key = lid_id(lid);
         let pn_key = pn_id(pn);
         if self.people.id_by_lid(&lid_key) == Some(pn_key.as_str())
@@ -209,7 +209,7 @@ impl Book {
 
     /// A contact saved in the phone's address book (an app-state contact
     /// action, or our own upsert).
-    pub fn saved(
+    pub(crate) fn saved(
         &mut self,
         person: &Person,
         full_name: Option<&str>,
@@ -224,7 +224,7 @@ impl Book {
     }
 
     /// The name a contact chose for themselves.
-    pub fn push_name(&mut self, person: &Person, name: &str) -> Result<(), EngineError> {
+    pub(crate) fn push_name(&mut self, person: &Person, name: &str) -> Result<(), EngineError> {
         if name.is_empty() {
             return Ok(());
         }
@@ -253,20 +253,24 @@ impl Book {
     }
 
     /// The account the session is logged in as.
-    pub fn me(&mut self, person: &Person, push_name: &str) -> Result<(), EngineError> {
+    pub(crate) fn me(&mut self, person: &Person, push_name: &str) -> Result<(), EngineError> {
         self.push_name(person, push_name)?;
         self.change(person, |contact| contact.is_me = true)
             .map(drop)
     }
 
-    pub fn set_blocked(&mut self, person: &Person, blocked: bool) -> Result<(), EngineError> {
+    pub(crate) fn set_blocked(
+        &mut self,
+        person: &Person,
+        blocked: bool,
+    ) -> Result<(), EngineError> {
         self.change(person, |contact| contact.is_blocked = blocked)
             .map(drop)
     }
 
     /// Marks exactly `blocked` as blocked, adding those the book does not
     /// have yet.
-    pub fn replace_blocklist(&mut self, blocked: &[Person]) -> Result<(), EngineError> {
+    pub(crate) fn replace_blocklist(&mut self, blocked: &[Person]) -> Result<(), EngineError> {
         let mut ids = HashSet::with_capacity(blocked.len());
         for person in blocked {
             if let Some(id) = self.change(person, |contact| contact.is_blocked = true)? {
@@ -287,7 +291,7 @@ impl Book {
 
     /// A person changed their phone number: their record moves to the new
     /// number, names and flags kept.
-    pub fn number_changed(&mut self, old: &Person, new: &Person) -> Result<(), EngineError> {
+    pub(crate) fn number_changed(&mut self, old: &Person, new: &Person) -> Result<(), EngineError> {
         let Some(new_key) = new.key() else {
             return Ok(());
         };
@@ -305,7 +309,7 @@ impl Book {
     }
 
     /// The book as JSON, to write with [`Book::write`].
-    pub fn snapshot(&self) -> Result<Snapshot, EngineError> {
+    pub(crate) fn snapshot(&self) -> Result<Snapshot, EngineError> {
         let contacts: Vec<Contact> = self.people.iter().map(|(contact, ())| contact).collect();
         let json = serde_json::to_vec_pretty(&contacts).map_err(|err| {
             EngineError::internal(format!("cannot encode the contact book: {err}"))
@@ -316,12 +320,12 @@ impl Book {
         })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Writes a snapshot (blocking: call it off the async workers).
-    pub fn write(dir: &Path, snapshot: &Snapshot) -> Result<(), EngineError> {
+    pub(crate) fn write(dir: &Path, snapshot: &Snapshot) -> Result<(), EngineError> {
         write_atomically(dir, FILE_NAME, &snapshot.json).map_err(|err| {
             EngineError::internal(format!(
                 "cannot save {}: {err}",

@@ -13,7 +13,7 @@ use whatsapp_rust::{
 
 use crate::logging::SessionLogs;
 
-pub struct WatchedTransport {
+pub(crate) struct WatchedTransport {
     inner: TokioWebSocketTransportFactory,
     url: String,
     host: Host,
@@ -21,7 +21,7 @@ pub struct WatchedTransport {
 }
 
 impl WatchedTransport {
-    pub fn new(url: Option<&str>, host: Host, logs: SessionLogs) -> Self {
+    pub(crate) fn new(url: Option<&str>, host: Host, logs: SessionLogs) -> Self {
         let inner = match url {
             Some(url) => TokioWebSocketTransportFactory::new().with_url(url),
             None => TokioWebSocketTransportFactory::new(),

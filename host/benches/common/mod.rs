@@ -15,9 +15,9 @@ use hyper::{Request, client::conn::http1};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-pub const API_KEY: &str = "bench-key-8f3a1c";
+pub(crate) const API_KEY: &str = "bench-key-8f3a1c";
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -25,7 +25,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A keep-alive HTTP/1 connection to `address`, its driver spawned.
-pub async fn connect<B>(address: SocketAddr) -> http1::SendRequest<B>
+pub(crate) async fn connect<B>(address: SocketAddr) -> http1::SendRequest<B>
 where
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
@@ -42,7 +42,7 @@ where
 
 /// One request, with the API key, on its own connection's `sender`; its
 /// status and body.
-pub async fn send(
+pub(crate) async fn send(
     sender: &mut http1::SendRequest<Full<Bytes>>,
     method: &str,
     path: &str,
@@ -69,7 +69,7 @@ pub async fn send(
 }
 
 /// Waits until `server` takes connections on `address` (at most 30 s).
-pub async fn wait_until_up(address: SocketAddr, server: &mut Child) {
+pub(crate) async fn wait_until_up(address: SocketAddr, server: &mut Child) {
     for _ in 0..600 {
         if TcpStream::connect(address).await.is_ok() {
             return;
@@ -84,7 +84,7 @@ pub async fn wait_until_up(address: SocketAddr, server: &mut Child) {
 
 /// An engines directory under `dir` holding the release sandbox library
 /// that `cargo xtask bench` names in `WHARF_BENCH_ENGINE`.
-pub fn sandbox_engines_dir(dir: &Path, bench: &str) -> PathBuf {
+pub(crate) fn sandbox_engines_dir(dir: &Path, bench: &str) -> PathBuf {
     let library = std::env::var_os("WHARF_BENCH_ENGINE").unwrap_or_else(|| {
         eprintln!("run this benchmark with `cargo xtask bench {bench}`");
         std::process::exit(2);
@@ -102,7 +102,7 @@ pub fn sandbox_engines_dir(dir: &Path, bench: &str) -> PathBuf {
 
 /// `wharf serve` on loopback `port` over `engines` and `data`, with the
 /// API key set and only warnings logged; the caller adds its options.
-pub fn wharf_serve(port: u16, engines: &Path, data: &Path) -> Command {
+pub(crate) fn wharf_serve(port: u16, engines: &Path, data: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wharf"));
     command
         .args(["serve", "--listen"])

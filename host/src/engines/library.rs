@@ -471,7 +471,7 @@ mod tests {
     mod contract {
         macro_rules! root_module {
             ($name:ident { $($field:ident: $ty:ty),* } last $last:ident: $last_ty:ty $(, later $later:ident: $later_ty:ty)?) => {
-                pub mod $name {
+                pub(super) mod $name {
                     // Only the layouts of `older` and `other` are used.
                     #![allow(dead_code)]
 
@@ -483,11 +483,11 @@ mod tests {
                     #[repr(C)]
                     #[derive(StableAbi)]
                     #[sabi(kind(Prefix(prefix_ref = ModuleRef)))]
-                    pub struct Module {
-                        $(pub $field: $ty,)*
+                    pub(crate) struct Module {
+                        $(pub(crate) $field: $ty,)*
                         #[sabi(last_prefix_field)]
-                        pub $last: $last_ty,
-                        $(pub $later: $later_ty,)?
+                        pub(crate) $last: $last_ty,
+                        $(pub(crate) $later: $later_ty,)?
                     }
 
                     impl RootModule for ModuleRef {

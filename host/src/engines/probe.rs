@@ -33,7 +33,7 @@ use super::library::{LoadError, load_library};
 pub const PROBE_COMMAND: &str = "probe-engine";
 
 /// How long a library may take to load and give its manifest.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Starts the verdict's line, so that whatever a library prints while it
 /// loads cannot be taken for it.
@@ -372,9 +372,10 @@ pub(crate) mod testing {
 
     /// A library file whose child says it is loadable, leaving the rest to
     /// the host's own checks.
-    pub const LOADABLE: &str = "echo\necho 'wharf-probe-verdict: {\"verdict\":\"loadable\"}'\n";
+    pub(crate) const LOADABLE: &str =
+        "echo\necho 'wharf-probe-verdict: {\"verdict\":\"loadable\"}'\n";
 
-    pub fn stand_in() -> Probe {
+    pub(crate) fn stand_in() -> Probe {
         // Written once, before any test can start a process: a process
         // forked while the script is open for writing could not run it.
         static SCRIPT: LazyLock<(tempfile::TempDir, PathBuf)> = LazyLock::new(|| {

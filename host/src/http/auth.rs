@@ -36,7 +36,7 @@ use tower::Service;
 use crate::http::errors::ApiError;
 
 /// The header WAHA clients send.
-pub const HEADER: &str = "x-api-key";
+pub(crate) const HEADER: &str = "x-api-key";
 
 type KeyDigest = [u8; 64];
 
@@ -151,7 +151,7 @@ impl ApiKeys {
 /// Whether a request may see what the API key protects: it holds a valid
 /// key, or no key is set. Open routes read it to decide how much to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
+pub(crate) enum Caller {
     Trusted,
     Stranger,
 }
@@ -181,13 +181,13 @@ fn guards(path: &str) -> bool {
 /// on every request, and this way costs no boxed future or cloned router
 /// per request.
 #[derive(Clone)]
-pub struct RequireApiKey<S> {
+pub(crate) struct RequireApiKey<S> {
     keys: ApiKeys,
     inner: S,
 }
 
 impl<S> RequireApiKey<S> {
-    pub fn new(keys: ApiKeys, inner: S) -> Self {
+    pub(crate) fn new(keys: ApiKeys, inner: S) -> Self {
         Self { keys, inner }
     }
 

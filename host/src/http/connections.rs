@@ -67,7 +67,7 @@ use crate::http::errors::ApiError;
 
 /// The connection limit when none is configured never goes above this:
 /// past it, memory for idle connections matters more than fds.
-pub const MAX_DEFAULT_CONNECTIONS: u64 = 10_000;
+pub(crate) const MAX_DEFAULT_CONNECTIONS: u64 = 10_000;
 
 /// Connections over the limit answered `503` at once; past this many at a
 /// time they are closed without an answer, so that turning clients away
@@ -92,7 +92,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// What the server hands each request to: the router and what wraps it.
 /// It must always be ready, as axum's router is: the server calls it
 /// without asking.
-pub trait App:
+pub(crate) trait App:
     tower::Service<
         Request<Body>,
         Response = Response<Body>,
@@ -129,7 +129,7 @@ pub struct Limits {
 /// connection limit, not the kernel, decides when connections are refused.
 /// Returns the limit in force (`None`: unlimited or unknown).
 #[cfg(unix)]
-pub fn raise_open_files_limit() -> Option<u64> {
+pub(crate) fn raise_open_files_limit() -> Option<u64> {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
     let limit = getrlimit(Resource::Nofile);
@@ -174,7 +174,7 @@ fn show(limit: Option<u64>) -> String {
 
 /// The connection limit for an open files limit: a quarter of the files
 /// (at least 64) stay for engines, databases and outgoing connections.
-pub fn default_max_connections(open_files: Option<u64>) -> usize {
+pub(crate) fn default_max_connections(open_files: Option<u64>) -> usize {
     let connections = match open_files {
         None => MAX_DEFAULT_CONNECTIONS,
         Some(files) => files
@@ -188,7 +188,7 @@ pub fn default_max_connections(open_files: Option<u64>) -> usize {
 /// Serves `app` on `listener` within `limits` until `shutdown` completes;
 /// then stops accepting, lets requests under way finish, closes the rest,
 /// and returns once every connection is gone.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: impl App,
     limits: Limits,

@@ -19,18 +19,18 @@ const PHONE_SERVER: &str = "@c.us";
 /// What [`parse_phone`] accepts, as a JSON Schema pattern for the OpenAPI
 /// document: 5 to 15 digits, with spaces, dots, dashes and parentheses
 /// between them and one leading `+`.
-pub const PHONE_PATTERN: &str = r"^\+?[ ().-]*(?:[0-9][ ().-]*){5,15}$";
+pub(crate) const PHONE_PATTERN: &str = r"^\+?[ ().-]*(?:[0-9][ ().-]*){5,15}$";
 
 /// What [`parse_contact_id`] accepts, as a JSON Schema pattern: a phone
 /// number as [`PHONE_PATTERN`], or a chat id.
-pub const CONTACT_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]+(?:-[0-9]+)*@g\.us|[0-9]{1,20}@lid)$";
+pub(crate) const CONTACT_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]+(?:-[0-9]+)*@g\.us|[0-9]{1,20}@lid)$";
 
 /// Parses a contact id as users write it and returns the chat id engines
 /// expect: a phone number in any common form (`+55 (11) 98765-4321`,
 /// `5511987654321`) becomes `5511987654321@c.us`; `…@s.whatsapp.net`
 /// becomes `…@c.us`; groups (`…@g.us`) and LIDs (`…@lid`) pass through.
 /// `field` names the input in the error.
-pub fn parse_contact_id(field: &str, raw: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_contact_id(field: &str, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
     let Some((user, server)) = raw.split_once('@') else {
         return parse_phone(field, raw).map(|mut digits| {
@@ -66,11 +66,11 @@ pub fn parse_contact_id(field: &str, raw: &str) -> Result<String, ApiError> {
 
 /// What [`parse_person_id`] accepts, as a JSON Schema pattern: a contact
 /// id that is not a group's.
-pub const PERSON_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]{1,20}@lid)$";
+pub(crate) const PERSON_ID_PATTERN: &str = r"^(?:\+?[ ().-]*(?:[0-9][ ().-]*){5,15}|[0-9]{5,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]{1,20}@lid)$";
 
 /// [`parse_contact_id`] for operations on a person (blocking): a group id
 /// is refused here, before any engine is asked.
-pub fn parse_person_id(field: &str, raw: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_person_id(field: &str, raw: &str) -> Result<String, ApiError> {
     let id = parse_contact_id(field, raw)?;
     if id.ends_with("@g.us") {
         return Err(ApiError::bad_request(
@@ -85,12 +85,12 @@ pub fn parse_person_id(field: &str, raw: &str) -> Result<String, ApiError> {
 }
 
 /// What [`parse_lid`] accepts, as a JSON Schema pattern.
-pub const LID_PATTERN: &str = r"^[0-9]{1,20}(?:@lid)?$";
+pub(crate) const LID_PATTERN: &str = r"^[0-9]{1,20}(?:@lid)?$";
 
 /// Parses a LID as WAHA's `/lids/{lid}` takes it, `digits@lid` or just the
 /// digits, and returns `digits@lid`. Anything else (a phone chat id, a
 /// group) is an error naming `field`.
-pub fn parse_lid(field: &str, raw: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_lid(field: &str, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
     let digits = raw.strip_suffix("@lid").unwrap_or(raw);
     check_lid_digits(digits)
@@ -113,7 +113,7 @@ fn check_lid_digits(digits: &str) -> Result<(), String> {
 /// Parses a phone number in any common form and returns its digits, country
 /// code first. Spaces, dots, dashes, parentheses and one leading `+` are
 /// allowed between digits; anything else is an error naming `field`.
-pub fn parse_phone(field: &str, raw: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_phone(field: &str, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
     let body = raw.strip_prefix('+').unwrap_or(raw);
     if let Some(bad) = body

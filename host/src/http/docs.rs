@@ -24,7 +24,7 @@ use crate::http::{
     modifiers(&ApiKeySecurity),
     security(("api_key" = [])),
 )]
-pub struct ApiDoc;
+pub(super) struct ApiDoc;
 
 /// Declares WAHA's `X-Api-Key` header scheme.
 struct ApiKeySecurity;

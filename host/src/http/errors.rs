@@ -20,7 +20,7 @@ use crate::{dispatch::CallError, sessions::SessionError};
 /// The JSON body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// The HTTP status, repeated.
     #[schema(example = 404)]
     pub status_code: u16,
@@ -38,7 +38,7 @@ pub struct ErrorBody {
 /// it applies.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ErrorDetails {
+pub(crate) struct ErrorDetails {
     /// The input field that is wrong (400, 413).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -67,7 +67,7 @@ pub struct ErrorDetails {
 
 /// An error answer. Build it with the constructors, which decide the status.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     // Boxed: ApiError is the error of nearly every function in the host,
@@ -104,22 +104,23 @@ impl ApiError {
     }
 
     /// The HTTP status of the answer.
-    pub fn status(&self) -> StatusCode {
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
     /// Input the client sent is wrong; `field` names where.
-    pub fn bad_request(field: &str, problem: impl std::fmt::Display) -> Self {
+    pub(crate) fn bad_request(field: &str, problem: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::BAD_REQUEST, format!("{field}: {problem}")).with_field(field)
     }
 
     /// A request body that is not JSON of the right shape.
-    pub fn bad_body(problem: impl std::fmt::Display) -> Self {
+    pub(crate) fn bad_body(problem: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::BAD_REQUEST, format!("body: {problem}")).with_field("body")
     }
 
     /// A request body sent without `Content-Type: application/json`.
-    pub fn unsupported_media_type() -> Self {
+    pub(crate) fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "body: send JSON with the header Content-Type: application/json",
@@ -127,12 +128,12 @@ impl ApiError {
     }
 
     /// A missing or wrong API key.
-    pub fn unauthorized(message: &str) -> Self {
+    pub(crate) fn unauthorized(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message)
     }
 
     /// No session with that name.
-    pub fn session_not_found(session: &str) -> Self {
+    pub(crate) fn session_not_found(session: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             format!("session '{session}' does not exist; create it with POST /api/sessions"),
@@ -141,7 +142,7 @@ impl ApiError {
     }
 
     /// A session with that name exists already.
-    pub fn session_exists(session: &str) -> Self {
+    pub(crate) fn session_exists(session: &str) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("session '{session}' already exists"),
@@ -150,7 +151,7 @@ impl ApiError {
     }
 
     /// The session exists but is not in the status the request needs.
-    pub fn session_not_in(
+    pub(crate) fn session_not_in(
         session: &str,
         status: SessionStatus,
         reason: Option<&str>,
@@ -185,7 +186,7 @@ impl ApiError {
     }
 
     /// The session is in the right status but not ready for this yet.
-    pub fn not_ready(session: &str, what: &str) -> Self {
+    pub(crate) fn not_ready(session: &str, what: &str) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("session '{session}': {what}"),
@@ -194,7 +195,7 @@ impl ApiError {
     }
 
     /// The session's engine does not support `feature`; the engine was not called.
-    pub fn unsupported(
+    pub(crate) fn unsupported(
         engine: &str,
         feature: &str,
         reason: &str,
@@ -217,7 +218,7 @@ impl ApiError {
     }
 
     /// The engine did not answer within the deadline.
-    pub fn engine_timeout(engine: &str, feature: &str, seconds: f64) -> Self {
+    pub(crate) fn engine_timeout(engine: &str, feature: &str, seconds: f64) -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
             format!("engine '{engine}' did not answer {feature} within {seconds} s"),
@@ -232,7 +233,7 @@ impl ApiError {
     /// An engine answered with an error. A kind this host does not know
     /// (from an engine built against a later contract) is an internal
     /// error that keeps the engine's message.
-    pub fn engine(engine: &str, error: EngineError) -> Self {
+    pub(crate) fn engine(engine: &str, error: EngineError) -> Self {
         let kind = error.kind.known();
         let status = match kind {
             ErrorKind::NOT_FOUND => StatusCode::NOT_FOUND,
@@ -250,17 +251,17 @@ impl ApiError {
     }
 
     /// The host's own storage failed.
-    pub fn storage(error: crate::storage::StorageError) -> Self {
+    pub(crate) fn storage(error: crate::storage::StorageError) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
     }
 
     /// Any other failure inside the host.
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
     /// A request body over the size limit.
-    pub fn payload_too_large(limit_bytes: usize) -> Self {
+    pub(crate) fn payload_too_large(limit_bytes: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body: larger than the {limit_bytes} bytes allowed"),
@@ -269,7 +270,7 @@ impl ApiError {
     }
 
     /// A request body that did not arrive in full within the body timeout.
-    pub fn body_timeout(seconds: f64) -> Self {
+    pub(crate) fn body_timeout(seconds: f64) -> Self {
         Self::new(
             StatusCode::REQUEST_TIMEOUT,
             format!("body: not received in full within {seconds} s"),
@@ -278,7 +279,7 @@ impl ApiError {
     }
 
     /// Every connection the server allows is busy with a request.
-    pub fn too_many_connections(limit: usize) -> Self {
+    pub(crate) fn too_many_connections(limit: usize) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -288,7 +289,7 @@ impl ApiError {
     }
 
     /// A route that exists, but not for this method.
-    pub fn method_not_allowed(method: &axum::http::Method, path: &str) -> Self {
+    pub(crate) fn method_not_allowed(method: &axum::http::Method, path: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{path} does not take {method}"),
@@ -296,7 +297,7 @@ impl ApiError {
     }
 
     /// A route that does not exist.
-    pub fn route_not_found(path: &str) -> Self {
+    pub(crate) fn route_not_found(path: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("no route {path}"))
     }
 }
@@ -331,7 +332,7 @@ const BAD_INPUT: (StatusCode, &str) = (
 const UNKNOWN_SESSION: (StatusCode, &str) = (StatusCode::NOT_FOUND, "No session with that name");
 
 /// Errors of a route that calls a session's engine.
-pub struct EngineRouteErrors;
+pub(crate) struct EngineRouteErrors;
 
 impl utoipa::IntoResponses for EngineRouteErrors {
     fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
@@ -372,7 +373,7 @@ impl utoipa::IntoResponses for EngineRouteErrors {
 }
 
 /// Errors of a route that manages sessions.
-pub struct SessionRouteErrors;
+pub(crate) struct SessionRouteErrors;
 
 impl utoipa::IntoResponses for SessionRouteErrors {
     fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
@@ -393,7 +394,7 @@ impl utoipa::IntoResponses for SessionRouteErrors {
 }
 
 /// Errors of a route that takes a JSON body, besides its others.
-pub struct BodyErrors;
+pub(crate) struct BodyErrors;
 
 impl utoipa::IntoResponses for BodyErrors {
     fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
@@ -415,7 +416,7 @@ impl utoipa::IntoResponses for BodyErrors {
 }
 
 /// Errors of `POST /api/server/engines/reload`.
-pub struct ReloadErrors;
+pub(crate) struct ReloadErrors;
 
 impl utoipa::IntoResponses for ReloadErrors {
     fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
@@ -430,7 +431,7 @@ impl utoipa::IntoResponses for ReloadErrors {
 }
 
 /// Errors of a route that only reads a session or the server.
-pub struct ReadErrors;
+pub(crate) struct ReadErrors;
 
 impl utoipa::IntoResponses for ReadErrors {
     fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {

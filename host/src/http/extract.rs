@@ -14,7 +14,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::http::errors::ApiError;
 
 /// Path parameters.
-pub struct ApiPath<T>(pub T);
+pub(super) struct ApiPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
@@ -32,7 +32,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 /// As an answer it differs from axum's `Json` in the buffer it starts
 /// with: one a contact fits in, so a typical answer is written without
 /// growing it.
-pub struct ApiJson<T>(pub T);
+pub(super) struct ApiJson<T>(pub T);
 
 /// Bytes a serialized answer starts with room for.
 const ANSWER_CAPACITY: usize = 512;
@@ -50,7 +50,7 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 }
 
 /// A 200 answer of JSON already written.
-pub fn json_answer(bytes: Vec<u8>) -> Response {
+pub(super) fn json_answer(bytes: Vec<u8>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -98,7 +98,7 @@ fn inner_cause(err: &dyn std::error::Error) -> String {
 /// fields share one string. A field given twice is refused rather than one
 /// of its values silently winning, and so is a query of more fields than
 /// any route takes, which would only make the duplicate check costly.
-pub struct Params {
+pub(super) struct Params {
     /// Each field's decoded name, then its value, one after another.
     text: String,
     /// Where each name and each value ends in `text`.
@@ -144,7 +144,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
 impl Params {
     /// A field that may be absent.
-    pub fn optional(&self, field: &str) -> Option<&str> {
+    pub(super) fn optional(&self, field: &str) -> Option<&str> {
         let mut start = 0;
         for bounds in self.ends[..2 * self.count].chunks_exact(2) {
             let [name_end, value_end] = [bounds[0], bounds[1]];
@@ -157,7 +157,7 @@ impl Params {
     }
 
     /// A field that must be present and not empty.
-    pub fn required(&self, field: &str) -> Result<&str, ApiError> {
+    pub(super) fn required(&self, field: &str) -> Result<&str, ApiError> {
         match self.optional(field) {
             Some(value) if !value.trim().is_empty() => Ok(value),
             Some(_) => Err(ApiError::bad_request(field, "must not be empty")),
@@ -166,7 +166,7 @@ impl Params {
     }
 
     /// A whole number of at least zero, when present.
-    pub fn count(&self, field: &str) -> Result<Option<u32>, ApiError> {
+    pub(super) fn count(&self, field: &str) -> Result<Option<u32>, ApiError> {
         self.optional(field)
             .map(|raw| {
                 u32::from_str(raw.trim()).map_err(|_| {
@@ -180,7 +180,7 @@ impl Params {
     }
 
     /// `true` or `false` (any case), when present.
-    pub fn flag(&self, field: &str) -> Result<Option<bool>, ApiError> {
+    pub(super) fn flag(&self, field: &str) -> Result<Option<bool>, ApiError> {
         self.optional(field)
             .map(|raw| match raw.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" => Ok(true),
@@ -194,7 +194,7 @@ impl Params {
     }
 
     /// One of `choices` (case-insensitive), when present.
-    pub fn choice<T: Copy>(
+    pub(super) fn choice<T: Copy>(
         &self,
         field: &str,
         choices: &[(&str, T)],

@@ -3,14 +3,14 @@
 //! ([`connections`]), and what every route shares: API keys, extractors,
 //! contact-id parsing, the WAHA error shape and the OpenAPI document.
 
-pub mod auth;
-pub mod connections;
+pub(crate) mod auth;
+pub(crate) mod connections;
 mod constraints;
-pub mod contact_id;
+pub(crate) mod contact_id;
 mod docs;
-pub mod errors;
+pub(crate) mod errors;
 mod extract;
-pub mod profile_pictures;
+pub(crate) mod profile_pictures;
 mod routes;
 
 use std::{sync::Arc, time::SystemTime};
@@ -43,17 +43,17 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// What every handler can reach. Handlers take it by value, so it is one
 /// reference count to clone, not one per part.
 #[derive(Clone)]
-pub struct AppState(Arc<AppParts>);
+pub(crate) struct AppState(Arc<AppParts>);
 
 /// The parts of [`AppState`].
-pub struct AppParts {
+pub(crate) struct AppParts {
     pub sessions: Arc<SessionManager>,
     pub profile_pictures: ProfilePictures,
     pub started_at: SystemTime,
 }
 
 impl AppState {
-    pub fn new(parts: AppParts) -> Self {
+    pub(crate) fn new(parts: AppParts) -> Self {
         Self(Arc::new(parts))
     }
 }
@@ -68,7 +68,7 @@ impl std::ops::Deref for AppState {
 
 /// `{"success": true}`, WAHA's answer to a change that has nothing else to say.
 #[derive(Serialize, ToSchema)]
-pub struct Success {
+pub(crate) struct Success {
     #[schema(example = true)]
     success: bool,
 }
@@ -80,7 +80,8 @@ impl Default for Success {
 }
 
 /// The OpenAPI document of every route in [`router`].
-pub fn openapi() -> utoipa::openapi::OpenApi {
+#[cfg(test)]
+fn openapi() -> utoipa::openapi::OpenApi {
     constraints::constrained(api_routes().split_for_parts().1)
 }
 
@@ -100,7 +101,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// The key check and the body limit wrap the router rather than being
 /// layered on it, which would wrap every route: they run once per request,
 /// before routing.
-pub fn app(state: AppState, api_keys: ApiKeys) -> impl App {
+pub(crate) fn app(state: AppState, api_keys: ApiKeys) -> impl App {
     let limited = DefaultBodyLimit::max(MAX_BODY_BYTES).layer(router(state));
     RequireApiKey::new(api_keys, limited)
 }

@@ -12,14 +12,14 @@ use moka::future::Cache;
 use crate::{dispatch::Target, http::errors::ApiError};
 
 /// How long a picture URL is served from the cache.
-pub const TIME_TO_LIVE: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const TIME_TO_LIVE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Entries kept at most; the least used go first.
 const CAPACITY: u64 = 100_000;
 
 type Key = (u64, String);
 
-pub struct ProfilePictures {
+pub(crate) struct ProfilePictures {
     cache: Cache<Key, Option<String>>,
 }
 
@@ -37,7 +37,7 @@ impl Default for ProfilePictures {
 impl ProfilePictures {
     /// The picture URL of `contact_id` (`None` when private), from the cache
     /// or from the engine behind `target`.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         target: &Target<'_>,
         contact_id: String,

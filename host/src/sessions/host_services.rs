@@ -17,7 +17,7 @@ use wharf_engine_api::{
 use crate::sessions::{Me, SessionState, config_files::ConfigFiles};
 
 #[derive(Clone)]
-pub struct EngineBridge {
+pub(super) struct EngineBridge {
     session: Arc<str>,
     engine: Arc<str>,
     state: Arc<SessionState>,
@@ -25,7 +25,7 @@ pub struct EngineBridge {
 }
 
 impl EngineBridge {
-    pub fn boxed(
+    pub(super) fn boxed(
         session: &str,
         engine: &str,
         state: Arc<SessionState>,

@@ -34,7 +34,7 @@ impl HostServices for FixtureHost {
 
 /// A sandbox session named `name`, its data in `dir/name`, whose book
 /// starts from `fixture` (JSON), opened through [`Engine::open_session`].
-pub async fn open_session(fixture: Vec<u8>, dir: &Path, name: &str) -> SandboxSession {
+pub(crate) async fn open_session(fixture: Vec<u8>, dir: &Path, name: &str) -> SandboxSession {
     let host = FixtureHost {
         fixture: RArc::new(fixture),
     };

@@ -22,7 +22,7 @@ use crate::{
 
 const TAG: &str = "👤 Contacts";
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_by_query))
         .routes(routes!(list_by_path))

@@ -24,7 +24,7 @@ const TAG: &str = "👤 Contacts";
 /// How many mappings a page has when `limit` is not given, as in WAHA.
 const DEFAULT_LIMIT: u32 = 100;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(count))

@@ -25,7 +25,7 @@ use crate::{
 
 const TAG: &str = "🔑 Auth";
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(qr))
         .routes(routes!(request_code))

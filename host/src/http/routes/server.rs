@@ -24,7 +24,7 @@ use crate::{
 
 const TAG: &str = "🔍 Observability";
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ping))
         .routes(routes!(health))

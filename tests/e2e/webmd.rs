@@ -74,3 +74,51 @@ fn an_unreachable_websocket_is_reported_and_nothing_else_is_disturbed() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(host.get("/api/calm/contacts/all").0, StatusCode::OK);
 }
+
+/// Creates a webmd session whose websocket nothing answers, and waits until
+/// it is FAILED and retrying: started, with its engine session still open.
+fn failed_but_retrying(host: &Host, session: &str) {
+    let url = format!("ws://127.0.0.1:{}/ws/chat", closed_port());
+    let (status, body) = host.post(
+        "/api/sessions",
+        json!({"name": session, "engine": "webmd", "config": {"websocketUrl": url}}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let info = wait_for_reason(host, session, &format!("cannot connect to {url}"));
+    assert_eq!(info["status"], "FAILED");
+}
+
+#[test]
+fn a_failed_session_restarts_on_the_engine_an_update_gives_it() {
+    let host = Host::start(&[engines::WEBMD, engines::SANDBOX]);
+    failed_but_retrying(&host, "wa");
+
+    let (status, body) = host.put(
+        "/api/sessions/wa",
+        json!({"engine": "sandbox", "config": {}}),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    host.eventually("the session WORKING on sandbox", || {
+        let (_, info) = host.get("/api/sessions/wa");
+        match (&info["status"], &info["engine"]["engine"]) {
+            (status, engine) if status == "WORKING" && engine == "sandbox" => Ok(()),
+            _ => Err(info),
+        }
+    });
+    let (status, contact) = host.get("/api/wa/contacts/14155550100");
+    assert_eq!(status, StatusCode::OK, "{contact}");
+    assert_eq!(contact["id"], "14155550100@c.us");
+}
+
+#[test]
+fn logging_out_a_failed_session_starts_it_again_to_pair_anew() {
+    let host = Host::start(&[engines::WEBMD]);
+    failed_but_retrying(&host, "wa");
+
+    let (status, body) = host.post("/api/sessions/wa/logout", json!({}));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(body["status"], "STOPPED", "{body}");
+    // Started again: the new engine session tries to connect, and says so.
+    let info = wait_for_reason(&host, "wa", "cannot connect to");
+    assert_eq!(info["status"], "FAILED", "{info}");
+}

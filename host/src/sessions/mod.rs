@@ -348,6 +348,14 @@ impl Run {
         is_active(self.state.status().0)
     }
 
+    /// Whether the session was started and not stopped since: its run is
+    /// opening, pairing, working, or failed. A failed run is still meant to
+    /// run, and may still hold an engine session (an engine that keeps
+    /// retrying its connection reports FAILED meanwhile).
+    fn was_started(&self) -> bool {
+        self.state.status().0 != SessionStatus::STOPPED
+    }
+
     /// Waits until nothing uses this run any more: its opening has finished
     /// (the opening bounds itself by the engine deadline) and the engine
     /// calls in flight are done (each bounded by the deadline too). Only for
@@ -708,7 +716,8 @@ impl SessionManager {
         Ok(())
     }
 
-    /// Changes the engine and/or config; a running session restarts on them.
+    /// Changes the engine and/or config; a session that was started restarts
+    /// on them (see [`Run::was_started`]).
     pub async fn update(
         &self,
         session: &Arc<ManagedSession>,
@@ -744,7 +753,7 @@ impl SessionManager {
             .update(&session.name, &spec.engine, &spec.config)
             .await?;
         *lock(&session.spec) = spec;
-        if session.run().is_active() {
+        if session.run().was_started() {
             self.close_run(session).await;
             self.start_run(session);
         }
@@ -752,11 +761,11 @@ impl SessionManager {
     }
 
     /// Unlinks the account: the engine logs out, the session's data (its
-    /// credentials) is deleted, and a session that was running starts again,
+    /// credentials) is deleted, and a session that was started starts again,
     /// ready to pair anew.
     pub async fn logout(&self, session: &Arc<ManagedSession>) -> Result<(), SessionError> {
         let _lifecycle = session.lock_lifecycle().await?;
-        let was_running = session.run().is_active();
+        let was_started = session.run().was_started();
         // Quiesced first, so a session still opening logs out too and the
         // calls in flight finish before the engine forgets the account.
         let run = self.detach_run(session).await;
@@ -777,13 +786,13 @@ impl SessionManager {
             close_engine_session(&session.name, &handle, self.deadline).await;
         }
         self.remove_data(&session.name).await?;
-        if was_running {
+        if was_started {
             self.start_run(session);
         }
         if let Some(why) = not_unlinked {
             // The answer shows the session as it now is: say that the
             // logout was only local, until the engine reports otherwise.
-            let status = if was_running {
+            let status = if was_started {
                 SessionStatus::STARTING
             } else {
                 SessionStatus::STOPPED

@@ -203,7 +203,8 @@ struct UpdateRequest {
 
 /// Update a session
 ///
-/// Changes the engine and/or config. A running session restarts on them.
+/// Changes the engine and/or config. A session that was started (running,
+/// or FAILED since) restarts on them.
 #[utoipa::path(
     put,
     path = "/api/sessions/{session}",
@@ -312,8 +313,8 @@ async fn restart(State(state): State<AppState>, ApiPath(name): ApiPath<String>) 
 
 /// Log out a session
 ///
-/// Unlinks the account and deletes the session's data; a running
-/// session starts again, ready to pair anew.
+/// Unlinks the account and deletes the session's data; a session that was
+/// started (running, or FAILED since) starts again, ready to pair anew.
 #[utoipa::path(
     post,
     path = "/api/sessions/{session}/logout",

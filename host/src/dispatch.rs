@@ -14,14 +14,14 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use abi_stable::std_types::RResult;
 use async_ffi::FfiFuture;
-use wharf_engine_api::{EngineError, ErrorKind, SessionStatus, ffi::SessionBox};
+use wharf_engine_api::{EngineError, ErrorKind, ffi::SessionBox};
 
 use crate::{
     engines::{
-        Feature,
+        Feature, Operation,
         call::{CallFailure, bounded},
     },
-    sessions::{CallGuard, Run, SessionError, SessionManager},
+    sessions::{CallGuard, Run, SessionError, SessionManager, Status},
 };
 
 /// Why an operation got no value from the engine.
@@ -32,15 +32,15 @@ pub(crate) enum CallError {
     /// The session is not in the status the operation needs.
     NotIn {
         session: String,
-        status: SessionStatus,
+        status: Status,
         reason: Option<String>,
-        needed: SessionStatus,
+        needed: Status,
     },
     /// The session's engine does not support the operation; the engine was
     /// not called. `supported_by` lists the loaded engines that do.
     Unsupported {
         engine: String,
-        feature: &'static str,
+        operation: Operation,
         reason: String,
         supported_by: Vec<String>,
     },
@@ -50,17 +50,13 @@ pub(crate) enum CallError {
     /// The engine did not answer within the deadline.
     TimedOut {
         engine: String,
-        feature: &'static str,
+        operation: Operation,
         deadline: Duration,
     },
 }
 
 impl CallError {
-    fn not_in(
-        session: &str,
-        (status, reason): (SessionStatus, Option<String>),
-        needed: SessionStatus,
-    ) -> Self {
+    fn not_in(session: &str, (status, reason): (Status, Option<String>), needed: Status) -> Self {
         Self::NotIn {
             session: session.to_owned(),
             status,
@@ -105,18 +101,21 @@ impl fmt::Display for CallError {
             ),
             Self::Unsupported {
                 engine,
-                feature,
+                operation,
                 reason,
                 ..
-            } => write!(f, "engine '{engine}' does not support {feature}: {reason}"),
+            } => write!(
+                f,
+                "engine '{engine}' does not support {operation}: {reason}"
+            ),
             Self::Engine { error, .. } => write!(f, "{error}"),
             Self::TimedOut {
                 engine,
-                feature,
+                operation,
                 deadline,
             } => write!(
                 f,
-                "engine '{engine}' did not answer {feature} within {deadline:?}"
+                "engine '{engine}' did not answer {operation} within {deadline:?}"
             ),
         }
     }
@@ -130,13 +129,13 @@ pub(crate) struct Target<'a> {
     /// flight.
     open: CallGuard,
     handle: Arc<SessionBox>,
-    feature: &'static str,
+    operation: Operation,
     session: &'a str,
     deadline: Duration,
 }
 
-/// Checks that `session` exists, that its engine supports `feature`, and
-/// that it is in the status `feature` needs.
+/// Checks that `session` exists, that its engine supports `operation`, and
+/// that it is in the status `operation` needs.
 ///
 /// Every contact request of a busy session passes here, on whichever
 /// worker thread it runs: what it shares with the other threads (locks,
@@ -144,8 +143,8 @@ pub(crate) struct Target<'a> {
 fn gate_when<'a>(
     sessions: &SessionManager,
     session: &'a str,
-    feature: &'static str,
-    needed: SessionStatus,
+    operation: Operation,
+    needed: Status,
 ) -> Result<Target<'a>, CallError> {
     let (entered, defined_engine) = sessions.with(session, |managed| {
         let entered = managed.enter();
@@ -166,11 +165,11 @@ fn gate_when<'a>(
             &stopped_on
         }
     };
-    if let Feature::Unsupported { reason } = engine.feature(feature) {
-        let supported_by = sessions.registry().snapshot().supporting(feature);
+    if let Feature::Unsupported { reason } = engine.feature(operation) {
+        let supported_by = sessions.registry().snapshot().supporting(operation);
         return Err(CallError::Unsupported {
             engine: engine.name().to_owned(),
-            feature,
+            operation,
             reason: reason.to_owned(),
             supported_by,
         });
@@ -178,11 +177,7 @@ fn gate_when<'a>(
     let Ok(open) = entered else {
         // Only a run a closing has already taken over refuses calls: it is
         // as good as stopped.
-        return Err(CallError::not_in(
-            session,
-            (SessionStatus::STOPPED, None),
-            needed,
-        ));
+        return Err(CallError::not_in(session, (Status::Stopped, None), needed));
     };
     let handle = open
         .run()
@@ -192,7 +187,7 @@ fn gate_when<'a>(
     Ok(Target {
         open,
         handle,
-        feature,
+        operation,
         session,
         deadline: sessions.deadline(),
     })
@@ -202,18 +197,18 @@ fn gate_when<'a>(
 pub(crate) fn gate<'a>(
     sessions: &SessionManager,
     session: &'a str,
-    feature: &'static str,
+    operation: Operation,
 ) -> Result<Target<'a>, CallError> {
-    gate_when(sessions, session, feature, SessionStatus::WORKING)
+    gate_when(sessions, session, operation, Status::Working)
 }
 
 /// [`gate_when`] for pairing, which needs a session waiting for it.
 pub(crate) fn gate_pairing<'a>(
     sessions: &SessionManager,
     session: &'a str,
-    feature: &'static str,
+    operation: Operation,
 ) -> Result<Target<'a>, CallError> {
-    gate_when(sessions, session, feature, SessionStatus::SCAN_QR_CODE)
+    gate_when(sessions, session, operation, Status::ScanQrCode)
 }
 
 impl Target<'_> {
@@ -240,7 +235,7 @@ impl Target<'_> {
                     );
                 }
                 error.message = run.state().scrub(error.message.as_str()).into();
-                tracing::debug!(session = self.session, feature = self.feature, engine, %error, "engine error");
+                tracing::debug!(session = self.session, operation = %self.operation, engine, %error, "engine error");
                 Err(CallError::Engine {
                     engine: engine.to_owned(),
                     error,
@@ -248,20 +243,20 @@ impl Target<'_> {
             }
             Err(CallFailure::TimedOut(deadline)) => Err(CallError::TimedOut {
                 engine: engine.to_owned(),
-                feature: self.feature,
+                operation: self.operation,
                 deadline,
             }),
         }
     }
 }
 
-/// Gates `feature` on `session` and calls the engine: the path of every
+/// Gates `operation` on `session` and calls the engine: the path of every
 /// contacts operation.
 pub(crate) async fn dispatch<T>(
     sessions: &SessionManager,
     session: &str,
-    feature: &'static str,
+    operation: Operation,
     call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
 ) -> Result<T, CallError> {
-    gate(sessions, session, feature)?.call(call).await
+    gate(sessions, session, operation)?.call(call).await
 }

@@ -28,9 +28,11 @@ use abi_stable::{
 use libloading::Library;
 use semver::Version;
 use wharf_engine_api::{
-    ABI_VERSION, EngineError, Manifest, SessionContext, Support, check_engine_name, features,
+    ABI_VERSION, EngineError, Manifest, SessionContext, Support, check_engine_name,
     ffi::{EngineModuleRef, FfiResult, SessionBox},
 };
+
+use super::Operation;
 
 /// Whether an engine may be asked to do one feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +108,8 @@ impl LoadedEngine {
 
     /// The feature matrix, read the way the contract says: a key the engine
     /// does not list is unsupported.
-    pub fn feature(&self, key: &str) -> Feature<'_> {
-        match self.manifest.support(key) {
+    pub fn feature(&self, operation: Operation) -> Feature<'_> {
+        match self.manifest.support(operation.key()) {
             Some(Support::Supported) => Feature::Supported,
             Some(Support::Unsupported { reason }) => Feature::Unsupported {
                 reason: reason.as_str(),
@@ -118,10 +120,12 @@ impl LoadedEngine {
         }
     }
 
-    /// Every feature key this host knows, in documentation order, with
+    /// Every operation this host knows, in documentation order, with
     /// whether this engine supports it.
-    pub fn feature_matrix(&self) -> impl Iterator<Item = (&'static str, Feature<'_>)> {
-        features::ALL.iter().map(|&key| (key, self.feature(key)))
+    pub fn feature_matrix(&self) -> impl Iterator<Item = (Operation, Feature<'_>)> {
+        Operation::ALL
+            .into_iter()
+            .map(|operation| (operation, self.feature(operation)))
     }
 
     /// Opens a session on this engine.

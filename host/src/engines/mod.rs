@@ -18,6 +18,7 @@ pub mod call;
 mod engine_ref;
 mod library;
 mod loader;
+mod operation;
 mod probe;
 pub mod reload;
 
@@ -32,27 +33,31 @@ use std::{
 pub use engine_ref::{ENGINE_REF_PATTERN, EngineRef};
 pub use library::{Feature, Fingerprint, LoadedEngine, RejectedLibrary};
 pub use loader::{Loader, PrivateCopies};
+pub use operation::{Group, Operation};
 pub use probe::{PROBE_COMMAND, Probe, run as probe_engine};
 
-/// What became of one library file in a scan.
+/// What became of one library file: loaded, or rejected with the reason.
 #[derive(Clone)]
-pub enum Library {
+pub enum LibraryFile {
     Loaded(Arc<LoadedEngine>),
     Rejected(Arc<RejectedLibrary>),
 }
 
-/// One library file as scanned: its fingerprint, what loading it gave (kept
-/// so an unchanged file is not loaded again), and its standing in this scan.
-struct Scanned {
+/// One library file as scanned.
+struct ScannedFile {
     fingerprint: Fingerprint,
-    outcome: Library,
-    library: Library,
+    /// What loading the file gave, kept so an unchanged file is not loaded
+    /// again.
+    load_outcome: LibraryFile,
+    /// Its standing in this scan: a file that loaded is still rejected when
+    /// another file already gave the same name and version.
+    standing: LibraryFile,
 }
 
 /// The engines directory as of one scan.
 #[derive(Default)]
 pub struct Snapshot {
-    files: BTreeMap<PathBuf, Scanned>,
+    files: BTreeMap<PathBuf, ScannedFile>,
     /// Loaded engines by name, newest version first.
     by_name: BTreeMap<String, Vec<Arc<LoadedEngine>>>,
 }
@@ -85,27 +90,27 @@ impl Snapshot {
     }
 
     /// Every library file, in file-name order.
-    pub fn libraries(&self) -> impl Iterator<Item = &Library> {
-        self.files.values().map(|scanned| &scanned.library)
+    pub fn libraries(&self) -> impl Iterator<Item = &LibraryFile> {
+        self.files.values().map(|scanned| &scanned.standing)
     }
 
     pub fn rejected(&self) -> impl Iterator<Item = &RejectedLibrary> {
         self.libraries().filter_map(|library| match library {
-            Library::Rejected(rejected) => Some(rejected.as_ref()),
-            Library::Loaded(_) => None,
+            LibraryFile::Rejected(rejected) => Some(rejected.as_ref()),
+            LibraryFile::Loaded(_) => None,
         })
     }
 
-    /// The engines that support `feature`, as a session would name them:
+    /// The engines that support `operation`, as a session would name them:
     /// `name` when the newest version does, `name@version` for an older one.
-    pub fn supporting(&self, feature: &str) -> Vec<String> {
+    pub fn supporting(&self, operation: Operation) -> Vec<String> {
         self.by_name
             .values()
             .flat_map(|versions| {
                 versions
                     .iter()
                     .enumerate()
-                    .filter(|(_, engine)| engine.feature(feature) == Feature::Supported)
+                    .filter(|(_, engine)| engine.feature(operation) == Feature::Supported)
                     .map(|(index, engine)| {
                         if index == 0 {
                             engine.name().to_owned()
@@ -120,6 +125,28 @@ impl Snapshot {
     /// Every loaded engine as `name@version`, for error messages.
     pub fn labels(&self) -> Vec<String> {
         self.engines().map(|engine| engine.label()).collect()
+    }
+
+    /// Places a loaded library among the engines, unless another file of
+    /// this scan already gave the same name and version.
+    fn admit(&mut self, file: &Path, load_outcome: &LibraryFile) -> LibraryFile {
+        let LibraryFile::Loaded(engine) = load_outcome else {
+            return load_outcome.clone();
+        };
+        let versions = self.by_name.entry(engine.name().to_owned()).or_default();
+        if let Some(existing) = versions.iter().find(|e| e.version() == engine.version()) {
+            return LibraryFile::Rejected(Arc::new(RejectedLibrary {
+                file: file.to_owned(),
+                reason: format!(
+                    "{} is already loaded from {}",
+                    engine.label(),
+                    existing.file().display()
+                ),
+                manifest: Some(Box::new(engine.manifest().clone())),
+            }));
+        }
+        versions.push(Arc::clone(engine));
+        load_outcome.clone()
     }
 }
 
@@ -237,23 +264,29 @@ impl Registry {
                 // Removed between listing and reading: as if never listed.
                 Err(_) => continue,
             };
-            let outcome = match old.files.get(&file) {
-                Some(scanned) if scanned.fingerprint == fingerprint => scanned.outcome.clone(),
-                _ => match self.loader.load_as_of(&file, &fingerprint) {
-                    Ok(engine) => Library::Loaded(Arc::new(engine)),
-                    Err(rejected) => {
-                        report.rejected.push(rejected.clone());
-                        Library::Rejected(Arc::new(rejected))
-                    }
+            let unchanged = old
+                .files
+                .get(&file)
+                .filter(|scanned| scanned.fingerprint == fingerprint);
+            let load_outcome = match unchanged {
+                Some(scanned) => scanned.load_outcome.clone(),
+                None => match self.loader.load_as_of(&file, &fingerprint) {
+                    Ok(engine) => LibraryFile::Loaded(Arc::new(engine)),
+                    Err(rejected) => LibraryFile::Rejected(Arc::new(rejected)),
                 },
             };
-            let library = next.admit(&file, &outcome);
+            let standing = next.admit(&file, &load_outcome);
+            // A new or changed file's rejection is news, whether loading it
+            // failed or it repeats an engine another file gave.
+            if let (None, LibraryFile::Rejected(rejected)) = (unchanged, &standing) {
+                report.rejected.push(RejectedLibrary::clone(rejected));
+            }
             next.files.insert(
                 file,
-                Scanned {
+                ScannedFile {
                     fingerprint,
-                    outcome,
-                    library,
+                    load_outcome,
+                    standing,
                 },
             );
         }
@@ -279,30 +312,6 @@ impl Registry {
         }
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         Ok(report)
-    }
-}
-
-impl Snapshot {
-    /// Places a loaded library among the engines, unless another file of
-    /// this scan already gave the same name and version.
-    fn admit(&mut self, file: &Path, outcome: &Library) -> Library {
-        let Library::Loaded(engine) = outcome else {
-            return outcome.clone();
-        };
-        let versions = self.by_name.entry(engine.name().to_owned()).or_default();
-        if let Some(existing) = versions.iter().find(|e| e.version() == engine.version()) {
-            return Library::Rejected(Arc::new(RejectedLibrary {
-                file: file.to_owned(),
-                reason: format!(
-                    "{} is already loaded from {}",
-                    engine.label(),
-                    existing.file().display()
-                ),
-                manifest: Some(Box::new(engine.manifest().clone())),
-            }));
-        }
-        versions.push(Arc::clone(engine));
-        outcome.clone()
     }
 }
 

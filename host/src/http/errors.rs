@@ -13,9 +13,13 @@ use utoipa::{
     ToSchema,
     openapi::{self, ContentBuilder, Ref, RefOr, ResponseBuilder},
 };
-use wharf_engine_api::{EngineError, ErrorKind, SessionStatus};
+use wharf_engine_api::{EngineError, ErrorKind};
 
-use crate::{dispatch::CallError, sessions::SessionError};
+use crate::{
+    dispatch::CallError,
+    engines::Operation,
+    sessions::{SessionError, Status},
+};
 
 /// The JSON body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,13 +51,13 @@ pub(crate) struct ErrorDetails {
     pub session: Option<String>,
     /// The session's status, when it is not the one needed (422).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// The engine concerned (501, engine errors, 504).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
     /// The feature key of the operation (501, 504).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub feature: Option<String>,
+    pub feature: Option<&'static str>,
     /// Why the engine does not support the feature (501).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -153,34 +157,31 @@ impl ApiError {
     /// The session exists but is not in the status the request needs.
     pub(crate) fn session_not_in(
         session: &str,
-        status: SessionStatus,
+        status: Status,
         reason: Option<&str>,
-        needed: SessionStatus,
+        needed: Status,
     ) -> Self {
         let advice = match status {
-            SessionStatus::STOPPED => format!("start it with POST /api/sessions/{session}/start"),
-            SessionStatus::STARTING => format!("wait until it is {}", needed.as_waha()),
-            SessionStatus::SCAN_QR_CODE => format!(
+            Status::Stopped => format!("start it with POST /api/sessions/{session}/start"),
+            Status::Starting => format!("wait until it is {needed}"),
+            Status::ScanQrCode => format!(
                 "pair it first (GET /api/{session}/auth/qr or POST /api/{session}/auth/request-code)"
             ),
-            SessionStatus::WORKING => format!(
+            Status::Working => format!(
                 "it is already paired; POST /api/sessions/{session}/logout to pair another account"
             ),
-            // FAILED: the host holds no status it does not know (the engine
-            // bridge drops them).
-            _ => format!("fix the cause, then POST /api/sessions/{session}/restart"),
+            Status::Failed => format!("fix the cause, then POST /api/sessions/{session}/restart"),
         };
         let mut message = format!(
             "session '{session}' is {}, not {}: {advice}",
-            status.as_waha(),
-            needed.as_waha()
+            status, needed
         );
         if let Some(reason) = reason {
             message.push_str(&format!(" (reason: {reason})"));
         }
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, message).with(ErrorDetails {
             session: Some(session.to_owned()),
-            status: Some(status.as_waha().to_owned()),
+            status: Some(status),
             ..ErrorDetails::default()
         })
     }
@@ -194,14 +195,15 @@ impl ApiError {
         .with_session(session)
     }
 
-    /// The session's engine does not support `feature`; the engine was not called.
+    /// The session's engine does not support `operation`; the engine was
+    /// not called.
     pub(crate) fn unsupported(
         engine: &str,
-        feature: &str,
+        operation: Operation,
         reason: &str,
         supported_by: Vec<String>,
     ) -> Self {
-        let mut message = format!("engine '{engine}' does not support {feature}: {reason}");
+        let mut message = format!("engine '{engine}' does not support {operation}: {reason}");
         if !supported_by.is_empty() {
             message.push_str(&format!(
                 ". Loaded engines that support it: {}",
@@ -210,7 +212,7 @@ impl ApiError {
         }
         Self::new(StatusCode::NOT_IMPLEMENTED, message).with(ErrorDetails {
             engine: Some(engine.to_owned()),
-            feature: Some(feature.to_owned()),
+            feature: Some(operation.key()),
             reason: Some(reason.to_owned()),
             supported_by: Some(supported_by),
             ..ErrorDetails::default()
@@ -218,14 +220,14 @@ impl ApiError {
     }
 
     /// The engine did not answer within the deadline.
-    pub(crate) fn engine_timeout(engine: &str, feature: &str, seconds: f64) -> Self {
+    pub(crate) fn engine_timeout(engine: &str, operation: Operation, seconds: f64) -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
-            format!("engine '{engine}' did not answer {feature} within {seconds} s"),
+            format!("engine '{engine}' did not answer {operation} within {seconds} s"),
         )
         .with(ErrorDetails {
             engine: Some(engine.to_owned()),
-            feature: Some(feature.to_owned()),
+            feature: Some(operation.key()),
             ..ErrorDetails::default()
         })
     }
@@ -469,16 +471,16 @@ impl From<CallError> for ApiError {
             } => Self::session_not_in(&session, status, reason.as_deref(), needed),
             CallError::Unsupported {
                 engine,
-                feature,
+                operation,
                 reason,
                 supported_by,
-            } => Self::unsupported(&engine, feature, &reason, supported_by),
+            } => Self::unsupported(&engine, operation, &reason, supported_by),
             CallError::Engine { engine, error } => Self::engine(&engine, error),
             CallError::TimedOut {
                 engine,
-                feature,
+                operation,
                 deadline,
-            } => Self::engine_timeout(&engine, feature, deadline.as_secs_f64()),
+            } => Self::engine_timeout(&engine, operation, deadline.as_secs_f64()),
         }
     }
 }
@@ -519,7 +521,7 @@ mod tests {
     async fn unsupported_names_engine_feature_reason_and_alternatives() {
         let error = ApiError::unsupported(
             "webjs",
-            "contacts.upsert",
+            Operation::ContactsUpsert,
             "WhatsApp Web cannot add contacts",
             vec!["sandbox".into()],
         );

@@ -14,7 +14,7 @@ use wharf_engine_api::{
     EngineError, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionStatus,
 };
 
-use crate::sessions::{Me, SessionState, config_files::ConfigFiles};
+use crate::sessions::{Me, SessionState, Status, config_files::ConfigFiles};
 
 #[derive(Clone)]
 pub(super) struct EngineBridge {
@@ -76,19 +76,19 @@ impl HostServices for EngineBridge {
         }
     }
 
-    fn status(&self, status: SessionStatus, reason: ROption<RStr<'_>>) {
+    fn status(&self, reported: SessionStatus, reason: ROption<RStr<'_>>) {
         let reason = reason.into_option().map(|r| self.state.scrub(r.as_str()));
         let session = &*self.session;
-        if status.name().is_none() {
+        let Some(status) = Status::known(reported) else {
             tracing::warn!(
                 session,
                 engine = &*self.engine,
-                code = status.code(),
+                code = reported.code(),
                 reason = reason.as_deref(),
                 "the engine reported a status this host does not know; ignored"
             );
             return;
-        }
+        };
         tracing::info!(
             session,
             status = status.as_waha(),
@@ -138,7 +138,7 @@ mod tests {
         );
         assert_eq!(
             state.status(),
-            (SessionStatus::FAILED, Some("no network".to_owned()))
+            (Status::Failed, Some("no network".to_owned()))
         );
     }
 
@@ -157,7 +157,7 @@ mod tests {
         services.status(SessionStatus::SCAN_QR_CODE, ROption::RNone);
         services.qr("2@abc".into());
         services.account("1555@c.us".into(), ROption::RSome("Ada".into()));
-        assert_eq!(state.status().0, SessionStatus::SCAN_QR_CODE);
+        assert_eq!(state.status().0, Status::ScanQrCode);
         assert_eq!(state.qr().as_deref(), Some("2@abc"));
         assert_eq!(
             state.me(),

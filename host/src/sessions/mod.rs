@@ -34,8 +34,10 @@
 pub mod config_files;
 mod errors;
 mod host_services;
+mod status;
 
 pub use errors::SessionError;
+pub use status::Status;
 
 use std::{
     collections::BTreeMap,
@@ -53,7 +55,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::{sync::Notify, task::JoinHandle};
 use utoipa::ToSchema;
-use wharf_engine_api::{EngineError, SessionContext, SessionStatus, ffi::SessionBox};
+use wharf_engine_api::{EngineError, SessionContext, ffi::SessionBox};
 
 use self::{config_files::ConfigFiles, host_services::EngineBridge};
 use crate::{
@@ -80,7 +82,7 @@ pub struct SessionState {
 }
 
 struct Lifecycle {
-    status: SessionStatus,
+    status: Status,
     reason: Option<String>,
     qr: Option<String>,
     me: Option<Me>,
@@ -90,9 +92,9 @@ struct Lifecycle {
 impl Lifecycle {
     /// The status as REST users see it: an engine may report WORKING before
     /// the host holds its session, and until then requests cannot be served.
-    fn shown(&self) -> (SessionStatus, Option<String>) {
+    fn shown(&self) -> (Status, Option<String>) {
         match (self.status, &self.handle) {
-            (SessionStatus::WORKING, None) => (SessionStatus::STARTING, None),
+            (Status::Working, None) => (Status::Starting, None),
             (status, _) => (status, self.reason.clone()),
         }
     }
@@ -101,7 +103,7 @@ impl Lifecycle {
 impl Default for Lifecycle {
     fn default() -> Self {
         Self {
-            status: SessionStatus::STOPPED,
+            status: Status::Stopped,
             reason: None,
             qr: None,
             me: None,
@@ -123,7 +125,7 @@ pub struct Me {
 }
 
 impl SessionState {
-    fn with_status(status: SessionStatus, reason: Option<String>) -> Self {
+    fn with_status(status: Status, reason: Option<String>) -> Self {
         let state = Self::default();
         state.set_status(status, reason);
         state
@@ -135,12 +137,12 @@ impl SessionState {
         self.secrets.scrub(text)
     }
 
-    pub fn set_status(&self, status: SessionStatus, reason: Option<String>) {
+    pub fn set_status(&self, status: Status, reason: Option<String>) {
         let reason = reason.map(|reason| self.scrub(&reason));
         let mut state = lock(&self.inner);
         state.status = status;
         state.reason = reason;
-        if status != SessionStatus::SCAN_QR_CODE {
+        if status != Status::ScanQrCode {
             state.qr = None;
         }
     }
@@ -148,7 +150,7 @@ impl SessionState {
     /// Gives the status the run has now a reason, unless the engine has
     /// moved it on or given one: a note from the host about how the run
     /// began (or ended) that the engine's own reports replace.
-    fn note(&self, status: SessionStatus, reason: String) {
+    fn note(&self, status: Status, reason: String) {
         let mut state = lock(&self.inner);
         if state.status == status && state.reason.is_none() {
             state.reason = Some(self.scrub(&reason));
@@ -164,12 +166,12 @@ impl SessionState {
     }
 
     /// The status as REST users see it ([`Lifecycle::shown`]).
-    pub fn status(&self) -> (SessionStatus, Option<String>) {
+    pub fn status(&self) -> (Status, Option<String>) {
         lock(&self.inner).shown()
     }
 
     /// [`SessionState::status`] and [`SessionState::me`] at one moment.
-    fn status_and_me(&self) -> (SessionStatus, Option<String>, Option<Me>) {
+    fn status_and_me(&self) -> (Status, Option<String>, Option<Me>) {
         let state = lock(&self.inner);
         let (status, reason) = state.shown();
         (status, reason, state.me.clone())
@@ -178,7 +180,7 @@ impl SessionState {
     /// The QR code to scan, while the session waits for one.
     pub fn qr(&self) -> Option<String> {
         let state = lock(&self.inner);
-        (state.status == SessionStatus::SCAN_QR_CODE)
+        (state.status == Status::ScanQrCode)
             .then(|| state.qr.clone())
             .flatten()
     }
@@ -189,10 +191,7 @@ impl SessionState {
 
     /// The engine session when the session is in `needed`; otherwise the
     /// status it is in as REST users see it ([`Lifecycle::shown`]), and why.
-    pub fn handle_in(
-        &self,
-        needed: SessionStatus,
-    ) -> Result<Arc<SessionBox>, (SessionStatus, Option<String>)> {
+    pub fn handle_in(&self, needed: Status) -> Result<Arc<SessionBox>, (Status, Option<String>)> {
         let state = lock(&self.inner);
         match &state.handle {
             Some(handle) if state.status == needed => Ok(Arc::clone(handle)),
@@ -210,7 +209,7 @@ impl SessionState {
     pub fn working_handle(&self) -> Option<Arc<SessionBox>> {
         let state = lock(&self.inner);
         match state.status {
-            SessionStatus::WORKING => state.handle.clone(),
+            Status::Working => state.handle.clone(),
             _ => None,
         }
     }
@@ -218,19 +217,14 @@ impl SessionState {
     fn opened(&self, handle: SessionBox) {
         let mut state = lock(&self.inner);
         state.handle = Some(Arc::new(handle));
-        if matches!(state.status, SessionStatus::STOPPED) {
-            state.status = SessionStatus::STARTING;
+        if matches!(state.status, Status::Stopped) {
+            state.status = Status::Starting;
         }
     }
 
     fn take_handle(&self) -> Option<Arc<SessionBox>> {
         lock(&self.inner).handle.take()
     }
-}
-
-/// Whether a run with this status has (or is opening) an engine session.
-fn is_active(status: SessionStatus) -> bool {
-    !matches!(status, SessionStatus::STOPPED | SessionStatus::FAILED)
 }
 
 /// Distinguishes runs, so caches keyed by run forget a session's answers
@@ -345,7 +339,7 @@ impl Run {
     }
 
     fn is_active(&self) -> bool {
-        is_active(self.state.status().0)
+        self.state.status().0.is_active()
     }
 
     /// Whether the session was started and not stopped since: its run is
@@ -353,7 +347,7 @@ impl Run {
     /// run, and may still hold an engine session (an engine that keeps
     /// retrying its connection reports FAILED meanwhile).
     fn was_started(&self) -> bool {
-        self.state.status().0 != SessionStatus::STOPPED
+        self.state.status().0 != Status::Stopped
     }
 
     /// Waits until nothing uses this run any more: its opening has finished
@@ -442,9 +436,7 @@ pub struct SessionInfo {
     /// The session's name.
     #[schema(example = "default")]
     pub name: String,
-    /// `STOPPED`, `STARTING`, `SCAN_QR_CODE`, `WORKING` or `FAILED`.
-    #[schema(example = "WORKING")]
-    pub status: &'static str,
+    pub status: Status,
     /// Why the session FAILED, when the engine or host said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -576,13 +568,13 @@ impl SessionManager {
         };
         let run = session.run();
         let (status, reason, me) = run.state.status_and_me();
-        let version = match run.engine.as_ref().filter(|_| is_active(status)) {
+        let version = match run.engine.as_ref().filter(|_| status.is_active()) {
             Some(engine) => Some(engine.version().to_string()),
             None => (self.registry.engine(&engine_name)).map(|e| e.version().to_string()),
         };
         SessionInfo {
             name: session.name.clone(),
-            status: status.as_waha(),
+            status,
             reason,
             config,
             me,
@@ -793,9 +785,9 @@ impl SessionManager {
             // The answer shows the session as it now is: say that the
             // logout was only local, until the engine reports otherwise.
             let status = if was_started {
-                SessionStatus::STARTING
+                Status::Starting
             } else {
-                SessionStatus::STOPPED
+                Status::Stopped
             };
             session.run().state.note(
                 status,
@@ -849,14 +841,14 @@ impl SessionManager {
             tracing::warn!(session = session.name, %reason, "session cannot start");
             session.replace_run(Run::new(
                 None,
-                SessionState::with_status(SessionStatus::FAILED, Some(reason)),
+                SessionState::with_status(Status::Failed, Some(reason)),
             ));
             return;
         };
         let spec_config = lock(&session.spec).config.clone();
         let state = SessionState {
             secrets: secrets::Scrubber::for_config(&spec_config),
-            ..SessionState::with_status(SessionStatus::STARTING, None)
+            ..SessionState::with_status(Status::Starting, None)
         };
         let run = Run::new(Some(Arc::clone(&engine)), state);
         session.replace_run(Arc::clone(&run));
@@ -875,7 +867,7 @@ impl SessionManager {
             private.mode(0o700);
             if let Err(err) = private.create(&data_dir).await {
                 let reason = format!("cannot create {}: {err}", data_dir.display());
-                run.state.set_status(SessionStatus::FAILED, Some(reason));
+                run.state.set_status(Status::Failed, Some(reason));
                 return;
             }
             let context = SessionContext {
@@ -896,11 +888,11 @@ impl SessionManager {
                 Err(CallFailure::Engine(err)) => {
                     let reason = run.state.scrub(err.message.as_str());
                     tracing::warn!(session = name, %reason, "session failed to open");
-                    run.state.set_status(SessionStatus::FAILED, Some(reason));
+                    run.state.set_status(Status::Failed, Some(reason));
                 }
                 Err(CallFailure::TimedOut(deadline)) => {
                     let reason = format!("the engine did not open the session within {deadline:?}");
-                    run.state.set_status(SessionStatus::FAILED, Some(reason));
+                    run.state.set_status(Status::Failed, Some(reason));
                 }
             }
         });
@@ -1091,20 +1083,20 @@ mod tests {
     #[test]
     fn working_is_shown_as_starting_until_the_host_holds_the_session() {
         let state = SessionState::default();
-        state.set_status(SessionStatus::WORKING, None);
-        assert_eq!(state.status().0, SessionStatus::STARTING);
+        state.set_status(Status::Working, None);
+        assert_eq!(state.status().0, Status::Starting);
         assert!(state.working_handle().is_none());
-        state.set_status(SessionStatus::FAILED, Some("boom".into()));
-        assert_eq!(state.status(), (SessionStatus::FAILED, Some("boom".into())));
+        state.set_status(Status::Failed, Some("boom".into()));
+        assert_eq!(state.status(), (Status::Failed, Some("boom".into())));
     }
 
     #[test]
     fn the_qr_code_is_served_only_while_waiting_for_a_scan() {
         let state = SessionState::default();
-        state.set_status(SessionStatus::SCAN_QR_CODE, None);
+        state.set_status(Status::ScanQrCode, None);
         state.set_qr("2@abc".into());
         assert_eq!(state.qr().as_deref(), Some("2@abc"));
-        state.set_status(SessionStatus::WORKING, None);
+        state.set_status(Status::Working, None);
         assert_eq!(state.qr(), None);
     }
 }

@@ -23,16 +23,13 @@ use abi_stable::std_types::RResult;
 use anyhow::Context;
 use async_ffi::FfiFuture;
 use serde_json::Value;
-use wharf_engine_api::{
-    ABI_VERSION, EngineError, ErrorKind, ListQuery, SessionStatus, Support, features,
-    ffi::SessionBox,
-};
+use wharf_engine_api::{ABI_VERSION, EngineError, ErrorKind, ListQuery, Support, ffi::SessionBox};
 
 use crate::{
     config::ConformanceArgs,
     dispatch::{CallError, dispatch, gate_pairing},
-    engines::{Feature, Library, LoadedEngine, Loader, Registry},
-    sessions::{NewSession, SessionManager, config_files::ConfigFiles},
+    engines::{Feature, Group, LibraryFile, LoadedEngine, Loader, Operation, Registry},
+    sessions::{NewSession, SessionManager, Status, config_files::ConfigFiles},
     storage::Storage,
 };
 
@@ -58,8 +55,8 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
     let loader = Loader::for_tool().context("cannot prepare to load the library")?;
     let registry = Arc::new(Registry::load(&engines_dir, loader));
     let engine = match registry.snapshot().libraries().next() {
-        Some(Library::Loaded(engine)) => Arc::clone(engine),
-        Some(Library::Rejected(rejected)) => {
+        Some(LibraryFile::Loaded(engine)) => Arc::clone(engine),
+        Some(LibraryFile::Rejected(rejected)) => {
             report.fail("the host accepts the library", &rejected.reason);
             return Ok(report.finish());
         }
@@ -103,7 +100,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
     };
     kit.announce_writes(&mut report);
     let status = kit.open(&mut report, SESSION, "a session opens").await;
-    if status == Some(SessionStatus::WORKING) {
+    if status == Some(Status::Working) {
         kit.check_contacts(&mut report).await;
         kit.check_concurrency(&mut report, usize::from(args.concurrent_calls))
             .await;
@@ -115,13 +112,12 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
             ),
             None => "the session did not open".to_owned(),
         };
-        let unchecked: Vec<&str> = (features::CONTACTS.iter())
-            .chain(features::LIDS)
-            .copied()
-            .filter(|feature| kit.supports(feature))
+        let unchecked: Vec<Operation> = Operation::of(Group::Contacts)
+            .chain(Operation::of(Group::Lids))
+            .filter(|&operation| kit.supports(operation))
             .collect();
-        for &feature in &unchecked {
-            report.skip(feature, &why);
+        for &operation in &unchecked {
+            report.skip(operation, &why);
         }
         if !unchecked.is_empty() && !args.allow_not_working {
             report.fail(
@@ -194,7 +190,7 @@ fn check_manifest(report: &mut Report, engine: &LoadedEngine) {
         {
             unexplained.push(key);
         }
-        if !features::ALL.contains(&key) {
+        if Operation::from_key(key).is_none() {
             unknown.push(key);
         }
     }
@@ -228,6 +224,40 @@ struct Kit {
     read_only: bool,
 }
 
+/// The read-only contacts operations the concurrency check can repeat.
+#[derive(Clone, Copy)]
+enum ReadOnce {
+    Get,
+    List,
+    CheckExists,
+}
+
+impl ReadOnce {
+    fn operation(self) -> Operation {
+        match self {
+            Self::Get => Operation::ContactsGet,
+            Self::List => Operation::ContactsList,
+            Self::CheckExists => Operation::ContactsCheckExists,
+        }
+    }
+}
+
+/// The ways to pair, each checked on a session waiting for it.
+#[derive(Clone, Copy)]
+enum Pairing {
+    Qr,
+    Code,
+}
+
+impl Pairing {
+    fn operation(self) -> Operation {
+        match self {
+            Self::Qr => Operation::AuthQr,
+            Self::Code => Operation::AuthCode,
+        }
+    }
+}
+
 /// Whether an answer from the host path keeps the contract: data, or an
 /// error the engine meant (not a panic, an internal failure or a timeout).
 fn judge<T>(answer: &Result<T, CallError>) -> Result<(), String> {
@@ -253,8 +283,8 @@ fn judge<T>(answer: &Result<T, CallError>) -> Result<(), String> {
 }
 
 impl Kit {
-    fn supports(&self, feature: &str) -> bool {
-        self.engine.feature(feature) == Feature::Supported
+    fn supports(&self, operation: Operation) -> bool {
+        self.engine.feature(operation) == Feature::Supported
     }
 
     /// Whether the engine was built against a contract that has the rule
@@ -268,7 +298,7 @@ impl Kit {
 
     /// Creates and starts `name`, waits until it leaves STARTING (or the
     /// deadline passes), and reports; returns the status it reached.
-    async fn open(&self, report: &mut Report, name: &str, check: &str) -> Option<SessionStatus> {
+    async fn open(&self, report: &mut Report, name: &str, check: &str) -> Option<Status> {
         let started = Instant::now();
         let created = self
             .sessions
@@ -292,23 +322,23 @@ impl Kit {
         name: &str,
         check: &str,
         started: Instant,
-    ) -> Option<SessionStatus> {
+    ) -> Option<Status> {
         let session = self.sessions.get(name)?;
         loop {
             let run = session.run();
             let (status, reason) = run.state().status();
             let opened = run.state().handle().is_some();
             let settled = match status {
-                SessionStatus::STARTING => false,
-                SessionStatus::FAILED => true,
+                Status::Starting => false,
+                Status::Failed => true,
                 _ => opened,
             };
             let waited = started.elapsed();
             if settled || waited >= self.deadline {
                 let took = waited.as_millis();
                 match (status, reason) {
-                    (SessionStatus::FAILED, None) => report.fail(check, "FAILED without a reason"),
-                    (SessionStatus::STARTING, _) if !opened => report.fail(
+                    (Status::Failed, None) => report.fail(check, "FAILED without a reason"),
+                    (Status::Starting, _) if !opened => report.fail(
                         check,
                         format!(
                             "the engine did not open the session within {:?}",
@@ -332,15 +362,15 @@ impl Kit {
     /// Runs one operation through the host's dispatch and judges it.
     async fn call<T>(
         &self,
-        feature: &'static str,
+        operation: Operation,
         call: impl FnOnce(&SessionBox) -> FfiFuture<RResult<T, EngineError>>,
     ) -> Result<Result<T, CallError>, String> {
-        let answer = dispatch(&self.sessions, SESSION, feature, call).await;
+        let answer = dispatch(&self.sessions, SESSION, operation, call).await;
         judge(&answer).map(|()| answer)
     }
 
-    fn unsupported_reason(&self, feature: &str) -> String {
-        match self.engine.feature(feature) {
+    fn unsupported_reason(&self, operation: Operation) -> String {
+        match self.engine.feature(operation) {
             Feature::Unsupported { reason } => {
                 format!("unsupported, so never called ({reason})")
             }
@@ -351,14 +381,10 @@ impl Kit {
     /// Many calls at once through the host: every one answered, none failed.
     async fn check_concurrency(&self, report: &mut Report, calls: usize) {
         const CHECK: &str = "concurrent calls";
-        let feature = [
-            features::CONTACTS_GET,
-            features::CONTACTS_LIST,
-            features::CONTACTS_CHECK_EXISTS,
-        ]
-        .into_iter()
-        .find(|f| self.supports(f));
-        let Some(feature) = feature else {
+        let read = [ReadOnce::Get, ReadOnce::List, ReadOnce::CheckExists]
+            .into_iter()
+            .find(|read| self.supports(read.operation()));
+        let Some(read) = read else {
             report.skip(CHECK, "the engine supports no read-only contacts feature");
             return;
         };
@@ -368,22 +394,23 @@ impl Kit {
             let sessions = Arc::clone(&self.sessions);
             let absent = self.fictional.absent.clone();
             calls_in_flight.spawn(async move {
-                let answer = match feature {
-                    features::CONTACTS_GET => dispatch(&sessions, SESSION, feature, |s| {
+                let operation = read.operation();
+                let answer = match read {
+                    ReadOnce::Get => dispatch(&sessions, SESSION, operation, |s| {
                         s.get_contact(absent.as_str().into())
                     })
                     .await
                     .map(drop),
-                    features::CONTACTS_LIST => {
+                    ReadOnce::List => {
                         let first = ListQuery {
                             limit: Some(1).into(),
                             ..ListQuery::default()
                         };
-                        dispatch(&sessions, SESSION, feature, |s| s.list_contacts(first))
+                        dispatch(&sessions, SESSION, operation, |s| s.list_contacts(first))
                             .await
                             .map(drop)
                     }
-                    _ => dispatch(&sessions, SESSION, feature, |s| {
+                    ReadOnce::CheckExists => dispatch(&sessions, SESSION, operation, |s| {
                         s.check_exists(absent.trim_end_matches("@c.us").into())
                     })
                     .await
@@ -395,6 +422,7 @@ impl Kit {
         let answers = calls_in_flight.join_all().await;
         let failures: Vec<String> = answers.into_iter().filter_map(Result::err).collect();
         let elapsed = started.elapsed();
+        let feature = read.operation();
         match failures.first() {
             None => report.pass(
                 CHECK,
@@ -418,24 +446,25 @@ impl Kit {
             .sessions
             .get(SESSION)
             .map(|s| s.run().state().status().0);
-        let waiting = status == Some(SessionStatus::SCAN_QR_CODE);
-        for &feature in features::AUTH {
-            if !self.supports(feature) {
-                report.skip(feature, self.unsupported_reason(feature));
+        let waiting = status == Some(Status::ScanQrCode);
+        for pairing in [Pairing::Qr, Pairing::Code] {
+            let operation = pairing.operation();
+            if !self.supports(operation) {
+                report.skip(operation, self.unsupported_reason(operation));
                 continue;
             }
             if !waiting {
                 report.skip(
-                    feature,
+                    operation,
                     "the session is not waiting for pairing (SCAN_QR_CODE)",
                 );
                 continue;
             }
-            let outcome = match feature {
-                features::AUTH_QR => self.check_qr().await,
-                _ => self.check_pairing_code().await,
+            let outcome = match pairing {
+                Pairing::Qr => self.check_qr().await,
+                Pairing::Code => self.check_pairing_code().await,
             };
-            report.outcome(feature, outcome);
+            report.outcome(operation, outcome);
         }
     }
 
@@ -460,7 +489,7 @@ impl Kit {
     }
 
     async fn check_pairing_code(&self) -> Result<String, String> {
-        let target = gate_pairing(&self.sessions, SESSION, features::AUTH_CODE)
+        let target = gate_pairing(&self.sessions, SESSION, Operation::AuthCode)
             .map_err(|err| format!("the host would not route it: {err}"))?;
         let answer = target
             .call(|s| s.request_pairing_code("10000000000".into()))
@@ -471,7 +500,7 @@ impl Kit {
 
     /// Stops and starts the session again on its data, and opens a second
     /// one beside it: each reaches the same status, and closing is prompt.
-    async fn check_lifecycle(&self, report: &mut Report, first: Option<SessionStatus>) {
+    async fn check_lifecycle(&self, report: &mut Report, first: Option<Status>) {
         let Some(first) = first else { return };
         let Some(session) = self.sessions.get(SESSION) else {
             return;
@@ -503,11 +532,11 @@ impl Kit {
                 "a session reopens on its data",
                 format!(
                     "it reached {:?} this time, {:?} the first time",
-                    again.map(SessionStatus::as_waha),
+                    again.map(Status::as_waha),
                     first.as_waha()
                 ),
             );
-        } else if first == SessionStatus::WORKING {
+        } else if first == Status::Working {
             self.note_forgotten_writes(report).await;
         }
         self.open(report, SECOND_SESSION, "a second session opens beside it")
@@ -548,20 +577,20 @@ struct Report {
 }
 
 impl Report {
-    fn record(&mut self, verdict: Verdict, check: &str, detail: impl fmt::Display) {
+    fn record(&mut self, verdict: Verdict, check: impl fmt::Display, detail: impl fmt::Display) {
         self.counts[verdict as usize] += 1;
         println!("  {verdict}  {check}: {detail}");
     }
 
-    fn pass(&mut self, check: &str, detail: impl fmt::Display) {
+    fn pass(&mut self, check: impl fmt::Display, detail: impl fmt::Display) {
         self.record(Verdict::Pass, check, detail);
     }
 
-    fn fail(&mut self, check: &str, detail: impl fmt::Display) {
+    fn fail(&mut self, check: impl fmt::Display, detail: impl fmt::Display) {
         self.record(Verdict::Fail, check, detail);
     }
 
-    fn skip(&mut self, check: &str, detail: impl fmt::Display) {
+    fn skip(&mut self, check: impl fmt::Display, detail: impl fmt::Display) {
         self.record(Verdict::Skip, check, detail);
     }
 
@@ -579,7 +608,7 @@ impl Report {
         self.writes.push(write);
     }
 
-    fn outcome(&mut self, check: &str, outcome: Result<String, String>) {
+    fn outcome(&mut self, check: impl fmt::Display, outcome: Result<String, String>) {
         match outcome {
             Ok(detail) => self.pass(check, detail),
             Err(detail) => self.fail(check, detail),

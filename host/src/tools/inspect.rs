@@ -7,11 +7,11 @@
 use std::{fmt::Write, path::Path};
 
 use anyhow::Context;
-use wharf_engine_api::{ABI_VERSION, Manifest, features};
+use wharf_engine_api::{ABI_VERSION, Manifest};
 
 use crate::{
     config::Format,
-    engines::{Feature, Library, LoadedEngine, Loader, Registry, RejectedLibrary},
+    engines::{Feature, LibraryFile, LoadedEngine, Loader, Operation, Registry, RejectedLibrary},
 };
 
 fn loader() -> anyhow::Result<Loader> {
@@ -23,7 +23,7 @@ pub fn list(dir: &Path, format: Format) -> anyhow::Result<bool> {
     let registry = Registry::try_load(dir, loader()?)
         .with_context(|| format!("cannot read the engines directory {}", dir.display()))?;
     let snapshot = registry.snapshot();
-    let libraries: Vec<&Library> = snapshot.libraries().collect();
+    let libraries: Vec<&LibraryFile> = snapshot.libraries().collect();
     print!("{}", render(&libraries, format));
     if libraries.is_empty() && format == Format::Text {
         println!("no engine libraries in {}", dir.display());
@@ -34,15 +34,15 @@ pub fn list(dir: &Path, format: Format) -> anyhow::Result<bool> {
 /// Prints one library file; returns whether it was accepted.
 pub fn inspect(file: &Path, format: Format) -> anyhow::Result<bool> {
     let library = match loader()?.load(file) {
-        Ok(engine) => Library::Loaded(engine.into()),
-        Err(rejected) => Library::Rejected(rejected.into()),
+        Ok(engine) => LibraryFile::Loaded(engine.into()),
+        Err(rejected) => LibraryFile::Rejected(rejected.into()),
     };
     print!("{}", render(&[&library], format));
-    Ok(matches!(library, Library::Loaded(_)))
+    Ok(matches!(library, LibraryFile::Loaded(_)))
 }
 
 /// Renders libraries in `format`.
-pub fn render(libraries: &[&Library], format: Format) -> String {
+pub fn render(libraries: &[&LibraryFile], format: Format) -> String {
     match format {
         Format::Text => libraries.iter().map(|library| text(library)).collect(),
         Format::Markdown => markdown(libraries),
@@ -55,10 +55,10 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-fn text(library: &Library) -> String {
+fn text(library: &LibraryFile) -> String {
     let mut out = String::new();
     match library {
-        Library::Loaded(engine) => {
+        LibraryFile::Loaded(engine) => {
             let _ = writeln!(out, "{}: accepted", engine.file().display());
             manifest_lines(&mut out, engine.manifest());
             let _ = writeln!(out, "  features:");
@@ -71,7 +71,7 @@ fn text(library: &Library) -> String {
                 };
             }
         }
-        Library::Rejected(rejected) => {
+        LibraryFile::Rejected(rejected) => {
             let RejectedLibrary {
                 file,
                 reason,
@@ -102,12 +102,12 @@ fn manifest_lines(out: &mut String, manifest: &Manifest) {
 
 /// A table of features (rows) by engine (columns, by name and version),
 /// then each engine's description, then any rejected files.
-fn markdown(libraries: &[&Library]) -> String {
+fn markdown(libraries: &[&LibraryFile]) -> String {
     let mut engines: Vec<&LoadedEngine> = libraries
         .iter()
         .filter_map(|library| match library {
-            Library::Loaded(engine) => Some(engine.as_ref()),
-            Library::Rejected(_) => None,
+            LibraryFile::Loaded(engine) => Some(engine.as_ref()),
+            LibraryFile::Rejected(_) => None,
         })
         .collect();
     engines.sort_by(|a, b| (a.name(), a.version()).cmp(&(b.name(), b.version())));
@@ -120,10 +120,10 @@ fn markdown(libraries: &[&Library]) -> String {
         out.push_str("\n|---|");
         out.push_str(&"---|".repeat(engines.len()));
         out.push('\n');
-        for key in features::ALL {
-            let _ = write!(out, "| `{key}` |");
+        for operation in Operation::ALL {
+            let _ = write!(out, "| `{operation}` |");
             for engine in &engines {
-                let _ = match engine.feature(key) {
+                let _ = match engine.feature(operation) {
                     Feature::Supported => write!(out, " yes |"),
                     Feature::Unsupported { reason } => {
                         write!(out, " no: {} |", escape_cell(reason))
@@ -145,7 +145,7 @@ fn markdown(libraries: &[&Library]) -> String {
         }
     }
     for library in libraries {
-        if let Library::Rejected(rejected) = library {
+        if let LibraryFile::Rejected(rejected) = library {
             let _ = writeln!(
                 out,
                 "- `{}` is rejected: {}",
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn a_rejected_file_is_shown_with_its_reason() {
-        let library = Library::Rejected(
+        let library = LibraryFile::Rejected(
             RejectedLibrary {
                 file: "/engines/libold.so".into(),
                 reason: "incompatible engine ABI (this host speaks 2.1.0): the library was built for ABI 1.0.0".into(),

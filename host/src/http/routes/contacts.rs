@@ -6,12 +6,11 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wharf_engine_api::{
-    Contact, ContactName, ListQuery, NumberExists, SortBy, SortOrder, features,
-};
+use wharf_engine_api::{Contact, ContactName, ListQuery, NumberExists, SortBy, SortOrder};
 
 use crate::{
     dispatch::{dispatch, gate},
+    engines::Operation,
     http::{
         AppState, Success,
         contact_id::{parse_contact_id, parse_person_id, parse_phone},
@@ -56,7 +55,7 @@ fn list_query(params: &Params) -> Result<ListQuery, ApiError> {
 
 async fn list(state: &AppState, session: &str, params: &Params) -> ApiResult<Vec<Contact>> {
     let query = list_query(params)?;
-    let contacts = dispatch(&state.sessions, session, features::CONTACTS_LIST, |s| {
+    let contacts = dispatch(&state.sessions, session, Operation::ContactsList, |s| {
         s.list_contacts(query)
     })
     .await?;
@@ -113,7 +112,7 @@ async fn list_by_query(State(state): State<AppState>, params: Params) -> ApiResu
 }
 
 async fn get_contact(state: &AppState, session: &str, contact_id: String) -> ApiResult<Contact> {
-    let contact = dispatch(&state.sessions, session, features::CONTACTS_GET, |s| {
+    let contact = dispatch(&state.sessions, session, Operation::ContactsGet, |s| {
         s.get_contact(contact_id.into())
     })
     .await?;
@@ -182,7 +181,7 @@ async fn check_exists(State(state): State<AppState>, params: Params) -> ApiResul
     let answer = dispatch(
         &state.sessions,
         session,
-        features::CONTACTS_CHECK_EXISTS,
+        Operation::ContactsCheckExists,
         |s| s.check_exists(phone.into()),
     )
     .await?;
@@ -212,7 +211,7 @@ struct About {
 async fn about(State(state): State<AppState>, params: Params) -> ApiResult<About> {
     let contact_id = parse_contact_id("contactId", params.required("contactId")?)?;
     let session = params.required("session")?;
-    let about = dispatch(&state.sessions, session, features::CONTACTS_ABOUT, |s| {
+    let about = dispatch(&state.sessions, session, Operation::ContactsAbout, |s| {
         s.about(contact_id.into())
     })
     .await?;
@@ -253,7 +252,7 @@ async fn profile_picture(
     let contact_id = parse_contact_id("contactId", params.required("contactId")?)?;
     let session = params.required("session")?;
     let refresh = params.flag("refresh")?.unwrap_or(false);
-    let target = gate(&state.sessions, session, features::CONTACTS_PROFILE_PICTURE)?;
+    let target = gate(&state.sessions, session, Operation::ContactsProfilePicture)?;
     let url = state
         .profile_pictures
         .get(&target, contact_id, refresh)
@@ -314,9 +313,9 @@ async fn set_blocked(
 ) -> Result<(StatusCode, Json<Success>), ApiError> {
     let contact_id = parse_person_id("contactId", &request.contact_id)?.into();
     let feature = if blocked {
-        features::CONTACTS_BLOCK
+        Operation::ContactsBlock
     } else {
-        features::CONTACTS_UNBLOCK
+        Operation::ContactsUnblock
     };
     dispatch(&state.sessions, &request.session, feature, |s| {
         if blocked {
@@ -405,7 +404,7 @@ async fn upsert(
         first_name: request.first_name.trim().into(),
         last_name: request.last_name.trim().into(),
     };
-    dispatch(&state.sessions, &session, features::CONTACTS_UPSERT, |s| {
+    dispatch(&state.sessions, &session, Operation::ContactsUpsert, |s| {
         s.upsert_contact(chat_id.into(), name)
     })
     .await?;

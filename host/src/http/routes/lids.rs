@@ -7,10 +7,11 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wharf_engine_api::{LidMapping, features};
+use wharf_engine_api::LidMapping;
 
 use crate::{
     dispatch::{dispatch, gate},
+    engines::Operation,
     http::{
         AppState,
         contact_id::{parse_lid, parse_person_id},
@@ -56,7 +57,7 @@ async fn list(
 ) -> ApiResult<Vec<LidMapping>> {
     let limit = params.count("limit")?.unwrap_or(DEFAULT_LIMIT);
     let offset = params.count("offset")?.unwrap_or(0);
-    let mappings = dispatch(&state.sessions, &session, features::LIDS_LIST, |s| {
+    let mappings = dispatch(&state.sessions, &session, Operation::LidsList, |s| {
         s.list_lids(offset, limit)
     })
     .await?;
@@ -83,7 +84,7 @@ async fn count(
     State(state): State<AppState>,
     ApiPath(session): ApiPath<String>,
 ) -> ApiResult<Count> {
-    let count = dispatch(&state.sessions, &session, features::LIDS_COUNT, |s| {
+    let count = dispatch(&state.sessions, &session, Operation::LidsCount, |s| {
         s.count_lids()
     })
     .await?;
@@ -117,7 +118,7 @@ async fn find_pn_by_lid(
         ));
     }
     let lid = parse_lid("lid", &lid)?;
-    let mapping = dispatch(&state.sessions, &session, features::LIDS_FIND_PN, |s| {
+    let mapping = dispatch(&state.sessions, &session, Operation::LidsFindPn, |s| {
         s.find_pn_by_lid(lid.into())
     })
     .await?;
@@ -145,7 +146,7 @@ async fn find_lid_by_pn(
     ApiPath((session, phone_number)): ApiPath<(String, String)>,
 ) -> ApiResult<LidMapping> {
     let id = parse_person_id("phoneNumber", &phone_number)?;
-    let target = gate(&state.sessions, &session, features::LIDS_FIND_LID)?;
+    let target = gate(&state.sessions, &session, Operation::LidsFindLid)?;
     let Some(phone) = id.strip_suffix("@c.us") else {
         return Ok(ApiJson(LidMapping::new(id, None::<String>)));
     };

@@ -11,10 +11,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wharf_engine_api::features;
 
 use crate::{
     dispatch::gate_pairing,
+    engines::Operation,
     http::{
         AppState,
         contact_id::parse_phone,
@@ -95,7 +95,7 @@ async fn qr(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let raw = params.choice("format", &QR_FORMATS)?.unwrap_or(false);
-    let target = gate_pairing(&state.sessions, &session, features::AUTH_QR)?;
+    let target = gate_pairing(&state.sessions, &session, Operation::AuthQr)?;
     let value = target.run().state().qr().ok_or_else(|| {
         ApiError::not_ready(
             &session,
@@ -218,7 +218,7 @@ async fn request_code(
     ApiJson(request): ApiJson<CodeRequest>,
 ) -> Result<Json<PairingCode>, ApiError> {
     let phone = parse_phone("phoneNumber", &request.phone_number)?;
-    let target = gate_pairing(&state.sessions, &session, features::AUTH_CODE)?;
+    let target = gate_pairing(&state.sessions, &session, Operation::AuthCode)?;
     let code = target
         .call(|s| s.request_pairing_code(phone.into()))
         .await?;

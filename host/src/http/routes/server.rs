@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use wharf_engine_api::{ABI_VERSION, Manifest};
 
 use crate::{
-    engines::{Feature, Library, LoadedEngine, Registry, RejectedLibrary, reload},
+    engines::{Feature, LibraryFile, LoadedEngine, Registry, RejectedLibrary, reload},
     http::{
         AppState,
         auth::Caller,
@@ -173,17 +173,27 @@ struct EngineLibrary {
     description: Option<String>,
     /// The library file.
     file: String,
-    /// `loaded`; `rejected`; or `retired`: no longer offered to new sessions
-    /// (its file was removed or replaced) but still running sessions that
-    /// started on it, until they restart.
-    #[schema(example = "loaded")]
-    status: &'static str,
+    status: LibraryStatus,
     /// Why the library was rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     /// Every feature key this host knows, and whether the engine supports it.
     #[schema(value_type = Object)]
     features: BTreeMap<&'static str, FeatureState>,
+}
+
+/// What became of an engine library.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum LibraryStatus {
+    /// Offered to new sessions.
+    Loaded,
+    /// Not used, for the reason given.
+    Rejected,
+    /// No longer offered to new sessions (its file was removed or
+    /// replaced) but still running sessions that started on it, until they
+    /// restart.
+    Retired,
 }
 
 /// Whether an engine supports one feature.
@@ -197,7 +207,7 @@ struct FeatureState {
 }
 
 impl EngineLibrary {
-    fn new(manifest: Option<&Manifest>, file: String, status: &'static str) -> Self {
+    fn new(manifest: Option<&Manifest>, file: String, status: LibraryStatus) -> Self {
         let text = |f: fn(&Manifest) -> &str| manifest.map(|m| f(m).to_owned());
         Self {
             name: text(|m| m.name.as_str()),
@@ -211,7 +221,7 @@ impl EngineLibrary {
         }
     }
 
-    fn loaded(engine: &LoadedEngine, status: &'static str) -> Self {
+    fn loaded(engine: &LoadedEngine, status: LibraryStatus) -> Self {
         let mut library = Self::new(
             Some(engine.manifest()),
             engine.file().display().to_string(),
@@ -219,7 +229,7 @@ impl EngineLibrary {
         );
         library.features = engine
             .feature_matrix()
-            .map(|(key, feature)| {
+            .map(|(operation, feature)| {
                 let state = match feature {
                     Feature::Supported => FeatureState {
                         supported: true,
@@ -230,7 +240,7 @@ impl EngineLibrary {
                         reason: Some(reason.to_owned()),
                     },
                 };
-                (key, state)
+                (operation.key(), state)
             })
             .collect();
         library
@@ -242,7 +252,7 @@ impl EngineLibrary {
             ..Self::new(
                 rejected.manifest.as_deref(),
                 rejected.file.display().to_string(),
-                "rejected",
+                LibraryStatus::Rejected,
             )
         }
     }
@@ -253,15 +263,15 @@ impl EngineLibrary {
         let mut libraries: Vec<Self> = snapshot
             .libraries()
             .map(|library| match library {
-                Library::Loaded(engine) => Self::loaded(engine, "loaded"),
-                Library::Rejected(rejected) => Self::rejected(rejected),
+                LibraryFile::Loaded(engine) => Self::loaded(engine, LibraryStatus::Loaded),
+                LibraryFile::Rejected(rejected) => Self::rejected(rejected),
             })
             .collect();
         libraries.extend(
             registry
                 .retired()
                 .iter()
-                .map(|engine| Self::loaded(engine, "retired")),
+                .map(|engine| Self::loaded(engine, LibraryStatus::Retired)),
         );
         libraries
     }

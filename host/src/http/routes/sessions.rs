@@ -21,6 +21,7 @@ use crate::{
     },
     sessions::{
         ManagedSession, Me, NewSession, SessionError, SessionInfo, SessionManager, SessionUpdate,
+        Status,
     },
 };
 
@@ -168,7 +169,7 @@ impl Serialize for Listed<'_> {
         serializer.collect_seq(
             (self.sessions.iter())
                 .map(|session| self.manager.info(session))
-                .filter(|info| self.all || info.status != "STOPPED"),
+                .filter(|info| self.all || info.status != Status::Stopped),
         )
     }
 }

@@ -10,25 +10,30 @@
 //! The plan is printed before the first session opens, and the writes made
 //! are listed at the end of the report.
 
-use std::{collections::HashMap, hash::BuildHasher, time::SystemTime};
+use std::{collections::HashMap, fmt, hash::BuildHasher, time::SystemTime};
 
 use serde_json::{Map, Value};
 use wharf_engine_api::{
     Contact, ContactName, ErrorKind, ListQuery, NumberExists, RSome, RString, SortBy, SortOrder,
-    features,
 };
 
 mod lids;
 
 use super::{Kit, Report, Verdict, describe};
-use crate::{dispatch::CallError, http::contact_id::parse_contact_id};
+use crate::{
+    dispatch::CallError,
+    engines::{Group, Operation},
+    http::contact_id::parse_contact_id,
+};
 
-const LIST: &str = features::CONTACTS_LIST;
-const GET: &str = features::CONTACTS_GET;
-const CHECK_EXISTS: &str = features::CONTACTS_CHECK_EXISTS;
-const BLOCK: &str = features::CONTACTS_BLOCK;
-const UNBLOCK: &str = features::CONTACTS_UNBLOCK;
-const UPSERT: &str = features::CONTACTS_UPSERT;
+const LIST: Operation = Operation::ContactsList;
+const GET: Operation = Operation::ContactsGet;
+const CHECK_EXISTS: Operation = Operation::ContactsCheckExists;
+const ABOUT: Operation = Operation::ContactsAbout;
+const PICTURE: Operation = Operation::ContactsProfilePicture;
+const BLOCK: Operation = Operation::ContactsBlock;
+const UNBLOCK: Operation = Operation::ContactsUnblock;
+const UPSERT: Operation = Operation::ContactsUpsert;
 
 const GET_UNKNOWN: &str = "contacts.get, ids no one has";
 const GET_KNOWN: &str = "contacts.get, a contact it has";
@@ -178,7 +183,7 @@ fn answered_error<T>(asked: &str, err: &CallError) -> Result<T, Missed> {
 }
 
 impl Report {
-    fn checked(&mut self, check: &str, outcome: Outcome) {
+    fn checked(&mut self, check: impl fmt::Display, outcome: Outcome) {
         match outcome {
             Ok(detail) => self.record(Verdict::Pass, check, detail),
             Err(Missed::Failed(detail)) => self.record(Verdict::Fail, check, detail),
@@ -205,7 +210,8 @@ impl Kit {
     pub(super) fn announce_writes(&self, report: &mut Report) {
         let blocking: Vec<&str> = [BLOCK, UNBLOCK]
             .into_iter()
-            .filter(|feature| self.supports(feature))
+            .filter(|&operation| self.supports(operation))
+            .map(Operation::key)
             .collect();
         if let Some(why) = self.no_writes() {
             report.plan(why);
@@ -248,9 +254,9 @@ impl Kit {
     }
 
     pub(super) async fn check_contacts(&self, report: &mut Report) {
-        for &feature in features::CONTACTS {
-            if !self.supports(feature) {
-                report.skip(feature, self.unsupported_reason(feature));
+        for operation in Operation::of(Group::Contacts) {
+            if !self.supports(operation) {
+                report.skip(operation, self.unsupported_reason(operation));
             }
         }
         let before = if self.supports(LIST) {
@@ -293,12 +299,12 @@ impl Kit {
             report.checked(GET_KNOWN, outcome);
         }
         let asked = known.as_deref().unwrap_or(&self.fictional.absent);
-        if self.supports(features::CONTACTS_ABOUT) {
-            report.outcome(features::CONTACTS_ABOUT, self.check_about(asked).await);
+        if self.supports(ABOUT) {
+            report.outcome(ABOUT, self.check_about(asked).await);
         }
-        if self.supports(features::CONTACTS_PROFILE_PICTURE) {
+        if self.supports(PICTURE) {
             let outcome = self.check_picture(asked).await;
-            report.outcome(features::CONTACTS_PROFILE_PICTURE, outcome);
+            report.outcome(PICTURE, outcome);
         }
         self.check_lids(report, listed).await;
         if self.supports(LIST) && self.supports(GET) {
@@ -494,9 +500,9 @@ impl Kit {
             why_not => why_not,
         };
         if let Some(why) = why_not {
-            for feature in [UPSERT, BLOCK, UNBLOCK] {
-                if self.supports(feature) {
-                    report.skip(feature, &why);
+            for operation in [UPSERT, BLOCK, UNBLOCK] {
+                if self.supports(operation) {
+                    report.skip(operation, &why);
                 }
             }
             return None;
@@ -723,9 +729,7 @@ impl Kit {
     }
 
     async fn check_about(&self, id: &str) -> Result<String, String> {
-        let answer = self
-            .call(features::CONTACTS_ABOUT, |s| s.about(id.into()))
-            .await?;
+        let answer = self.call(ABOUT, |s| s.about(id.into())).await?;
         Ok(describe(answer, |about| {
             match about.as_ref().into_option() {
                 Some(text) => format!("{id} → {:?}", text.as_str()),
@@ -736,9 +740,7 @@ impl Kit {
 
     async fn check_picture(&self, id: &str) -> Result<String, String> {
         let answer = self
-            .call(features::CONTACTS_PROFILE_PICTURE, |s| {
-                s.profile_picture(id.into(), false)
-            })
+            .call(PICTURE, |s| s.profile_picture(id.into(), false))
             .await?;
         match answer.map(|url| url.into_option()) {
             Ok(Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {

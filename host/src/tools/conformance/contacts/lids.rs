@@ -5,15 +5,19 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
-use wharf_engine_api::{Contact, LidMapping, features};
+use wharf_engine_api::{Contact, LidMapping};
 
 use super::{GET, Missed, Outcome, Report, answered_error, failed, is_person, phone};
-use crate::{http::contact_id::parse_contact_id, tools::conformance::Kit};
+use crate::{
+    engines::{Group, Operation},
+    http::contact_id::parse_contact_id,
+    tools::conformance::Kit,
+};
 
-const LIST: &str = features::LIDS_LIST;
-const COUNT: &str = features::LIDS_COUNT;
-const FIND_PN: &str = features::LIDS_FIND_PN;
-const FIND_LID: &str = features::LIDS_FIND_LID;
+const LIST: Operation = Operation::LidsList;
+const COUNT: Operation = Operation::LidsCount;
+const FIND_PN: Operation = Operation::LidsFindPn;
+const FIND_LID: Operation = Operation::LidsFindLid;
 
 const GET_BY_LID: &str = "contacts.get, a person by their LID";
 const BOOK_AGREES: &str = "lids.find_pn agrees with the contact book";
@@ -60,9 +64,9 @@ impl Kit {
     }
 
     pub(super) async fn check_lids(&self, report: &mut Report, listed: &[Contact]) {
-        for &feature in features::LIDS {
-            if !self.supports(feature) {
-                report.skip(feature, self.unsupported_reason(feature));
+        for operation in Operation::of(Group::Lids) {
+            if !self.supports(operation) {
+                report.skip(operation, self.unsupported_reason(operation));
             }
         }
         // A person of the book with both ids, to ask about by either.

@@ -14,12 +14,15 @@ use std::{
     fmt::Write as _,
     fs,
     path::{Component, Path, PathBuf},
-    process::{self, Command},
+    process,
 };
 
 use anyhow::{Context, Result, bail};
 
-use crate::{library_file, workspace_root};
+use crate::{
+    command::cargo,
+    paths::{Profile, workspace_root},
+};
 
 /// Crates whose types cross the library boundary: an engine locked to
 /// other versions of them than the host's may lay out the ABI differently.
@@ -289,7 +292,7 @@ pub(crate) fn new_engine(args: &[OsString]) -> Result<()> {
     let engine_api = resolve_source(engine_api, &dir, &cwd)?;
     let generated = generate_engine(&name, &dir, &engine_api)?;
     println!("created {} (crate {})", dir.display(), generated.package);
-    let artifact = format!("target/debug/{}", library_file(&generated.library));
+    let artifact = Profile::Debug.shown_library(&generated.library);
     if is_workspace_engine(&dir) {
         println!("next, from {}:", workspace_root().display());
         println!("  cargo build -p wharf -p {}", generated.package);
@@ -412,8 +415,8 @@ fn render(
         })
         .collect::<Result<Vec<_>>>()?
         .join("\n");
-    let artifact = format!("target/debug/{}", library_file(library));
-    let release_artifact = format!("target/release/{}", library_file(library));
+    let artifact = Profile::Debug.shown_library(library);
+    let release_artifact = Profile::Release.shown_library(library);
     let values: [(&str, String); 15] = [
         ("name", name.to_owned()),
         ("type", type_name),
@@ -468,11 +471,7 @@ fn render(
             } else {
                 format!(
                     "use the one of the host you will load it into, or build one with `cargo build -p wharf` in a wharf checkout (in the one this crate was generated from, that makes `{}`)",
-                    workspace_root()
-                        .join("target")
-                        .join("debug")
-                        .join("wharf")
-                        .display()
+                    Profile::Debug.dir().join("wharf").display()
                 )
             },
         ),
@@ -528,7 +527,7 @@ fn lock_to_tested_versions(dir: &Path, root_lock: &[LockedPackage]) -> Result<()
     // (`cargo generate-lockfile` would take the newest of everything.)
     fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock"))
         .context("cannot copy this checkout's Cargo.lock")?;
-    let output = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let output = cargo()
         .current_dir(dir)
         .args(["update", "--workspace", "--quiet"])
         .output()

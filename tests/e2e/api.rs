@@ -10,7 +10,10 @@ const KEY: &str = "wharf-test-key-0123";
 
 #[test]
 fn api_routes_need_the_key_and_ping_does_not() {
-    let host = Host::start_with_env(&[engines::SANDBOX], &[], &[("WHARF_API_KEY", KEY)]);
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .env("WHARF_API_KEY", KEY)
+        .start();
     host.create_session("default", "sandbox", json!({}));
 
     for (path, key) in [
@@ -41,7 +44,10 @@ fn api_routes_need_the_key_and_ping_does_not() {
 #[test]
 fn a_waha_key_given_as_a_sha512_digest_opens_the_api() {
     let digest = format!("sha512:{}", hex::encode(Sha512::digest(KEY.as_bytes())));
-    let host = Host::start_with_env(&[engines::SANDBOX], &[], &[("WAHA_API_KEY", &digest)]);
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .env("WAHA_API_KEY", &digest)
+        .start();
     let with_key = |key: &str| {
         host.send(
             host.anonymous(Method::GET, "/api/sessions")
@@ -120,7 +126,10 @@ fn server_routes_answer() {
 fn health_shows_counts_only_to_callers_with_the_key_when_one_is_set() {
     let full = json!({"status": "ok", "engines": {"loaded": 1, "rejected": 0}, "sessions": 1});
 
-    let host = Host::start_with_env(&[engines::SANDBOX], &[], &[("WHARF_API_KEY", KEY)]);
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .env("WHARF_API_KEY", KEY)
+        .start();
     host.create_session("default", "sandbox", json!({}));
     for key in [None, Some("wrong")] {
         let mut request = host.anonymous(Method::GET, "/health");

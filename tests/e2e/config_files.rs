@@ -86,10 +86,10 @@ fn fixtures_come_only_from_the_operator_s_directory() {
             .unwrap()
             .success()
     );
-    let host = Host::start_with(
-        &[engines::SANDBOX],
-        &["--config-files-dir", allowed.to_str().unwrap()],
-    );
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&["--config-files-dir", allowed.to_str().unwrap()])
+        .start();
 
     // A name inside the directory works.
     let tiny = open_with_fixture(&host, "tiny", "tiny.json");
@@ -131,15 +131,11 @@ fn fixtures_come_only_from_the_operator_s_directory() {
 
 #[test]
 fn a_config_files_directory_that_does_not_exist_stops_the_host_with_the_reason() {
-    let data = tempfile::tempdir().unwrap();
-    let output = wharf_e2e::wharf()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .args(["--config-files-dir", "/nonexistent/fixtures"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let ran = Host::builder()
+        .args(&["--config-files-dir", "/nonexistent/fixtures"])
+        .run_to_end();
+    assert_eq!(ran.code, Some(2));
+    let stderr = ran.stderr;
     assert!(
         stderr.contains("--config-files-dir /nonexistent/fixtures"),
         "{stderr}"
@@ -151,7 +147,10 @@ fn a_session_with_a_saved_book_keeps_working_when_its_fixture_is_gone() {
     let root = tempfile::tempdir().unwrap();
     write_fixture(root.path(), "tiny.json");
     let dir = root.path().to_str().unwrap();
-    let mut host = Host::start_with(&[engines::SANDBOX], &["--config-files-dir", dir]);
+    let mut host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&["--config-files-dir", dir])
+        .start();
     let tiny = open_with_fixture(&host, "tiny", "tiny.json");
     assert_eq!(tiny["status"], "WORKING", "{tiny}");
     let (status, _) = host.post(

@@ -324,10 +324,10 @@ fn a_session_can_start_from_its_own_fixture() {
         r#"{"contacts": [{"id": "10000000000@c.us", "number": "10000000000", "name": "Only One", "isWAContact": true}]}"#,
     )
     .unwrap();
-    let host = Host::start_with(
-        &[engines::SANDBOX],
-        &["--config-files-dir", fixtures.path().to_str().unwrap()],
-    );
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&["--config-files-dir", fixtures.path().to_str().unwrap()])
+        .start();
     host.create_session("tiny", "sandbox", json!({"fixture": "tiny.json"}));
     let (_, list) = host.get("/api/tiny/contacts/all");
     assert_eq!(ids(&list), ["10000000000@c.us"]);

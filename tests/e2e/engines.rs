@@ -156,7 +156,10 @@ fn a_panicking_engine_fails_only_its_own_request() {
 
 #[test]
 fn a_slow_engine_gets_504_after_the_deadline_and_the_host_goes_on() {
-    let host = Host::start_with(&[engines::COUNTING], &["--engine-timeout", "0.5"]);
+    let host = Host::builder()
+        .engines(&[engines::COUNTING])
+        .args(&["--engine-timeout", "0.5"])
+        .start();
     host.create_session("slow", "counting", json!({"delayMs": 20_000}));
     let (status, body) = host.get("/api/slow/contacts/all");
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");

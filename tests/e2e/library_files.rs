@@ -132,7 +132,10 @@ fn truncated_and_half_written_libraries_dropped_in_are_rejected_by_reload() {
 
 #[test]
 fn watch_survives_a_library_paused_mid_copy_and_loads_it_once_whole() {
-    let host = Host::start_with(&[engines::SANDBOX], &["--watch"]);
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&["--watch"])
+        .start();
     host.create_session("default", "sandbox", json!({}));
     let file_name = library_file("evolving");
     let whole = bytes_of(engines::EVOLVING_V2);

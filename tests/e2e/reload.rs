@@ -155,7 +155,7 @@ fn a_new_version_is_loaded_beside_the_old_and_sessions_move_one_at_a_time() {
 /// once they are loaded, never SIGHUP's default action ending the host.
 #[test]
 fn a_sighup_during_start_up_is_a_rescan_not_the_end_of_the_host() {
-    let mut host = Host::start_loading(&[engines::SANDBOX]);
+    let mut host = Host::builder().engines(&[engines::SANDBOX]).start_loading();
     host.signal("HUP");
     host.wait_until_serving();
     host.eventually("the rescan the SIGHUP asked for", || {
@@ -264,7 +264,7 @@ fn reload_rejects_bad_and_duplicate_libraries_with_reasons() {
 
 #[test]
 fn watch_loads_a_library_dropped_into_the_directory() {
-    let host = Host::start_with(&[], &["--watch"]);
+    let host = Host::builder().args(&["--watch"]).start();
     // Copied in under a temporary name, then renamed, as an operator should.
     let staged = host.engines_dir().join("evolving.partial");
     fs::copy(artifact(&library_file(engines::EVOLVING_V2)), &staged).unwrap();

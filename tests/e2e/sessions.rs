@@ -1,11 +1,9 @@
 //! WAHA's session lifecycle and pairing, through the real binary, and what
 //! survives a crash of the host.
 
-use std::{io::Read, process::Stdio};
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use wharf_e2e::{Host, engines, wait_for_exit, wharf};
+use wharf_e2e::{Host, engines};
 
 fn names(list: &Value) -> Vec<&str> {
     list.as_array()
@@ -197,24 +195,9 @@ fn the_host_restarts_running_sessions_after_a_crash_and_leaves_stopped_ones() {
 fn a_second_host_on_the_same_data_directory_is_refused() {
     let host = Host::start(&[engines::SANDBOX]);
     host.create_session("mine", "sandbox", json!({}));
-    let mut second = wharf()
-        .args(["serve", "--listen", "127.0.0.1:0", "--engines-dir"])
-        .arg(host.engines_dir())
-        .arg("--data-dir")
-        .arg(host.data_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start a second wharf");
-    let exit = wait_for_exit(&mut second);
-    let mut said = String::new();
-    second
-        .stderr
-        .take()
-        .expect("its standard error")
-        .read_to_string(&mut said)
-        .expect("read its standard error");
-    assert!(!exit.success(), "{said}");
+    let second = Host::builder().data_dir(&host.data_dir()).run_to_end();
+    let said = second.stderr;
+    assert_ne!(second.code, Some(0), "{said}");
     let lock = host.data_dir().join("wharf.lock");
     assert!(
         said.contains(&format!(

@@ -11,12 +11,11 @@ use std::{
     io::{self, Read, Write},
     net::{SocketAddr, TcpStream},
     path::Path,
-    process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use serde_json::{Value, json};
-use wharf_e2e::{Host, artifact, engines, listening_address};
+use wharf_e2e::{Host, engines};
 
 /// How long a test waits for the host to close a connection. Far longer
 /// than the 1 s timeouts the hosts below get, and shorter than the 60 s
@@ -138,17 +137,17 @@ fn fresh_get(host: &Host, path: &str) -> (u16, Value) {
     let response = client
         .get(host.url(path))
         .send()
-        .unwrap_or_else(|err| panic!("GET {path}: {err}"));
+        .unwrap_or_else(|err| panic!("GET {path}: {err}\n{}", host.log()));
     let status = response.status().as_u16();
     (status, response.json().expect("a JSON body"))
 }
 
 #[test]
 fn a_connection_that_stops_mid_headers_is_closed_after_the_header_timeout() {
-    let host = Host::start_with(
-        &[engines::SANDBOX],
-        &["--header-timeout", "1", "--idle-timeout", "60"],
-    );
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&["--header-timeout", "1", "--idle-timeout", "60"])
+        .start();
     let mut stream = connect(address(&host));
     stream
         .write_all(b"GET /ping HTTP/1.1\r\nHost: wharf\r\nX-Slow: ")
@@ -163,10 +162,10 @@ fn a_connection_that_stops_mid_headers_is_closed_after_the_header_timeout() {
 
 #[test]
 fn a_stalled_body_gets_408_and_the_connection_is_closed() {
-    let host = Host::start_with(
-        &[engines::SANDBOX],
-        &["--body-timeout", "1", "--idle-timeout", "60"],
-    );
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&["--body-timeout", "1", "--idle-timeout", "60"])
+        .start();
     let mut stream = connect(address(&host));
     stream
         .write_all(
@@ -193,10 +192,10 @@ fn a_stalled_body_gets_408_and_the_connection_is_closed() {
 
 #[test]
 fn silent_and_idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
-    let host = Host::start_with(
-        &[engines::SANDBOX],
-        &["--idle-timeout", "1", "--header-timeout", "60"],
-    );
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&["--idle-timeout", "1", "--header-timeout", "60"])
+        .start();
     let mut silent = connect(address(&host));
     assert_eq!(until_closed(&mut silent, "a silent connection"), "");
 
@@ -221,17 +220,17 @@ fn silent_and_idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
 fn while_hundreds_of_slow_connections_are_held_others_are_still_answered() {
     const LIMIT: usize = 40;
     const SLOW: usize = 300;
-    let host = Host::start_with(
-        &[engines::SANDBOX],
-        &[
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&[
             "--max-connections",
             &LIMIT.to_string(),
             "--header-timeout",
             "60",
             "--idle-timeout",
             "60",
-        ],
-    );
+        ])
+        .start();
     host.create_session("default", "sandbox", json!({}));
 
     let slow: Vec<TcpStream> = (0..SLOW)
@@ -288,15 +287,15 @@ fn busy_connection(address: SocketAddr) -> TcpStream {
 #[test]
 fn when_every_connection_is_busy_a_new_one_gets_503_and_is_closed() {
     const LIMIT: usize = 5;
-    let host = Host::start_with(
-        &[engines::SANDBOX],
-        &[
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&[
             "--max-connections",
             &LIMIT.to_string(),
             "--body-timeout",
             "60",
-        ],
-    );
+        ])
+        .start();
     let busy: Vec<TcpStream> = (0..LIMIT)
         .map(|_| busy_connection(address(&host)))
         .collect();
@@ -327,96 +326,27 @@ fn when_every_connection_is_busy_a_new_one_gets_503_and_is_closed() {
     );
 }
 
-/// `wharf serve` started through `sh` so that `ulimit` can set the file
-/// descriptor limits it inherits; killed when dropped.
-struct LimitedHost {
-    child: Child,
-    address: SocketAddr,
-    _root: tempfile::TempDir,
-}
-
-impl LimitedHost {
-    fn start(ulimit: &str, extra_args: &[&str]) -> LimitedHost {
-        let root = tempfile::tempdir().expect("a temporary directory");
-        let engines_dir = root.path().join("engines");
-        std::fs::create_dir_all(&engines_dir).expect("the engines directory");
-        let log_path = root.path().join("wharf.log");
-        let log = std::fs::File::create(&log_path).expect("the host log");
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
-            .arg(artifact(&format!("wharf{}", std::env::consts::EXE_SUFFIX)))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .arg("--engines-dir")
-            .arg(&engines_dir)
-            .arg("--data-dir")
-            .arg(root.path().join("data"))
-            .args(extra_args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("WHARF_API_KEY")
-            .env_remove("WAHA_API_KEY")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("the host log"))
-            .stderr(log)
-            .spawn()
-            .expect("start the wharf binary");
-        let address = listening_address(&log_path, &mut child);
-        LimitedHost {
-            child,
-            address,
-            _root: root,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self._root.path().join("wharf.log")).unwrap_or_default()
-    }
-
-    /// The soft and hard limits on open files, as the kernel reports them.
-    #[cfg(target_os = "linux")]
-    fn open_files_limits(&self) -> (String, String) {
-        let limits = std::fs::read_to_string(
-            Path::new("/proc")
-                .join(self.child.id().to_string())
-                .join("limits"),
-        )
+/// The soft and hard limits on open files of process `pid`, as the kernel
+/// reports them.
+#[cfg(target_os = "linux")]
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("limits"))
         .expect("the host's /proc limits");
-        let line = limits
-            .lines()
-            .find(|line| line.starts_with("Max open files"))
-            .unwrap_or_else(|| panic!("no open files line in {limits}"));
-        let mut numbers = line.split_whitespace().skip(3);
-        let soft = numbers.next().expect("the soft limit").to_owned();
-        let hard = numbers.next().expect("the hard limit").to_owned();
-        (soft, hard)
-    }
-
-    fn ping(&self) -> (u16, Value) {
-        let response = reqwest::blocking::Client::builder()
-            .timeout(BOUND)
-            .build()
-            .expect("an HTTP client")
-            .get(format!("http://{}/ping", self.address))
-            .send()
-            .unwrap_or_else(|err| panic!("GET /ping: {err}\n{}", self.log()));
-        let status = response.status().as_u16();
-        (status, response.json().expect("a JSON body"))
-    }
-}
-
-impl Drop for LimitedHost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no open files line in {limits}"));
+    let mut numbers = line.split_whitespace().skip(3);
+    let soft = numbers.next().expect("the soft limit").to_owned();
+    let hard = numbers.next().expect("the hard limit").to_owned();
+    (soft, hard)
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn the_host_raises_its_open_files_soft_limit_to_the_hard_limit() {
-    let host = LimitedHost::start("-S -n 256", &[]);
-    let (soft, hard) = host.open_files_limits();
+    let host = Host::builder().ulimit("-S -n 256").start();
+    let (soft, hard) = open_files_limits(host.pid());
     assert_ne!(hard, "256", "this test needs a hard limit above 256");
     assert_eq!(soft, hard, "{}", host.log());
     assert!(
@@ -429,10 +359,10 @@ fn the_host_raises_its_open_files_soft_limit_to_the_hard_limit() {
 #[test]
 fn with_few_file_descriptors_the_host_keeps_answering_past_them() {
     // Soft and hard: the host cannot raise it, and must stay under it.
-    let host = LimitedHost::start("-n 128", &[]);
-    let silent: Vec<TcpStream> = (0..200).map(|_| connect(host.address)).collect();
+    let host = Host::builder().ulimit("-n 128").start();
+    let silent: Vec<TcpStream> = (0..200).map(|_| connect(address(&host))).collect();
     assert_eq!(
-        host.ping(),
+        fresh_get(&host, "/ping"),
         (200, json!({"message": "pong"})),
         "{}",
         host.log()
@@ -478,7 +408,7 @@ fn on_sigterm_a_request_under_way_is_finished_and_idle_connections_are_closed() 
 /// must shut it down cleanly, never end it by the signal's default action.
 #[test]
 fn a_sigterm_during_start_up_shuts_the_host_down_cleanly() {
-    let mut host = Host::start_loading(&[engines::SANDBOX]);
+    let mut host = Host::builder().engines(&[engines::SANDBOX]).start_loading();
     host.signal("TERM");
     let exit = host.wait_for_exit();
     assert!(

@@ -71,12 +71,30 @@ pub fn artifact(file_name: &str) -> PathBuf {
 
 /// The `wharf` binary, for its command-line tools.
 pub fn wharf() -> Command {
-    let mut command = Command::new(artifact(&format!("wharf{}", std::env::consts::EXE_SUFFIX)));
+    wharf_under_ulimit(None)
+}
+
+/// The `wharf` binary; with `ulimit`, started through `sh`, which sets
+/// those limits (`ulimit`'s own options: `-n 128`) on itself and then
+/// becomes wharf, which inherits them.
+fn wharf_under_ulimit(ulimit: Option<&str>) -> Command {
+    let binary = artifact(&format!("wharf{}", std::env::consts::EXE_SUFFIX));
+    let mut command = match ulimit {
+        Some(limits) => {
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("ulimit {limits} && exec \"$0\" \"$@\""))
+                .arg(binary);
+            sh
+        }
+        None => Command::new(binary),
+    };
     command.stdin(Stdio::null()).env("NO_COLOR", "1");
     command
 }
 
-/// What a run of the `wharf` command-line tools gave.
+/// What a run of `wharf` to its end gave: of its command-line tools, or of
+/// a host that refuses to start ([`HostBuilder::run_to_end`]).
 pub struct Ran {
     /// The exit code; `None` when a signal ended it.
     pub code: Option<i32>,
@@ -124,7 +142,7 @@ const LISTENING: &str = "wharf listening on http://";
 /// The host picks its own port: a port found free by the test and handed
 /// to the host can be taken by another test's host or client in between,
 /// and the test then talks to a host that is not its own.
-pub fn listening_address(log: &Path, child: &mut Child) -> SocketAddr {
+fn listening_address(log: &Path, child: &mut Child) -> SocketAddr {
     until("wharf to say where it listens", POLL, || {
         let text = fs::read_to_string(log).unwrap_or_default();
         if let Some(address) = text.lines().find_map(|line| {
@@ -165,7 +183,7 @@ pub fn until<T, Seen: std::fmt::Display>(
 }
 
 /// Sends `signal` (a name as `kill` takes it: `TERM`, `HUP`) to a process.
-pub fn send_signal(pid: u32, signal: &str) {
+fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())
@@ -175,7 +193,7 @@ pub fn send_signal(pid: u32, signal: &str) {
 }
 
 /// Waits for `child` to end, for at most [`PATIENCE`].
-pub fn wait_for_exit(child: &mut Child) -> ExitStatus {
+fn wait_for_exit(child: &mut Child) -> ExitStatus {
     until("the process to exit", POLL, || {
         child
             .try_wait()
@@ -184,41 +202,64 @@ pub fn wait_for_exit(child: &mut Child) -> ExitStatus {
     })
 }
 
-/// A running `wharf serve`, killed when dropped.
-pub struct Host {
-    child: Option<Child>,
-    address: SocketAddr,
-    root: TempDir,
-    client: Client,
-    extra_args: Vec<String>,
+/// How to start a [`Host`]: the engines in its engines directory, and
+/// whatever else a test needs beyond the command line every host gets.
+/// Made by [`Host::builder`].
+#[derive(Default)]
+pub struct HostBuilder {
+    engines: Vec<String>,
+    args: Vec<String>,
     env: Vec<(String, String)>,
+    data_dir: Option<PathBuf>,
+    ulimit: Option<String>,
 }
 
-impl Host {
-    /// Starts a host whose engines directory holds the named libraries.
-    pub fn start(libraries: &[&str]) -> Host {
-        Self::start_with(libraries, &[])
+impl HostBuilder {
+    /// Puts the named engine libraries in the host's engines directory.
+    pub fn engines(mut self, libraries: &[&str]) -> Self {
+        self.engines.extend(libraries.iter().map(|l| l.to_string()));
+        self
     }
 
-    /// Like [`Host::start`], with more command-line arguments.
-    pub fn start_with(libraries: &[&str], extra_args: &[&str]) -> Host {
-        Self::start_with_env(libraries, extra_args, &[])
+    /// Adds command-line arguments after those every host gets.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
     }
 
-    /// Like [`Host::start_with`], with environment variables for the host.
-    /// With `WHARF_API_KEY` among them, the request helpers send that key.
-    pub fn start_with_env(libraries: &[&str], extra_args: &[&str], env: &[(&str, &str)]) -> Host {
-        let mut host = Self::prepare(libraries, extra_args, env);
+    /// Sets an environment variable for the host. With `WHARF_API_KEY`,
+    /// the request helpers send that key.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Serves from `dir` rather than from a data directory of the host's
+    /// own: for a second host on another host's data.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// Starts the host under `ulimit limits` (`-n 128`, `-S -n 256`): for
+    /// how it lives with the limits it inherits.
+    pub fn ulimit(mut self, limits: &str) -> Self {
+        self.ulimit = Some(limits.to_owned());
+        self
+    }
+
+    /// Starts the host and waits until it serves.
+    pub fn start(self) -> Host {
+        let mut host = self.build();
         host.launch();
         host
     }
 
-    /// Starts a host with the named libraries and returns as soon as it
-    /// has begun loading them, before it listens: for what happens to a
-    /// host still starting up. [`Host::wait_until_serving`] waits for the
-    /// rest.
-    pub fn start_loading(libraries: &[&str]) -> Host {
-        let mut host = Self::prepare(libraries, &[], &[]);
+    /// Starts the host and returns as soon as it has begun loading its
+    /// engines, before it listens: for what happens to a host still
+    /// starting up. [`Host::wait_until_serving`] waits for the rest.
+    pub fn start_loading(self) -> Host {
+        let mut host = self.build();
         host.spawn();
         // Loading takes tens of milliseconds: look often, to catch it.
         until(
@@ -236,28 +277,92 @@ impl Host {
         host
     }
 
-    fn prepare(libraries: &[&str], extra_args: &[&str], env: &[(&str, &str)]) -> Host {
+    /// Runs the host until it ends by itself, for a host that must refuse
+    /// to start; its standard output and error are kept apart, unlike in
+    /// [`Host::log`]. Fails after as long as a host may take to start.
+    pub fn run_to_end(self) -> Ran {
+        let mut host = self.build();
+        let stdout = host.root.path().join("stdout");
+        let stderr = host.root.path().join("stderr");
+        host.spawn_into(
+            fs::File::create(&stdout).expect("a file for the standard output"),
+            fs::File::create(&stderr).expect("a file for the standard error"),
+        );
+        let status = host.wait_for_exit();
+        Ran {
+            code: status.code(),
+            stdout: fs::read_to_string(stdout).expect("the standard output"),
+            stderr: fs::read_to_string(stderr).expect("the standard error"),
+        }
+    }
+
+    /// The host's directories and its command line, not started yet.
+    fn build(self) -> Host {
         let root = tempfile::tempdir().expect("a temporary directory");
         let engines_dir = root.path().join("engines");
         fs::create_dir_all(&engines_dir).expect("the engines directory");
-        for library in libraries {
+        for library in &self.engines {
             let file = library_file(library);
             fs::copy(artifact(&file), engines_dir.join(&file)).expect("copy the engine library");
         }
+        let data_dir = self.data_dir.unwrap_or_else(|| root.path().join("data"));
+        let mut command = wharf_under_ulimit(self.ulimit.as_deref());
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--engines-dir")
+            .arg(&engines_dir)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(&self.args)
+            .env("RUST_LOG", "info")
+            .env_remove("WHARF_API_KEY")
+            .env_remove("WAHA_API_KEY")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         Host {
+            command,
             child: None,
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             root,
+            data_dir,
             client: Client::builder()
                 .timeout(PATIENCE)
                 .build()
                 .expect("an HTTP client"),
-            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            api_key: self
+                .env
+                .into_iter()
+                .find(|(k, _)| k == "WHARF_API_KEY")
+                .map(|(_, key)| key),
         }
+    }
+}
+
+/// A running `wharf serve`, killed when dropped.
+pub struct Host {
+    /// The `wharf serve` command line, kept to start the host again.
+    command: Command,
+    child: Option<Child>,
+    address: SocketAddr,
+    root: TempDir,
+    data_dir: PathBuf,
+    client: Client,
+    /// The key the request helpers send, if the host was given one.
+    api_key: Option<String>,
+}
+
+impl Host {
+    /// Starts a host whose engines directory holds the named libraries, and
+    /// waits until it serves: what most tests need. [`Host::builder`] for
+    /// anything more.
+    pub fn start(libraries: &[&str]) -> Host {
+        Self::builder().engines(libraries).start()
+    }
+
+    /// A host to set up beyond its engines: arguments, environment, limits.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
     }
 
     fn launch(&mut self) {
@@ -269,23 +374,17 @@ impl Host {
         self.root.path().join("wharf.log")
     }
 
+    /// Starts the process, with a fresh log.
     fn spawn(&mut self) {
         let log = fs::File::create(self.log_path()).expect("the host log");
-        let child = wharf()
-            .arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--engines-dir")
-            .arg(self.engines_dir())
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .args(&self.extra_args)
-            .env("RUST_LOG", "info")
-            .env_remove("WHARF_API_KEY")
-            .env_remove("WAHA_API_KEY")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(log.try_clone().expect("the host log"))
-            .stderr(log)
+        self.spawn_into(log.try_clone().expect("the host log"), log);
+    }
+
+    fn spawn_into(&mut self, stdout: fs::File, stderr: fs::File) {
+        let child = self
+            .command
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .expect("start the wharf binary");
         // Kept before waiting, so a host that never gets going is still
@@ -361,7 +460,7 @@ impl Host {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.root.path().join("data")
+        self.data_dir.clone()
     }
 
     /// The data directory the host gives one session.
@@ -396,8 +495,8 @@ impl Host {
     /// A request to the host, with the API key when the host has one.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let request = self.client.request(method, self.url(path));
-        match self.env.iter().find(|(k, _)| k == "WHARF_API_KEY") {
-            Some((_, key)) => request.header("X-Api-Key", key),
+        match &self.api_key {
+            Some(key) => request.header("X-Api-Key", key),
             None => request,
         }
     }

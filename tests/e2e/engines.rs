@@ -254,14 +254,14 @@ fn a_session_stopped_while_opening_has_its_engine_session_closed() {
     assert_eq!(status, StatusCode::CREATED);
     let (_, stopped) = host.post("/api/sessions/slow/stop", json!({}));
     assert_eq!(stopped["status"], "STOPPED");
-    let started = std::time::Instant::now();
-    while host.calls("slow").is_empty() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the abandoned engine session was never closed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    host.eventually("the abandoned engine session to be closed", || {
+        let calls = host.calls("slow");
+        if calls.is_empty() {
+            Err(json!(calls))
+        } else {
+            Ok(())
+        }
+    });
     assert_eq!(host.calls("slow"), ["close "]);
     assert_eq!(host.get("/api/sessions/slow").1["status"], "STOPPED");
 }

@@ -392,17 +392,17 @@ impl Host {
         self.child = Some(child);
     }
 
-    /// Waits until the host listens and answers `/ping`.
+    /// Waits until the host listens and answers `/ping`; panics with its
+    /// log if it exits first.
     pub fn wait_until_serving(&mut self) {
         let log_path = self.log_path();
         self.address = listening_address(&log_path, self.child.as_mut().expect("the host runs"));
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = self.client.get(self.url("/ping")).send()
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
+        until("wharf to answer /ping", POLL, || {
+            let answer = match self.client.get(self.url("/ping")).send() {
+                Ok(response) if response.status() == StatusCode::OK => return Ok(()),
+                Ok(response) => response.status().to_string(),
+                Err(err) => err.to_string(),
+            };
             if let Some(status) = self
                 .child
                 .as_mut()
@@ -410,13 +410,8 @@ impl Host {
             {
                 panic!("wharf exited with {status} while starting:\n{}", self.log());
             }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "wharf did not answer /ping within {PATIENCE:?}:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+            Err(format!("{answer}\n{}", self.log()))
+        });
     }
 
     /// Kills the host without warning, as a crash would, and starts it again

@@ -14,7 +14,7 @@ use abi_stable::{
     std_types::{RArc, ROption, RResult, RStr, RVec},
 };
 use wharf::{
-    engines::{Loader, PrivateCopies, Probe, Registry},
+    engines::{EngineRef, Loader, PrivateCopies, Probe, Registry},
     sessions::{NewSession, SessionManager},
     storage::Storage,
 };
@@ -88,13 +88,17 @@ fn main() {
             Probe::new(env!("CARGO_BIN_EXE_wharf")),
         );
         let registry = Arc::new(Registry::load(&engines, loader));
-        assert!(registry.engine("sandbox").is_some(), "the sandbox engine must load");
+        let sandbox = EngineRef::parse("sandbox").expect("a valid engine name");
+        assert!(
+            registry.snapshot().resolve(&sandbox).is_some(),
+            "the sandbox engine must load"
+        );
         let storage = Storage::open(&dir.path().join("wharf.db")).expect("a database");
         let sessions = SessionManager::new(
             registry,
             storage,
             dir.path().join("abi"),
-            "sandbox".into(),
+            sandbox,
             Duration::from_secs(30),
         );
         let managed = sessions

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::{http::auth::ApiKeys, sessions::config_files::ConfigFiles};
+use crate::{engines::EngineRef, http::auth::ApiKeys, sessions::config_files::ConfigFiles};
 
 /// wharf: a WhatsApp HTTP API server (WAHA-compatible) with plug-in engines.
 #[derive(Debug, Parser)]
@@ -204,13 +204,20 @@ impl ServeArgs {
         }
     }
 
-    pub fn default_engine(&self) -> String {
-        self.default_engine
-            .clone()
-            .or_else(|| std::env::var("WHATSAPP_DEFAULT_ENGINE").ok())
-            .map(|name| name.trim().to_ascii_lowercase())
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| "sandbox".to_owned())
+    /// The engine of a session that names none: `--default-engine`, else
+    /// WAHA's `WHATSAPP_DEFAULT_ENGINE`, else `sandbox`. One that does not
+    /// parse stops the host at start, naming where it came from.
+    pub fn default_engine(&self) -> anyhow::Result<EngineRef> {
+        let given = match &self.default_engine {
+            Some(text) => Some(("--default-engine (WHARF_DEFAULT_ENGINE)", text.clone())),
+            None => std::env::var("WHATSAPP_DEFAULT_ENGINE")
+                .ok()
+                .map(|text| ("WHATSAPP_DEFAULT_ENGINE", text)),
+        };
+        let (source, text) = given
+            .filter(|(_, text)| !text.trim().is_empty())
+            .unwrap_or(("the default engine", "sandbox".to_owned()));
+        EngineRef::parse(&text).map_err(|problem| anyhow::anyhow!("{source}: {problem}"))
     }
 
     /// The bounds on client connections, given the open files limit in

@@ -149,7 +149,10 @@ fn gate_when<'a>(
     let (entered, defined_engine) = sessions.with(session, |managed| {
         let entered = managed.enter();
         let run = entered.as_ref().map_or_else(|run| run, CallGuard::run);
-        let defined_engine = run.engine().is_none().then(|| managed.engine_name());
+        let defined_engine = run
+            .engine()
+            .is_none()
+            .then(|| managed.defined_engine(sessions.registry()));
         (entered, defined_engine)
     })?;
     let run = entered.as_ref().map_or_else(|run| run, CallGuard::run);
@@ -160,7 +163,7 @@ fn gate_when<'a>(
         (Some(engine), _) => engine,
         (None, defined) => {
             stopped_on = defined
-                .and_then(|name| sessions.registry().engine(&name))
+                .flatten()
                 .ok_or_else(|| CallError::not_in(session, run.state().status(), needed))?;
             &stopped_on
         }

@@ -62,10 +62,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let storage = Storage::open(&args.data_dir.join("wharf.db"))?;
     let sessions = Arc::new(
         SessionManager::new(
-            registry,
+            Arc::clone(&registry),
             storage,
             args.data_dir.clone(),
-            args.default_engine(),
+            args.default_engine()?,
             args.engine_timeout,
         )
         .with_config_files(config_files),
@@ -92,6 +92,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("wharf listening on http://{address}");
     let app = http::app(
         AppState::new(AppParts {
+            registry,
             sessions: Arc::clone(&sessions),
             profile_pictures: ProfilePictures::default(),
             started_at: std::time::SystemTime::now(),

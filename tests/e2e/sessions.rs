@@ -297,3 +297,13 @@ fn pairing_serves_the_qr_code_and_the_pairing_code() {
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(body["feature"], "auth.code");
 }
+
+#[test]
+fn a_default_engine_that_is_no_engine_reference_stops_the_host_naming_it() {
+    let ran = Host::builder()
+        .env("WHATSAPP_DEFAULT_ENGINE", "web js")
+        .run_to_end();
+    assert_ne!(ran.code, Some(0));
+    let stderr = ran.stderr;
+    assert!(stderr.contains("WHATSAPP_DEFAULT_ENGINE: "), "{stderr}");
+}

@@ -32,7 +32,7 @@ use wharf_engine_api::{
     ffi::{EngineModuleRef, FfiResult, SessionBox},
 };
 
-use super::Operation;
+use super::{EngineRef, Operation};
 
 /// Whether an engine may be asked to do one feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +92,15 @@ impl LoadedEngine {
         &self.version
     }
 
-    /// `name@version`: this exact engine, as a session can name it.
+    /// This exact engine, as a session can name it.
+    pub fn reference(&self) -> EngineRef {
+        EngineRef {
+            name: self.name().to_owned(),
+            version: Some(self.version.clone()),
+        }
+    }
+
+    /// `name@version`: [`LoadedEngine::reference`] as text.
     pub fn label(&self) -> String {
         format!("{}@{}", self.name(), self.version)
     }

@@ -34,6 +34,8 @@ pub use engine_ref::{ENGINE_REF_PATTERN, EngineRef};
 pub use library::{Feature, Fingerprint, LoadedEngine, RejectedLibrary};
 pub use loader::{Loader, PrivateCopies};
 pub use operation::{Group, Operation};
+#[cfg(test)]
+pub(crate) use probe::testing;
 pub use probe::{PROBE_COMMAND, Probe, run as probe_engine};
 
 /// What became of one library file: loaded, or rejected with the reason.
@@ -74,14 +76,6 @@ impl Snapshot {
                 .find(|engine| engine.version() == version)
                 .cloned(),
         }
-    }
-
-    /// [`Snapshot::resolve`] for a reference in text; `None` when it does
-    /// not parse either.
-    pub fn engine(&self, reference: &str) -> Option<Arc<LoadedEngine>> {
-        EngineRef::parse(reference)
-            .ok()
-            .and_then(|reference| self.resolve(&reference))
     }
 
     /// Every loaded engine, by name, newest version first.
@@ -210,11 +204,6 @@ impl Registry {
     /// The current scan.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// [`Snapshot::engine`] in the current scan.
-    pub fn engine(&self, reference: &str) -> Option<Arc<LoadedEngine>> {
-        self.snapshot().engine(reference)
     }
 
     /// Engines a rescan dropped that sessions still run on.

@@ -142,6 +142,9 @@ mod tests {
 
     #[test]
     fn an_operation_prints_as_its_key_and_lines_up_in_tables() {
-        assert_eq!(format!("{:<15}|", Operation::ContactsGet), "contacts.get   |");
+        assert_eq!(
+            format!("{:<15}|", Operation::ContactsGet),
+            "contacts.get   |"
+        );
     }
 }

@@ -34,7 +34,7 @@ use self::{
     errors::ApiError,
     profile_pictures::ProfilePictures,
 };
-use crate::sessions::SessionManager;
+use crate::{engines::Registry, sessions::SessionManager};
 
 /// Request bodies are small JSON objects; anything larger is refused (413)
 /// before it is read into memory.
@@ -47,6 +47,7 @@ pub(crate) struct AppState(Arc<AppParts>);
 
 /// The parts of [`AppState`].
 pub(crate) struct AppParts {
+    pub registry: Arc<Registry>,
     pub sessions: Arc<SessionManager>,
     pub profile_pictures: ProfilePictures,
     pub started_at: SystemTime,

@@ -34,6 +34,7 @@
 pub mod config_files;
 mod errors;
 mod host_services;
+mod spec;
 mod status;
 
 pub use errors::SessionError;
@@ -57,7 +58,11 @@ use tokio::{sync::Notify, task::JoinHandle};
 use utoipa::ToSchema;
 use wharf_engine_api::{EngineError, SessionContext, ffi::SessionBox};
 
-use self::{config_files::ConfigFiles, host_services::EngineBridge};
+use self::{
+    config_files::ConfigFiles,
+    host_services::EngineBridge,
+    spec::{DefinedEngine, Spec},
+};
 use crate::{
     engines::{
         EngineRef, LoadedEngine, Registry,
@@ -365,22 +370,22 @@ impl Run {
     }
 }
 
-/// What a session is: its engine and config.
-#[derive(Debug, Clone)]
-struct Spec {
-    engine: String,
-    config: Value,
-}
-
 /// A session the host knows about.
 pub struct ManagedSession {
     name: String,
     spec: Mutex<Spec>,
     run: Mutex<Arc<Run>>,
     /// Serializes create, start, stop, restart, update, logout and delete of
-    /// this session. Holds `true` once the session is deleted: a request
-    /// that looked the session up before then must not act on it.
-    lifecycle: tokio::sync::Mutex<bool>,
+    /// this session. A request that looked the session up before it was
+    /// deleted must not act on it: it finds [`Existence::Deleted`] here.
+    lifecycle: tokio::sync::Mutex<Existence>,
+}
+
+/// Whether a session still exists, as its lifecycle lock holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existence {
+    Exists,
+    Deleted,
 }
 
 impl ManagedSession {
@@ -388,10 +393,11 @@ impl ManagedSession {
         &self.name
     }
 
-    /// The engine the session is defined to run on: `name` (the newest
-    /// loaded version) or `name@version`.
-    pub fn engine_name(&self) -> String {
-        lock(&self.spec).engine.clone()
+    /// The engine the session is defined to run on, in the current scan of
+    /// `registry`.
+    pub fn defined_engine(&self, registry: &Registry) -> Option<Arc<LoadedEngine>> {
+        let engine = lock(&self.spec).engine.clone();
+        engine.resolve(&registry.snapshot())
     }
 
     /// The current (or last) run.
@@ -419,9 +425,9 @@ impl ManagedSession {
     }
 
     /// Takes the lifecycle lock; a session deleted meanwhile is a 404.
-    async fn lock_lifecycle(&self) -> Result<tokio::sync::MutexGuard<'_, bool>, SessionError> {
+    async fn lock_lifecycle(&self) -> Result<tokio::sync::MutexGuard<'_, Existence>, SessionError> {
         let lifecycle = self.lifecycle.lock().await;
-        if *lifecycle {
+        if *lifecycle == Existence::Deleted {
             return Err(SessionError::NotFound {
                 session: self.name.clone(),
             });
@@ -479,7 +485,7 @@ pub struct SessionManager {
     registry: Arc<Registry>,
     storage: Storage,
     sessions_dir: PathBuf,
-    default_engine: String,
+    default_engine: EngineRef,
     deadline: Duration,
     config_files: Arc<ConfigFiles>,
     sessions: RwLock<BTreeMap<String, Arc<ManagedSession>>>,
@@ -490,7 +496,7 @@ impl SessionManager {
         registry: Arc<Registry>,
         storage: Storage,
         data_dir: PathBuf,
-        default_engine: String,
+        default_engine: EngineRef,
         deadline: Duration,
     ) -> Self {
         Self {
@@ -562,7 +568,7 @@ impl SessionManager {
     /// The WAHA session object. Each lock is taken once and the config
     /// copied once (masked): a list of 10,000 sessions builds 10,000.
     pub fn info(&self, session: &ManagedSession) -> SessionInfo {
-        let (engine_name, config) = {
+        let (engine, config) = {
             let spec = lock(&session.spec);
             (spec.engine.clone(), secrets::masked(&spec.config))
         };
@@ -570,7 +576,7 @@ impl SessionManager {
         let (status, reason, me) = run.state.status_and_me();
         let version = match run.engine.as_ref().filter(|_| status.is_active()) {
             Some(engine) => Some(engine.version().to_string()),
-            None => (self.registry.engine(&engine_name)).map(|e| e.version().to_string()),
+            None => (engine.resolve(&self.registry.snapshot())).map(|e| e.version().to_string()),
         };
         SessionInfo {
             name: session.name.clone(),
@@ -579,17 +585,22 @@ impl SessionManager {
             config,
             me,
             engine: EngineInfo {
-                engine: engine_name,
+                engine: engine.to_string(),
                 version,
             },
         }
     }
 
     /// Checks an engine reference from a client and that it names a loaded
-    /// engine; returns it as it is stored (`name` or `name@version`).
-    fn engine_reference(&self, field: &str, text: &str) -> Result<String, SessionError> {
+    /// engine.
+    fn engine_reference(&self, field: &str, text: &str) -> Result<EngineRef, SessionError> {
         let reference =
             EngineRef::parse(text).map_err(|problem| SessionError::invalid(field, problem))?;
+        self.loaded(field, reference)
+    }
+
+    /// `reference`, if it names a loaded engine.
+    fn loaded(&self, field: &str, reference: EngineRef) -> Result<EngineRef, SessionError> {
         let snapshot = self.registry.snapshot();
         if snapshot.resolve(&reference).is_none() {
             return Err(SessionError::invalid(
@@ -600,7 +611,7 @@ impl SessionManager {
                 ),
             ));
         }
-        Ok(reference.to_string())
+        Ok(reference)
     }
 
     /// Brings back the stored sessions and starts those that should run.
@@ -613,7 +624,16 @@ impl SessionManager {
             let name = session.name.clone();
             let should_run = session.should_run;
             started += usize::from(should_run);
-            self.insert(session.name, session.engine, session.config, should_run)
+            let engine = DefinedEngine::stored(session.engine);
+            if let DefinedEngine::Unparsable { text, problem } = &engine {
+                tracing::warn!(
+                    session = name,
+                    engine = text,
+                    problem,
+                    "the stored engine of the session is not an engine reference"
+                );
+            }
+            self.insert(session.name, engine, session.config, should_run)
                 .await;
             tracing::debug!(session = name, should_run, "session restored");
         }
@@ -626,7 +646,7 @@ impl SessionManager {
     async fn insert(
         &self,
         name: String,
-        engine: String,
+        engine: DefinedEngine,
         config: Value,
         start: bool,
     ) -> Arc<ManagedSession> {
@@ -634,7 +654,7 @@ impl SessionManager {
             name: name.clone(),
             spec: Mutex::new(Spec { engine, config }),
             run: Mutex::new(Run::new(None, SessionState::default())),
-            lifecycle: tokio::sync::Mutex::new(false),
+            lifecycle: tokio::sync::Mutex::new(Existence::Exists),
         });
         {
             let _lifecycle = session.lifecycle.lock().await;
@@ -655,7 +675,7 @@ impl SessionManager {
         validate_config(&request.config)?;
         let engine = match &request.engine {
             Some(engine) => self.engine_reference("engine", engine)?,
-            None => self.engine_reference("engine", &self.default_engine)?,
+            None => self.loaded("engine", self.default_engine.clone())?,
         };
         if self.get(&request.name).is_some() {
             return Err(SessionError::Exists {
@@ -664,7 +684,7 @@ impl SessionManager {
         }
         let stored = StoredSession {
             name: request.name.clone(),
-            engine: engine.clone(),
+            engine: engine.to_string(),
             config: request.config.clone(),
             should_run: request.start,
         };
@@ -674,7 +694,12 @@ impl SessionManager {
             });
         }
         Ok(self
-            .insert(request.name, engine, request.config, request.start)
+            .insert(
+                request.name,
+                DefinedEngine::Ref(engine),
+                request.config,
+                request.start,
+            )
             .await)
     }
 
@@ -727,7 +752,7 @@ impl SessionManager {
         let spec = {
             let current = lock(&session.spec).clone();
             Spec {
-                engine: engine.unwrap_or(current.engine),
+                engine: engine.map_or(current.engine, DefinedEngine::Ref),
                 config: match update.config {
                     Some(config) => {
                         secrets::unmasked(config, &current.config).map_err(|refused| {
@@ -742,7 +767,7 @@ impl SessionManager {
             }
         };
         self.storage
-            .update(&session.name, &spec.engine, &spec.config)
+            .update(&session.name, &spec.engine.to_string(), &spec.config)
             .await?;
         *lock(&session.spec) = spec;
         if session.run().was_started() {
@@ -799,14 +824,14 @@ impl SessionManager {
 
     /// Stops the session and deletes it with its data.
     pub async fn delete(&self, session: &Arc<ManagedSession>) -> Result<(), SessionError> {
-        let mut deleted = session.lock_lifecycle().await?;
+        let mut existence = session.lock_lifecycle().await?;
         self.close_run(session).await;
         // The data goes before the stored session and the name: until both
         // are gone no new session of this name can be created, so it can
         // never find this one's data.
         self.remove_data(&session.name).await?;
         self.storage.delete(&session.name).await?;
-        *deleted = true;
+        *existence = Existence::Deleted;
         self.sessions
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -831,13 +856,13 @@ impl SessionManager {
     /// not loaded, cannot open, or does not within the deadline leaves the
     /// session FAILED with the reason.
     fn start_run(&self, session: &Arc<ManagedSession>) {
-        let engine_name = session.engine_name();
+        let (defined, spec_config) = {
+            let spec = lock(&session.spec);
+            (spec.engine.clone(), spec.config.clone())
+        };
         let snapshot = self.registry.snapshot();
-        let Some(engine) = snapshot.engine(&engine_name) else {
-            let reason = format!(
-                "engine '{engine_name}' is not loaded; loaded engines: [{}]",
-                snapshot.labels().join(", ")
-            );
+        let Some(engine) = defined.resolve(&snapshot) else {
+            let reason = defined.why_unavailable(&session.name, &snapshot);
             tracing::warn!(session = session.name, %reason, "session cannot start");
             session.replace_run(Run::new(
                 None,
@@ -845,7 +870,6 @@ impl SessionManager {
             ));
             return;
         };
-        let spec_config = lock(&session.spec).config.clone();
         let state = SessionState {
             secrets: secrets::Scrubber::for_config(&spec_config),
             ..SessionState::with_status(Status::Starting, None)
@@ -1088,6 +1112,45 @@ mod tests {
         assert!(state.working_handle().is_none());
         state.set_status(Status::Failed, Some("boom".into()));
         assert_eq!(state.status(), (Status::Failed, Some("boom".into())));
+    }
+
+    /// A stored engine reference changed by hand into one that does not
+    /// parse: the session is still there, as stored, and says why it cannot
+    /// start.
+    #[tokio::test]
+    async fn a_session_whose_stored_engine_does_not_parse_is_kept_and_says_why() {
+        let root = tempfile::tempdir().unwrap();
+        let loader = crate::engines::Loader::new(
+            crate::engines::PrivateCopies::temporary().unwrap(),
+            crate::engines::testing::stand_in(),
+        );
+        let registry = Arc::new(Registry::load(&root.path().join("engines"), loader));
+        let storage = Storage::open(&root.path().join("wharf.db")).unwrap();
+        let stored = StoredSession {
+            name: "edited".into(),
+            engine: "sand box!".into(),
+            config: Value::Object(Default::default()),
+            should_run: true,
+        };
+        assert!(storage.insert(stored).await.unwrap());
+        let manager = SessionManager::new(
+            registry,
+            storage,
+            root.path().to_owned(),
+            EngineRef::parse("sandbox").unwrap(),
+            Duration::from_secs(5),
+        );
+        manager.restore().await.unwrap();
+
+        let info = manager.info(&manager.find("edited").unwrap());
+        assert_eq!(info.engine.engine, "sand box!");
+        assert_eq!(info.engine.version, None);
+        assert_eq!(info.status, Status::Failed);
+        let reason = info.reason.unwrap_or_default();
+        assert!(
+            reason.starts_with("the stored engine 'sand box!' is not an engine reference"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
             Arc::clone(&registry),
             Storage::open(&work.path().join("wharf.db"))?,
             work.path().join("data"),
-            engine.label(),
+            engine.reference(),
             args.engine_timeout,
         )
         .with_config_files(config_files),

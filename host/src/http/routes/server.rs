@@ -3,7 +3,6 @@
 
 use std::{
     collections::BTreeMap,
-    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -86,7 +85,7 @@ async fn health(State(state): State<AppState>, caller: Caller) -> Json<Health> {
             sessions: None,
         });
     }
-    let snapshot = state.sessions.registry().snapshot();
+    let snapshot = state.registry.snapshot();
     Json(Health {
         status: "ok",
         engines: Some(EngineCounts {
@@ -285,7 +284,7 @@ impl EngineLibrary {
 #[utoipa::path(get, path = "/api/server/engines", tag = TAG, operation_id = "server_engines",
     responses((status = 200, description = "The engine libraries", body = Vec<EngineLibrary>), ReadErrors))]
 async fn engines(State(state): State<AppState>) -> Json<Vec<EngineLibrary>> {
-    Json(EngineLibrary::all(state.sessions.registry()))
+    Json(EngineLibrary::all(&state.registry))
 }
 
 /// What a reload changed, and the engines after it.
@@ -313,7 +312,7 @@ struct Reloaded {
 #[utoipa::path(post, path = "/api/server/engines/reload", tag = TAG, operation_id = "server_engines_reload",
     responses((status = 200, description = "The engines were rescanned", body = Reloaded), ReloadErrors))]
 async fn reload_engines(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
-    let registry: &Arc<Registry> = state.sessions.registry();
+    let registry = &state.registry;
     let report = reload::rescan(registry).await.map_err(|err| {
         ApiError::internal(format!(
             "cannot read the engines directory {}: {err}",

@@ -5,16 +5,16 @@
 //! [`Registry`] (from a copy in a working directory), its sessions are opened by the real
 //! [`SessionManager`], and every operation goes through the real
 //! [`dispatch`](crate::dispatch::dispatch), with its feature gate and
-//! deadline. What the kit adds is the contract each answer must keep.
+//! deadline. What the checker adds is the contract each answer must keep.
 //!
 //! It writes only to a contact it creates itself, says which writes it will
 //! make before the first session opens, and lists the writes it made at
 //! the end (see `conformance/contacts.rs`).
 
 mod contacts;
+mod report;
 
 use std::{
-    fmt,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -25,6 +25,7 @@ use async_ffi::FfiFuture;
 use serde_json::Value;
 use wharf_engine_api::{ABI_VERSION, EngineError, ErrorKind, ListQuery, Support, ffi::SessionBox};
 
+use self::report::{Report, Verdict};
 use crate::{
     config::ConformanceArgs,
     dispatch::{CallError, dispatch, gate_pairing},
@@ -90,7 +91,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
         )
         .with_config_files(config_files),
     );
-    let kit = Kit {
+    let checker = Checker {
         sessions,
         engine,
         config,
@@ -98,11 +99,12 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
         fictional: contacts::Fictional::new(),
         read_only: args.read_only,
     };
-    kit.announce_writes(&mut report);
-    let status = kit.open(&mut report, SESSION, "a session opens").await;
+    checker.announce_writes(&mut report);
+    let status = checker.open(&mut report, SESSION, "a session opens").await;
     if status == Some(Status::Working) {
-        kit.check_contacts(&mut report).await;
-        kit.check_concurrency(&mut report, usize::from(args.concurrent_calls))
+        checker.check_contacts(&mut report).await;
+        checker
+            .check_concurrency(&mut report, usize::from(args.concurrent_calls))
             .await;
     } else {
         let why = match status {
@@ -114,7 +116,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
         };
         let unchecked: Vec<Operation> = Operation::of(Group::Contacts)
             .chain(Operation::of(Group::Lids))
-            .filter(|&operation| kit.supports(operation))
+            .filter(|&operation| checker.supports(operation))
             .collect();
         for &operation in &unchecked {
             report.skip(operation, &why);
@@ -130,9 +132,9 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
             );
         }
     }
-    kit.check_pairing(&mut report).await;
-    kit.check_lifecycle(&mut report, status).await;
-    kit.sessions.close_all().await;
+    checker.check_pairing(&mut report).await;
+    checker.check_lifecycle(&mut report, status).await;
+    checker.sessions.close_all().await;
     Ok(report.finish())
 }
 
@@ -213,7 +215,9 @@ fn check_manifest(report: &mut Report, engine: &LoadedEngine) {
     }
 }
 
-struct Kit {
+/// What the checks run with: the engine under test, a session manager of
+/// its own (the host's real dispatch), and the run's settings.
+struct Checker {
     sessions: Arc<SessionManager>,
     engine: Arc<LoadedEngine>,
     config: Value,
@@ -282,7 +286,7 @@ fn judge<T>(answer: &Result<T, CallError>) -> Result<(), String> {
     }
 }
 
-impl Kit {
+impl Checker {
     fn supports(&self, operation: Operation) -> bool {
         self.engine.feature(operation) == Feature::Supported
     }
@@ -549,84 +553,5 @@ fn describe<T>(answer: Result<T, CallError>, what: impl FnOnce(&T) -> String) ->
     match answer {
         Ok(value) => what(&value),
         Err(err) => format!("answered with an error: {err}"),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Pass,
-    Fail,
-    Skip,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::Skip => "SKIP",
-        })
-    }
-}
-
-/// The checks' verdicts, printed as they come, and the writes made.
-#[derive(Default)]
-struct Report {
-    counts: [usize; 3],
-    writes: Vec<String>,
-}
-
-impl Report {
-    fn record(&mut self, verdict: Verdict, check: impl fmt::Display, detail: impl fmt::Display) {
-        self.counts[verdict as usize] += 1;
-        println!("  {verdict}  {check}: {detail}");
-    }
-
-    fn pass(&mut self, check: impl fmt::Display, detail: impl fmt::Display) {
-        self.record(Verdict::Pass, check, detail);
-    }
-
-    fn fail(&mut self, check: impl fmt::Display, detail: impl fmt::Display) {
-        self.record(Verdict::Fail, check, detail);
-    }
-
-    fn skip(&mut self, check: impl fmt::Display, detail: impl fmt::Display) {
-        self.record(Verdict::Skip, check, detail);
-    }
-
-    fn note(&mut self, detail: impl fmt::Display) {
-        println!("  NOTE  {detail}");
-    }
-
-    /// A write the run will make, said before it starts.
-    fn plan(&mut self, write: impl fmt::Display) {
-        println!("  PLAN  {write}");
-    }
-
-    /// A write the run made (or asked the engine to make), listed at the end.
-    fn wrote(&mut self, write: String) {
-        self.writes.push(write);
-    }
-
-    fn outcome(&mut self, check: impl fmt::Display, outcome: Result<String, String>) {
-        match outcome {
-            Ok(detail) => self.pass(check, detail),
-            Err(detail) => self.fail(check, detail),
-        }
-    }
-
-    /// Prints the writes made and the tally; true when nothing failed.
-    fn finish(self) -> bool {
-        if self.writes.is_empty() {
-            println!("writes made: none");
-        } else {
-            println!("writes made:");
-            for write in &self.writes {
-                println!("  {write}");
-            }
-        }
-        let [passed, failed, skipped] = self.counts;
-        println!("{passed} passed, {failed} failed, {skipped} skipped");
-        failed == 0
     }
 }

@@ -19,7 +19,7 @@ use wharf_engine_api::{
 
 mod lids;
 
-use super::{Kit, Report, Verdict, describe};
+use super::{Checker, Report, Verdict, describe};
 use crate::{
     dispatch::CallError,
     engines::{Group, Operation},
@@ -192,7 +192,7 @@ impl Report {
     }
 }
 
-impl Kit {
+impl Checker {
     /// Why this run writes nothing, when it does not.
     fn no_writes(&self) -> Option<String> {
         if self.read_only {
@@ -314,7 +314,7 @@ impl Kit {
         // Whatever was written (even if it did not show), the rest of the
         // book must be as it was.
         if let Some(before) = &before
-            && !report.writes.is_empty()
+            && report.has_written()
         {
             self.check_after_writes(report, before, &self.fictional.own)
                 .await;
@@ -602,7 +602,7 @@ impl Kit {
     /// should know.
     pub(super) async fn note_forgotten_writes(&self, report: &mut Report) {
         let own = self.fictional.own.as_str();
-        if report.writes.is_empty() || !self.supports(GET) {
+        if !report.has_written() || !self.supports(GET) {
             return;
         }
         if let Ok(Err(err)) = self.call(GET, |s| s.get_contact(own.into())).await

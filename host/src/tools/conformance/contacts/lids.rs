@@ -11,7 +11,7 @@ use super::{GET, Missed, Outcome, Report, answered_error, failed, is_person, pho
 use crate::{
     engines::{Group, Operation},
     http::contact_id::parse_contact_id,
-    tools::conformance::Kit,
+    tools::conformance::Checker,
 };
 
 const LIST: Operation = Operation::LidsList;
@@ -56,7 +56,7 @@ fn unknown_lid() -> String {
 /// id, and added the `lids.*` operations.
 const ONE_PERSON_SINCE: semver::Version = semver::Version::new(2, 1, 0);
 
-impl Kit {
+impl Checker {
     /// Whether the engine knows that a person is one contact (ABI 2.1);
     /// an engine built against 2.0 is not held to it.
     pub(super) fn knows_one_person_rule(&self) -> bool {

@@ -7,6 +7,7 @@
 pub mod config;
 mod dispatch;
 pub mod engines;
+pub mod events;
 mod http;
 mod secrets;
 pub mod sessions;
@@ -22,6 +23,7 @@ use anyhow::Context;
 use crate::{
     config::ServeArgs,
     engines::{Loader, PrivateCopies, Probe, Registry},
+    events::Events,
     http::{AppParts, AppState, profile_pictures::ProfilePictures},
     sessions::SessionManager,
     storage::Storage,
@@ -29,6 +31,10 @@ use crate::{
 
 /// How often `--watch` looks at the engines directory.
 const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a stopping host waits for the last events (the sessions'
+/// STOPPED) to reach the outbox, from where the next start delivers them.
+const EVENTS_FLUSH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Loads the engines, starts the sessions asked for, and serves HTTP until
 /// SIGINT or SIGTERM; then closes every session. SIGHUP (and, with
@@ -43,6 +49,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let limits = args.limits(open_files);
     let api_keys = args.api_keys()?;
     let config_files = args.config_files()?;
+    let default_engine = args.default_engine()?;
+    let global_webhook = events::hooks::global_webhook(|name| std::env::var(name).ok())
+        .map_err(anyhow::Error::msg)?;
     let engines_dir = args.engines_dir()?;
     tracing::info!(dir = %engines_dir.display(), "loading engines");
     let copies_dir = args.data_dir.join("engine-copies");
@@ -60,15 +69,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
     let storage = Storage::open(&args.data_dir.join("wharf.db"))?;
+    let events = Events::start(storage.clone(), global_webhook).await;
     let sessions = Arc::new(
         SessionManager::new(
             Arc::clone(&registry),
             storage,
             args.data_dir.clone(),
-            args.default_engine()?,
+            default_engine,
             args.engine_timeout,
         )
-        .with_config_files(config_files),
+        .with_config_files(config_files)
+        .with_events(Arc::clone(&events)),
     );
     sessions
         .restore()
@@ -104,6 +115,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("the HTTP server failed")?;
     tracing::info!("shutting down: closing sessions");
     sessions.close_all().await;
+    events.flush(EVENTS_FLUSH_PATIENCE).await;
     Ok(())
 }
 

@@ -25,14 +25,28 @@ use wharf_engine_api::support::{create_private_dir_all, create_private_file};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. Append new ones; never edit a released one.
-const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sessions (
         name        TEXT PRIMARY KEY NOT NULL,
         engine      TEXT NOT NULL,
         config      TEXT NOT NULL,
         should_run  INTEGER NOT NULL,
         created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    )"];
+    )",
+    // Events waiting for a webhook, one row per hook and event, delivered
+    // in `seq` order per hook.
+    "CREATE TABLE webhook_outbox (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        hook        TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        request_id  TEXT NOT NULL,
+        timestamp   INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        tries       INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX webhook_outbox_by_hook ON webhook_outbox (hook, seq);",
+];
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +57,31 @@ pub struct StoredSession {
     /// Whether the host should start it at boot: it was running when the
     /// host last ran, or was created to run.
     pub should_run: bool,
+}
+
+/// An event for one webhook, to be put in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// Which webhook: its entries are delivered in order.
+    pub hook: String,
+    /// Where and how to deliver, as JSON.
+    pub target: String,
+    pub request_id: String,
+    /// When the event happened (ms since the Unix epoch).
+    pub timestamp: u64,
+    pub body: String,
+}
+
+/// An entry of the outbox waiting for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub seq: i64,
+    pub target: String,
+    pub request_id: String,
+    pub timestamp: u64,
+    pub body: String,
+    /// Failed tries so far.
+    pub tries: u32,
 }
 
 /// A failed storage operation. It is a server-side failure (HTTP 500).
@@ -201,6 +240,81 @@ impl Storage {
                 params![name, should_run],
             )
             .map(drop)
+        })
+        .await
+    }
+
+    /// Puts events in the outbox; durable when this returns `Ok`.
+    pub async fn enqueue(&self, entries: Vec<OutboxEntry>) -> Result<(), StorageError> {
+        self.with(move |c| {
+            let mut insert = c.prepare_cached(
+                "INSERT INTO webhook_outbox (hook, target, request_id, timestamp, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for entry in entries {
+                insert.execute(params![
+                    entry.hook,
+                    entry.target,
+                    entry.request_id,
+                    i64::try_from(entry.timestamp).unwrap_or(i64::MAX),
+                    entry.body
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The webhooks with entries waiting.
+    pub async fn outbox_hooks(&self) -> Result<Vec<String>, StorageError> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT DISTINCT hook FROM webhook_outbox")?;
+            let hooks = statement.query_map([], |row| row.get(0))?;
+            hooks.collect()
+        })
+        .await
+    }
+
+    /// The first `limit` entries waiting for `hook`, oldest first.
+    pub async fn pending(&self, hook: &str, limit: usize) -> Result<Vec<Pending>, StorageError> {
+        let hook = hook.to_owned();
+        self.with(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT seq, target, request_id, timestamp, body, tries FROM webhook_outbox
+                 WHERE hook = ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![hook, limit as i64], |row| {
+                Ok(Pending {
+                    seq: row.get(0)?,
+                    target: row.get(1)?,
+                    request_id: row.get(2)?,
+                    timestamp: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                    body: row.get(4)?,
+                    tries: row.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Records how many tries of an entry failed.
+    pub async fn record_try(&self, seq: i64, tries: u32) -> Result<(), StorageError> {
+        self.with(move |c| {
+            c.execute(
+                "UPDATE webhook_outbox SET tries = ?2 WHERE seq = ?1",
+                params![seq, tries],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    /// Takes an entry out of the outbox: delivered, or given up.
+    pub async fn delivered(&self, seq: i64) -> Result<(), StorageError> {
+        self.with(move |c| {
+            c.execute("DELETE FROM webhook_outbox WHERE seq = ?1", [seq])
+                .map(drop)
         })
         .await
     }

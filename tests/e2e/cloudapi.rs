@@ -407,6 +407,8 @@ fn secrets_of_every_shape_are_masked_and_kept_out_of_logs_and_reasons() {
     let shapes = json!({
         "webhooks": [{
             "url": "https://hookuser:hookpass-5511@hooks.example/in?token=querytok-6622&x=1",
+            // Subscribed to nothing: this host never calls it.
+            "events": [],
             "customHeaders": [{"name": "Authorization", "value": "Bearer hdrtok-7733"}]
         }],
         "extra": {"apiKeys": ["arraykey-8844"], "credentials": {"pass": "objpass-9955"}}

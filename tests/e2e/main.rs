@@ -16,4 +16,5 @@ mod lifecycle_races;
 mod reload;
 mod sessions;
 mod slow_clients;
+mod webhooks;
 mod webmd;

@@ -33,6 +33,7 @@
 
 pub mod config_files;
 mod errors;
+mod feed;
 mod host_services;
 mod spec;
 mod status;
@@ -60,6 +61,7 @@ use wharf_engine_api::{EngineError, SessionContext, ffi::SessionBox};
 
 use self::{
     config_files::ConfigFiles,
+    feed::{RunFeed, StatusFeed},
     host_services::EngineBridge,
     spec::{DefinedEngine, Spec},
 };
@@ -68,6 +70,7 @@ use crate::{
         EngineRef, LoadedEngine, Registry,
         call::{CallFailure, bounded},
     },
+    events::{self, Events, Source},
     secrets,
     storage::{Storage, StoredSession},
 };
@@ -84,6 +87,8 @@ pub struct SessionState {
     inner: Mutex<Lifecycle>,
     /// Hides the run's config secrets in text the engine hands back.
     secrets: secrets::Scrubber,
+    /// Where the run's status changes are told.
+    feed: Option<RunFeed>,
 }
 
 struct Lifecycle {
@@ -130,10 +135,34 @@ pub struct Me {
 }
 
 impl SessionState {
-    fn with_status(status: Status, reason: Option<String>) -> Self {
-        let state = Self::default();
+    /// The state of a new run, in `status`, reporting to `feed` once it is
+    /// the session's current run ([`SessionState::announce`]).
+    fn new(feed: Option<RunFeed>, status: Status, reason: Option<String>) -> Self {
+        let state = Self {
+            feed,
+            ..Self::default()
+        };
         state.set_status(status, reason);
         state
+    }
+
+    /// Makes this the run whose status changes are told, and tells its
+    /// status now.
+    fn announce(&self) {
+        let state = lock(&self.inner);
+        if let Some(feed) = &self.feed {
+            let (status, reason) = state.shown();
+            feed.activate(status, reason.as_deref(), state.me.as_ref());
+        }
+    }
+
+    /// Tells the feed the status as it now is; called with the state
+    /// locked, so reports keep the order of the changes.
+    fn changed(&self, state: &Lifecycle) {
+        if let Some(feed) = &self.feed {
+            let (status, reason) = state.shown();
+            feed.observe(status, reason.as_deref(), state.me.as_ref());
+        }
     }
 
     /// Text from the engine (a reason, an error, a log line) with the
@@ -150,6 +179,7 @@ impl SessionState {
         if status != Status::ScanQrCode {
             state.qr = None;
         }
+        self.changed(&state);
     }
 
     /// Gives the status the run has now a reason, unless the engine has
@@ -159,6 +189,7 @@ impl SessionState {
         let mut state = lock(&self.inner);
         if state.status == status && state.reason.is_none() {
             state.reason = Some(self.scrub(&reason));
+            self.changed(&state);
         }
     }
 
@@ -225,10 +256,14 @@ impl SessionState {
         if matches!(state.status, Status::Stopped) {
             state.status = Status::Starting;
         }
+        self.changed(&state);
     }
 
     fn take_handle(&self) -> Option<Arc<SessionBox>> {
-        lock(&self.inner).handle.take()
+        let mut state = lock(&self.inner);
+        let handle = state.handle.take();
+        self.changed(&state);
+        handle
     }
 }
 
@@ -379,6 +414,8 @@ pub struct ManagedSession {
     /// this session. A request that looked the session up before it was
     /// deleted must not act on it: it finds [`Existence::Deleted`] here.
     lifecycle: tokio::sync::Mutex<Existence>,
+    /// Where its runs' status changes are told.
+    feed: Arc<StatusFeed>,
 }
 
 /// Whether a session still exists, as its lifecycle lock holds it.
@@ -420,8 +457,12 @@ impl ManagedSession {
         }
     }
 
-    fn replace_run(&self, run: Arc<Run>) {
-        *lock(&self.run) = run;
+    /// Makes `run` the current run, tells its status, and returns the run
+    /// it replaced.
+    fn replace_run(&self, run: Arc<Run>) -> Arc<Run> {
+        let mut current = lock(&self.run);
+        run.state.announce();
+        std::mem::replace(&mut *current, run)
     }
 
     /// Takes the lifecycle lock; a session deleted meanwhile is a 404.
@@ -488,6 +529,7 @@ pub struct SessionManager {
     default_engine: EngineRef,
     deadline: Duration,
     config_files: Arc<ConfigFiles>,
+    events: Option<Arc<Events>>,
     sessions: RwLock<BTreeMap<String, Arc<ManagedSession>>>,
 }
 
@@ -506,8 +548,15 @@ impl SessionManager {
             default_engine,
             deadline,
             config_files: Arc::new(ConfigFiles::none()),
+            events: None,
             sessions: RwLock::default(),
         }
+    }
+
+    /// Tells `events` what happens to the sessions (no one by default).
+    pub fn with_events(mut self, events: Arc<Events>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Lets session configs name files in `files` (none by default).
@@ -655,6 +704,7 @@ impl SessionManager {
             spec: Mutex::new(Spec { engine, config }),
             run: Mutex::new(Run::new(None, SessionState::default())),
             lifecycle: tokio::sync::Mutex::new(Existence::Exists),
+            feed: StatusFeed::new(self.events.clone()),
         });
         {
             let _lifecycle = session.lifecycle.lock().await;
@@ -861,25 +911,43 @@ impl SessionManager {
             (spec.engine.clone(), spec.config.clone())
         };
         let snapshot = self.registry.snapshot();
-        let Some(engine) = defined.resolve(&snapshot) else {
-            let reason = defined.why_unavailable(&session.name, &snapshot);
+        let resolved = defined.resolve(&snapshot);
+        let hooks = events::session_hooks(&spec_config);
+        let feed = session.feed.for_run(Source {
+            session: session.name.clone(),
+            engine: resolved
+                .as_ref()
+                .map_or_else(|| defined.to_string(), |engine| engine.name().to_owned()),
+            metadata: hooks.as_ref().ok().and_then(|hooks| hooks.metadata.clone()),
+            hooks: hooks
+                .as_ref()
+                .map(|hooks| hooks.webhooks.clone().into())
+                .unwrap_or_default(),
+        });
+        let cannot_start = match (&resolved, &hooks) {
+            (None, _) => Some(defined.why_unavailable(&session.name, &snapshot)),
+            (Some(_), Err(refused)) => Some(format!("{}: {}", refused.field, refused.problem)),
+            (Some(_), Ok(_)) => None,
+        };
+        let (Some(engine), None) = (resolved, cannot_start.as_ref()) else {
+            let reason = cannot_start.unwrap_or_default();
             tracing::warn!(session = session.name, %reason, "session cannot start");
             session.replace_run(Run::new(
                 None,
-                SessionState::with_status(Status::Failed, Some(reason)),
+                SessionState::new(Some(feed), Status::Failed, Some(reason)),
             ));
             return;
         };
         let state = SessionState {
             secrets: secrets::Scrubber::for_config(&spec_config),
-            ..SessionState::with_status(Status::Starting, None)
+            ..SessionState::new(Some(feed), Status::Starting, None)
         };
         let run = Run::new(Some(Arc::clone(&engine)), state);
         session.replace_run(Arc::clone(&run));
         let data_dir = self.sessions_dir.join(&session.name);
         let deadline = self.deadline;
         let name = session.name.clone();
-        let config = spec_config.to_string();
+        let config = events::engine_config(&spec_config).to_string();
         let config_files = Arc::clone(&self.config_files);
         let opening_run = Arc::clone(&run);
         let opening = tokio::spawn(async move {
@@ -927,10 +995,9 @@ impl SessionManager {
     /// session stopped at once, then waits until the old run is quiet (see
     /// [`Run::quiesce`]) and returns it, its engine session still open.
     async fn detach_run(&self, session: &ManagedSession) -> Arc<Run> {
-        let run = std::mem::replace(
-            &mut *lock(&session.run),
-            Run::new(None, SessionState::default()),
-        );
+        let feed = session.run().state.feed.as_ref().map(RunFeed::successor);
+        let stopped = Run::new(None, SessionState::new(feed, Status::Stopped, None));
+        let run = session.replace_run(stopped);
         run.quiesce(&session.name).await;
         run
     }
@@ -993,12 +1060,15 @@ async fn close_engine_session(name: &str, handle: &SessionBox, deadline: Duratio
     }
 }
 
+/// A config is a JSON object, and the keys the host reads from it
+/// (`webhooks`, `metadata`) are right.
 fn validate_config(config: &Value) -> Result<(), SessionError> {
-    if config.is_object() {
-        Ok(())
-    } else {
-        Err(SessionError::invalid("config", "must be a JSON object"))
+    if !config.is_object() {
+        return Err(SessionError::invalid("config", "must be a JSON object"));
     }
+    events::session_hooks(config)
+        .map(drop)
+        .map_err(|refused| SessionError::invalid(refused.field, refused.problem))
 }
 
 /// What [`validate_session_name`] accepts, as a JSON Schema pattern for the

@@ -1,0 +1,249 @@
+//! Events out: what happens to a session, told to the webhooks that asked
+//! for it, in WAHA's envelope.
+//!
+//! An event goes into a durable outbox in the host's storage, one entry
+//! per webhook that wants it, before any receiver is told ([`Events`]);
+//! each webhook then gets its entries in order, retried by its policy
+//! ([`delivery`]), also after a restart. Whoever reports an event (an
+//! engine's thread, a lifecycle call) only hands it to a channel: a slow or
+//! dead receiver holds up nothing but its own deliveries.
+
+mod delivery;
+pub mod hooks;
+pub mod names;
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use self::{delivery::Deliveries, hooks::Webhook};
+use crate::storage::{OutboxEntry, Storage};
+
+pub use hooks::{Refused, SessionHooks, engine_config, session_hooks};
+
+/// Events reported, on their way to the outbox.
+enum Message {
+    Event(Box<Occurred>),
+    /// Answered once every event sent before it is in the outbox.
+    Flush(oneshot::Sender<()>),
+}
+
+/// One event and the session hooks that may want it.
+struct Occurred {
+    session: String,
+    name: &'static str,
+    /// The envelope, as every receiver gets it.
+    body: String,
+    timestamp: u64,
+    hooks: Arc<[Webhook]>,
+}
+
+/// What a session's events carry besides their payload.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub session: String,
+    pub engine: String,
+    pub metadata: Option<Map<String, Value>>,
+    pub hooks: Arc<[Webhook]>,
+}
+
+/// WAHA's envelope, its fields in WAHA's order.
+#[derive(Serialize)]
+struct Envelope<'a, Me: Serialize, Payload: Serialize> {
+    id: String,
+    timestamp: u64,
+    event: &'a str,
+    session: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Map<String, Value>>,
+    me: Option<Me>,
+    payload: Payload,
+    engine: &'a str,
+    environment: Environment<'a>,
+}
+
+#[derive(Serialize)]
+struct Environment<'a> {
+    version: &'static str,
+    engine: &'a str,
+    tier: &'static str,
+    browser: Option<&'static str>,
+    platform: String,
+    worker: Worker,
+}
+
+#[derive(Serialize)]
+struct Worker {
+    id: Option<String>,
+}
+
+/// Milliseconds since the Unix epoch, as WAHA stamps events.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+/// A new id with `prefix`, as WAHA makes them: `evt_` and a lower-case ULID.
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// Where the host's events go.
+pub struct Events {
+    sender: mpsc::UnboundedSender<Message>,
+    /// Whether a global hook hears every session.
+    global: bool,
+}
+
+impl Events {
+    /// Starts the outbox writer and the deliveries of what is already in
+    /// the outbox, on the current tokio runtime. `global` is the hook of
+    /// WAHA's `WHATSAPP_HOOK_*` variables, which every session's events
+    /// reach besides its own hooks.
+    pub async fn start(storage: Storage, global: Option<Webhook>) -> Arc<Self> {
+        let deliveries = Deliveries::new(storage.clone());
+        deliveries.resume().await;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let has_global = global.is_some();
+        tokio::spawn(write_outbox(receiver, storage, global, deliveries));
+        Arc::new(Self {
+            sender,
+            global: has_global,
+        })
+    }
+
+    /// Reports an event of `source`. Never blocks: callable from an
+    /// engine's threads, under locks.
+    pub fn publish<Me: Serialize>(
+        &self,
+        source: &Source,
+        name: &'static str,
+        timestamp: u64,
+        me: Option<Me>,
+        payload: impl Serialize,
+    ) {
+        // Ten thousand sessions starting without hooks write no envelopes.
+        if source.hooks.is_empty() && !self.global {
+            return;
+        }
+        let envelope = Envelope {
+            id: new_id("evt"),
+            timestamp,
+            event: name,
+            session: &source.session,
+            metadata: source.metadata.as_ref(),
+            me,
+            payload,
+            engine: &source.engine,
+            environment: Environment {
+                version: env!("CARGO_PKG_VERSION"),
+                engine: &source.engine,
+                tier: "CORE",
+                browser: None,
+                platform: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+                worker: Worker { id: None },
+            },
+        };
+        let body = match serde_json::to_string(&envelope) {
+            Ok(body) => body,
+            Err(err) => {
+                tracing::error!(session = source.session, event = name, %err, "cannot write the event");
+                return;
+            }
+        };
+        let occurred = Occurred {
+            session: source.session.clone(),
+            name,
+            body,
+            timestamp,
+            hooks: Arc::clone(&source.hooks),
+        };
+        // Only fails once the writer is gone, when the host is stopping.
+        let _ = self.sender.send(Message::Event(Box::new(occurred)));
+    }
+
+    /// Waits, up to `patience`, until every event reported so far is in the
+    /// outbox: for a host about to stop.
+    pub async fn flush(&self, patience: Duration) {
+        let (done, flushed) = oneshot::channel();
+        if self.sender.send(Message::Flush(done)).is_ok()
+            && tokio::time::timeout(patience, flushed).await.is_err()
+        {
+            tracing::warn!("events not yet in the outbox at shutdown may be lost");
+        }
+    }
+}
+
+/// How many events go into the outbox in one transaction at most.
+const MAX_BATCH: usize = 256;
+
+/// Takes reported events, puts an entry per hook that wants each into the
+/// outbox, and wakes those hooks' deliveries once the entries are stored.
+async fn write_outbox(
+    mut receiver: mpsc::UnboundedReceiver<Message>,
+    storage: Storage,
+    global: Option<Webhook>,
+    deliveries: Arc<Deliveries>,
+) {
+    let mut batch = Vec::new();
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut entries = Vec::new();
+        let mut flushed = Vec::new();
+        for message in batch.drain(..) {
+            match message {
+                Message::Event(occurred) => {
+                    entries.extend(outbox_entries(&occurred, global.as_ref()))
+                }
+                Message::Flush(done) => flushed.push(done),
+            }
+        }
+        if !entries.is_empty() {
+            let hooks: Vec<String> = entries.iter().map(|entry| entry.hook.clone()).collect();
+            match storage.enqueue(entries).await {
+                Ok(()) => hooks.iter().for_each(|hook| deliveries.wake(hook)),
+                Err(err) => {
+                    tracing::error!(%err, "cannot store events in the outbox; they are lost")
+                }
+            }
+        }
+        for done in flushed {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// The outbox entries of one event: one per hook that wants it, the
+/// session's hooks first, then the global one.
+fn outbox_entries(occurred: &Occurred, global: Option<&Webhook>) -> Vec<OutboxEntry> {
+    let session_hooks = occurred
+        .hooks
+        .iter()
+        .map(|hook| (occurred.session.as_str(), hook));
+    session_hooks
+        .chain(global.map(|hook| ("*", hook)))
+        .filter(|(_, hook)| hook.events.matches(occurred.name))
+        .filter_map(|(owner, hook)| {
+            let target = match serde_json::to_string(&hook.target) {
+                Ok(target) => target,
+                Err(err) => {
+                    tracing::error!(%err, "cannot store a webhook target");
+                    return None;
+                }
+            };
+            Some(OutboxEntry {
+                // A session's name has no spaces and is never `*`.
+                hook: format!("{owner} {}", hook.target.url),
+                target,
+                request_id: new_id("req"),
+                timestamp: occurred.timestamp,
+                body: occurred.body.clone(),
+            })
+        })
+        .collect()
+}

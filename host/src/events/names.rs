@@ -1,0 +1,116 @@
+//! Event names, and the filters hooks and listeners choose them with.
+
+use std::collections::BTreeSet;
+
+/// A session's status changed.
+pub const SESSION_STATUS: &str = "session.status";
+
+/// Every event name WAHA defines. Hooks may subscribe to any of them, so a
+/// WAHA client's config is accepted as it is; this host emits those it has
+/// something to say about.
+const KNOWN: &[&str] = &[
+    SESSION_STATUS,
+    "message",
+    "message.reaction",
+    "message.any",
+    "message.ack",
+    "message.ack.group",
+    "message.waiting",
+    "message.revoked",
+    "message.edited",
+    "state.change",
+    "group.join",
+    "group.leave",
+    "group.v2.join",
+    "group.v2.leave",
+    "group.v2.update",
+    "group.v2.participants",
+    "presence.update",
+    "poll.vote",
+    "poll.vote.failed",
+    "chat.archive",
+    "call.received",
+    "call.accepted",
+    "call.rejected",
+    "label.upsert",
+    "label.deleted",
+    "label.chat.added",
+    "label.chat.deleted",
+    "event.response",
+    "event.response.failed",
+    "engine.event",
+];
+
+/// What `*` leaves out, as in WAHA: these are asked for by name.
+const NOT_IN_WILDCARD: &[&str] = &["state.change", "engine.event"];
+
+/// The events a hook or listener asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFilter {
+    names: BTreeSet<&'static str>,
+}
+
+impl EventFilter {
+    /// Every event `*` stands for.
+    pub fn all() -> Self {
+        Self::parse(["*"]).expect("`*` is a valid event filter")
+    }
+
+    /// The filter for `names`: event names, or `*` for every event but
+    /// those [`NOT_IN_WILDCARD`] names. An unknown name is an error that
+    /// gives its position and the names allowed.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, (usize, String)> {
+        let mut chosen = BTreeSet::new();
+        for (index, name) in names.into_iter().enumerate() {
+            if name == "*" {
+                chosen.extend(KNOWN.iter().filter(|n| !NOT_IN_WILDCARD.contains(n)));
+            } else if let Some(known) = KNOWN.iter().find(|known| **known == name) {
+                chosen.insert(*known);
+            } else {
+                return Err((
+                    index,
+                    format!(
+                        "'{name}' is not an event; use '*' or one of: {}",
+                        KNOWN.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(Self { names: chosen })
+    }
+
+    pub fn matches(&self, event: &str) -> bool {
+        self.names.contains(event)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wildcard_is_every_event_but_those_asked_for_by_name() {
+        let all = EventFilter::all();
+        assert!(all.matches(SESSION_STATUS) && all.matches("message.any"));
+        assert!(!all.matches("engine.event") && !all.matches("state.change"));
+        let more = EventFilter::parse(["*", "engine.event"]).unwrap();
+        assert!(more.matches("engine.event"));
+        let one = EventFilter::parse([SESSION_STATUS]).unwrap();
+        assert!(one.matches(SESSION_STATUS) && !one.matches("message"));
+        assert!(EventFilter::parse([]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_event_is_refused_with_its_position() {
+        let (index, problem) = EventFilter::parse([SESSION_STATUS, "session.statuz"]).unwrap_err();
+        assert_eq!(index, 1);
+        assert!(
+            problem.starts_with("'session.statuz' is not an event"),
+            "{problem}"
+        );
+    }
+}

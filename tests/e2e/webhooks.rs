@@ -1,0 +1,368 @@
+//! Webhooks: a real HTTP receiver on loopback gets WAHA's envelopes, signed
+//! and in order; failed deliveries are retried and then given up; events
+//! the host could not deliver before a kill -9 are delivered after it.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, PoisonError},
+    thread,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    http::{HeaderMap, StatusCode as AxumStatus},
+    routing::post,
+};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha512;
+use wharf_e2e::{Host, engines};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Delivery {
+    /// Header names in lower case.
+    headers: BTreeMap<String, String>,
+    body: String,
+    envelope: Value,
+}
+
+impl Delivery {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map_or("", String::as_str)
+    }
+}
+
+#[derive(Default)]
+struct Received {
+    deliveries: Vec<Delivery>,
+    /// What the receiver answers (200 unless a test says otherwise).
+    answer: Option<u16>,
+    /// How many requests, from the start, get `answer`; all when `None`.
+    answered_so: Option<usize>,
+}
+
+/// A webhook receiver on a loopback port, in a thread of its own.
+struct Receiver {
+    address: SocketAddr,
+    received: Arc<Mutex<Received>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let received = Arc::new(Mutex::new(Received::default()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = Arc::clone(&received);
+        thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let app = Router::new().route(
+                    "/hook",
+                    post(move |headers: HeaderMap, body: Bytes| {
+                        let shared = Arc::clone(&shared);
+                        async move { record(&shared, &headers, &body) }
+                    }),
+                );
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Receiver {
+            address,
+            received,
+            _stop: stop,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hook", self.address)
+    }
+
+    fn answer(&self, status: u16) {
+        self.lock().answer = Some(status);
+    }
+
+    /// Answers `status` to the first `count` requests, and 200 after them.
+    fn answer_first(&self, count: usize, status: u16) {
+        let mut received = self.lock();
+        received.answer = Some(status);
+        received.answered_so = Some(count);
+    }
+
+    fn deliveries(&self) -> Vec<Delivery> {
+        self.lock().deliveries.clone()
+    }
+
+    /// Waits until `count` deliveries came in; returns them all.
+    fn wait_for(&self, count: usize, host: &Host) -> Vec<Delivery> {
+        host.eventually(&format!("{count} webhook deliveries"), || {
+            let deliveries = self.deliveries();
+            if deliveries.len() >= count {
+                Ok(deliveries)
+            } else {
+                Err(Value::Array(
+                    deliveries.into_iter().map(|d| d.envelope).collect(),
+                ))
+            }
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
+        self.received.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn record(shared: &Mutex<Received>, headers: &HeaderMap, body: &[u8]) -> AxumStatus {
+    let body = String::from_utf8_lossy(body).into_owned();
+    let delivery = Delivery {
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        envelope: serde_json::from_str(&body).unwrap_or(Value::Null),
+        body,
+    };
+    let mut received = shared.lock().unwrap_or_else(PoisonError::into_inner);
+    received.deliveries.push(delivery);
+    let scripted = received
+        .answered_so
+        .is_none_or(|count| received.deliveries.len() <= count);
+    let status = received.answer.filter(|_| scripted).unwrap_or(200);
+    AxumStatus::from_u16(status).unwrap_or(AxumStatus::OK)
+}
+
+fn statuses(deliveries: &[Delivery]) -> Vec<String> {
+    deliveries
+        .iter()
+        .map(|d| {
+            d.envelope["payload"]["status"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect()
+}
+
+fn hmac_hex(key: &str, body: &str) -> String {
+    let mut mac = Hmac::<Sha512>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[test]
+fn session_status_reaches_a_session_webhook_signed_in_wahas_envelope_and_in_order() {
+    let receiver = Receiver::start();
+    let host = Host::start(&[engines::SANDBOX]);
+    let config = json!({
+        "webhooks": [{
+            "url": receiver.url(),
+            "events": ["session.status"],
+            "hmac": {"key": "s3cret-key"},
+            "customHeaders": [{"name": "X-Tenant", "value": "acme"}]
+        }],
+        "metadata": {"crm.user": "42"}
+    });
+    host.create_session("hooked", "sandbox", config);
+    let deliveries = receiver.wait_for(2, &host);
+    assert_eq!(statuses(&deliveries), ["STARTING", "WORKING"]);
+
+    let working = &deliveries[1];
+    let envelope = &working.envelope;
+    let id = envelope["id"].as_str().unwrap();
+    assert!(
+        id.len() == 30
+            && id.starts_with("evt_")
+            && id[4..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        "{id}"
+    );
+    assert_eq!(envelope["event"], "session.status");
+    assert_eq!(envelope["session"], "hooked");
+    assert_eq!(envelope["engine"], "sandbox");
+    assert_eq!(envelope["metadata"], json!({"crm.user": "42"}));
+    assert_eq!(envelope["environment"]["engine"], "sandbox");
+    assert!(envelope["environment"]["version"].is_string());
+    let payload = &envelope["payload"];
+    assert_eq!(payload["name"], "hooked");
+    let points: Vec<&str> = payload["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|point| point["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(points, ["STARTING", "WORKING"]);
+    assert_eq!(payload["data"], Value::Null);
+
+    assert_eq!(working.header("content-type"), "application/json");
+    assert_eq!(working.header("x-tenant"), "acme");
+    assert_eq!(working.header("x-webhook-hmac-algorithm"), "sha512");
+    assert_eq!(
+        working.header("x-webhook-hmac"),
+        hmac_hex("s3cret-key", &working.body)
+    );
+    assert_eq!(
+        working.header("x-webhook-timestamp"),
+        envelope["timestamp"].to_string()
+    );
+    assert_ne!(working.header("x-webhook-request-id"), "");
+    assert_ne!(
+        working.header("x-webhook-request-id"),
+        deliveries[0].header("x-webhook-request-id")
+    );
+
+    // The secret stays the host's: masked in answers, never in the body.
+    let (_, session) = host.get("/api/sessions/hooked");
+    assert_eq!(session["config"]["webhooks"][0]["hmac"]["key"], "********");
+    assert!(!working.body.contains("s3cret-key"));
+
+    let (status, _) = host.post("/api/sessions/hooked/stop", json!({}));
+    assert_eq!(status, StatusCode::OK);
+    let deliveries = receiver.wait_for(3, &host);
+    assert_eq!(statuses(&deliveries), ["STARTING", "WORKING", "STOPPED"]);
+}
+
+#[test]
+fn a_failed_status_carries_its_reason_and_a_global_hook_hears_every_session() {
+    let receiver = Receiver::start();
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .env("WHATSAPP_HOOK_URL", &receiver.url())
+        .env("WHATSAPP_HOOK_EVENTS", "*")
+        .start();
+    let (status, body) = host.post(
+        "/api/sessions",
+        json!({"name": "broken", "engine": "sandbox", "config": {"fixture": "no-such-fixture.json"}}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let session = host.wait_for_status("broken", "FAILED");
+    let failed = host.eventually("a FAILED event", || {
+        let deliveries = receiver.deliveries();
+        deliveries
+            .iter()
+            .find(|d| d.envelope["payload"]["status"] == "FAILED")
+            .cloned()
+            .ok_or_else(|| json!(statuses(&deliveries)))
+    });
+    assert_eq!(failed.envelope["session"], "broken");
+    assert_eq!(
+        failed.envelope["payload"]["data"]["reason"],
+        session["reason"]
+    );
+    assert!(session["reason"].is_string(), "{session}");
+    assert_eq!(failed.header("x-webhook-hmac"), "");
+}
+
+#[test]
+fn a_refusing_receiver_gets_each_retry_then_the_event_is_given_up_and_the_next_goes() {
+    let receiver = Receiver::start();
+    receiver.answer_first(3, 503);
+    let host = Host::start(&[engines::SANDBOX]);
+    let config = json!({"webhooks": [{
+        "url": receiver.url(),
+        "events": ["session.status"],
+        "retries": {"delaySeconds": 0.05, "attempts": 2, "policy": "linear"}
+    }]});
+    host.create_session("hooked", "sandbox", config);
+    // STARTING: the first try and two retries, all with one request id.
+    let deliveries = receiver.wait_for(4, &host);
+    let tries = &deliveries[..3];
+    let ids: Vec<&str> = tries
+        .iter()
+        .map(|t| t.header("x-webhook-request-id"))
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(statuses(tries), ["STARTING"; 3]);
+    host.eventually("the give-up in the log", || {
+        let log = host.log();
+        if log.contains("webhook delivery given up") {
+            Ok(())
+        } else {
+            Err(Value::String(log))
+        }
+    });
+    // Then WORKING, in its turn, taken at its first try.
+    assert_eq!(statuses(&deliveries)[3], "WORKING");
+    assert_ne!(deliveries[3].header("x-webhook-request-id"), ids[0]);
+}
+
+#[test]
+fn events_not_delivered_before_a_kill_9_are_delivered_after_the_restart() {
+    let receiver = Receiver::start();
+    receiver.answer(500);
+    let mut host = Host::start(&[engines::SANDBOX]);
+    let config = json!({"webhooks": [{
+        "url": receiver.url(),
+        "events": ["session.status"],
+        "retries": {"delaySeconds": 600, "attempts": 5}
+    }]});
+    host.create_session("kept", "sandbox", config);
+    // The first try of STARTING failed; the host now waits ten minutes.
+    let first = receiver.wait_for(1, &host);
+    let starting_id = first[0].header("x-webhook-request-id").to_owned();
+
+    receiver.answer(200);
+    host.crash_and_restart();
+    let delivered = host.eventually("the events of before the crash", || {
+        let deliveries = receiver.deliveries();
+        let after_crash: Vec<Delivery> = deliveries[1..].to_vec();
+        let seen = statuses(&after_crash);
+        if seen.starts_with(&["STARTING".to_owned(), "WORKING".to_owned()]) {
+            Ok(after_crash)
+        } else {
+            Err(json!(seen))
+        }
+    });
+    assert_eq!(delivered[0].header("x-webhook-request-id"), starting_id);
+    assert_eq!(delivered[0].envelope["session"], "kept");
+}
+
+#[test]
+fn a_webhook_config_with_a_bad_value_is_refused_naming_the_field() {
+    let host = Host::start(&[engines::SANDBOX]);
+    let (status, body) = host.post(
+        "/api/sessions",
+        json!({"name": "bad", "config": {"webhooks": [{"url": "http://127.0.0.1:9/h", "events": ["session.statuz"]}]}}),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "config.webhooks[0].events[0]");
+    assert_eq!(host.get("/api/sessions/bad").0, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn a_bad_global_hook_variable_stops_the_host_naming_it() {
+    let ran = Host::builder()
+        .env("WHATSAPP_HOOK_URL", "http://127.0.0.1:9/hook")
+        .env("WHATSAPP_HOOK_EVENTS", "*")
+        .env("WHATSAPP_HOOK_RETRIES_POLICY", "sometimes")
+        .run_to_end();
+    assert_ne!(ran.code, Some(0));
+    assert!(
+        ran.stderr
+            .contains("WHATSAPP_HOOK_RETRIES_POLICY: 'sometimes' is not a policy"),
+        "{}",
+        ran.stderr
+    );
+}

@@ -105,6 +105,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         AppState::new(AppParts {
             registry,
             sessions: Arc::clone(&sessions),
+            events: Arc::clone(&events),
+            api_keys: api_keys.clone(),
             profile_pictures: ProfilePictures::default(),
             started_at: std::time::SystemTime::now(),
         }),

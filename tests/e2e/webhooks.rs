@@ -1,6 +1,7 @@
 //! Webhooks: a real HTTP receiver on loopback gets WAHA's envelopes, signed
 //! and in order; failed deliveries are retried and then given up; events
-//! the host could not deliver before a kill -9 are delivered after it.
+//! the host could not deliver before a kill -9 are delivered after it. A
+//! websocket listener on `/ws` gets the same envelopes.
 
 use std::{
     collections::BTreeMap,
@@ -365,4 +366,56 @@ fn a_bad_global_hook_variable_stops_the_host_naming_it() {
         "{}",
         ran.stderr
     );
+}
+
+fn listen(
+    host: &Host,
+    query: &str,
+) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
+    let url = host
+        .url(&format!("/ws?{query}"))
+        .replacen("http://", "ws://", 1);
+    let (socket, _) = tungstenite::connect(url).expect("a websocket to /ws");
+    socket
+}
+
+#[test]
+fn a_websocket_listener_gets_the_envelopes_webhooks_get_for_what_it_asked() {
+    const KEY: &str = "ws-test-key";
+    let receiver = Receiver::start();
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .env("WHARF_API_KEY", KEY)
+        .start();
+    let mut everything = listen(&host, &format!("x-api-key={KEY}"));
+    let mut other_session = listen(
+        &host,
+        &format!("session=other&events=session.status&x-api-key={KEY}"),
+    );
+    let hook = json!({"webhooks": [{"url": receiver.url(), "events": ["*"]}]});
+    host.create_session("streamed", "sandbox", hook);
+    let delivered = receiver.wait_for(2, &host);
+
+    for webhook in &delivered[..2] {
+        let frame = everything.read().expect("an event frame");
+        assert_eq!(frame.into_text().unwrap().as_str(), webhook.body);
+    }
+    // The listener of another session heard nothing of this one.
+    host.create_session("other", "sandbox", json!({}));
+    let frame = other_session.read().expect("an event frame");
+    let envelope: Value = serde_json::from_str(frame.into_text().unwrap().as_str()).unwrap();
+    assert_eq!(envelope["session"], "other");
+    assert_eq!(envelope["payload"]["status"], "STARTING");
+
+    // Without the key the socket is closed as WAHA closes it.
+    let mut stranger = listen(&host, "session=*");
+    match stranger.read() {
+        Ok(tungstenite::Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 1008);
+            assert_eq!(frame.reason.as_str(), "Unauthorized");
+        }
+        other => panic!("expected a 1008 close, got {other:?}"),
+    }
+    let (status, body) = host.get("/ws?events=sesion.status");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

@@ -7,6 +7,9 @@
 //! ([`delivery`]), also after a restart. Whoever reports an event (an
 //! engine's thread, a lifecycle call) only hands it to a channel: a slow or
 //! dead receiver holds up nothing but its own deliveries.
+//!
+//! The same envelopes go to websocket listeners ([`Events::subscribe`]) once
+//! they are in the outbox.
 
 mod delivery;
 pub mod hooks;
@@ -19,7 +22,7 @@ use std::{
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use self::{delivery::Deliveries, hooks::Webhook};
 use crate::storage::{OutboxEntry, Storage};
@@ -42,6 +45,18 @@ struct Occurred {
     timestamp: u64,
     hooks: Arc<[Webhook]>,
 }
+
+/// An event as listeners get it.
+#[derive(Debug)]
+pub struct Told {
+    pub session: String,
+    pub name: &'static str,
+    /// The envelope, as webhooks get it.
+    pub body: String,
+}
+
+/// How many events a listener may fall behind before it is dropped.
+const LISTENER_BACKLOG: usize = 1024;
 
 /// What a session's events carry besides their payload.
 #[derive(Debug, Clone, Default)]
@@ -99,6 +114,7 @@ pub struct Events {
     sender: mpsc::UnboundedSender<Message>,
     /// Whether a global hook hears every session.
     global: bool,
+    listeners: broadcast::Sender<Arc<Told>>,
 }
 
 impl Events {
@@ -111,11 +127,25 @@ impl Events {
         deliveries.resume().await;
         let (sender, receiver) = mpsc::unbounded_channel();
         let has_global = global.is_some();
-        tokio::spawn(write_outbox(receiver, storage, global, deliveries));
+        let (listeners, _) = broadcast::channel(LISTENER_BACKLOG);
+        let outbox = Outbox {
+            storage,
+            global,
+            deliveries,
+            listeners: listeners.clone(),
+        };
+        tokio::spawn(outbox.write(receiver));
         Arc::new(Self {
             sender,
             global: has_global,
+            listeners,
         })
+    }
+
+    /// Every event from now on, once it is in the outbox. A listener that
+    /// falls [`LISTENER_BACKLOG`] events behind is told it lagged.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Told>> {
+        self.listeners.subscribe()
     }
 
     /// Reports an event of `source`. Never blocks: callable from an
@@ -128,8 +158,9 @@ impl Events {
         me: Option<Me>,
         payload: impl Serialize,
     ) {
-        // Ten thousand sessions starting without hooks write no envelopes.
-        if source.hooks.is_empty() && !self.global {
+        // Ten thousand sessions starting with no one listening write no
+        // envelopes.
+        if source.hooks.is_empty() && !self.global && self.listeners.receiver_count() == 0 {
             return;
         }
         let envelope = Envelope {
@@ -183,37 +214,54 @@ impl Events {
 /// How many events go into the outbox in one transaction at most.
 const MAX_BATCH: usize = 256;
 
-/// Takes reported events, puts an entry per hook that wants each into the
-/// outbox, and wakes those hooks' deliveries once the entries are stored.
-async fn write_outbox(
-    mut receiver: mpsc::UnboundedReceiver<Message>,
+/// Where reported events go: the outbox, the deliveries it wakes, and the
+/// listeners.
+struct Outbox {
     storage: Storage,
     global: Option<Webhook>,
     deliveries: Arc<Deliveries>,
-) {
-    let mut batch = Vec::new();
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut entries = Vec::new();
-        let mut flushed = Vec::new();
-        for message in batch.drain(..) {
-            match message {
-                Message::Event(occurred) => {
-                    entries.extend(outbox_entries(&occurred, global.as_ref()))
-                }
-                Message::Flush(done) => flushed.push(done),
-            }
-        }
-        if !entries.is_empty() {
-            let hooks: Vec<String> = entries.iter().map(|entry| entry.hook.clone()).collect();
-            match storage.enqueue(entries).await {
-                Ok(()) => hooks.iter().for_each(|hook| deliveries.wake(hook)),
-                Err(err) => {
-                    tracing::error!(%err, "cannot store events in the outbox; they are lost")
+    listeners: broadcast::Sender<Arc<Told>>,
+}
+
+impl Outbox {
+    /// Takes reported events, puts an entry per hook that wants each into
+    /// the outbox, then wakes those hooks' deliveries and tells the
+    /// listeners.
+    async fn write(self, mut receiver: mpsc::UnboundedReceiver<Message>) {
+        let mut batch = Vec::new();
+        while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let mut occurred = Vec::new();
+            let mut flushed = Vec::new();
+            for message in batch.drain(..) {
+                match message {
+                    Message::Event(event) => occurred.push(*event),
+                    Message::Flush(done) => flushed.push(done),
                 }
             }
-        }
-        for done in flushed {
-            let _ = done.send(());
+            let entries: Vec<OutboxEntry> = occurred
+                .iter()
+                .flat_map(|event| outbox_entries(event, self.global.as_ref()))
+                .collect();
+            if !entries.is_empty() {
+                let hooks: Vec<String> = entries.iter().map(|entry| entry.hook.clone()).collect();
+                match self.storage.enqueue(entries).await {
+                    Ok(()) => hooks.iter().for_each(|hook| self.deliveries.wake(hook)),
+                    Err(err) => {
+                        tracing::error!(%err, "cannot store events in the outbox; their webhooks miss them");
+                    }
+                }
+            }
+            for event in occurred {
+                // Fails only when no one listens.
+                let _ = self.listeners.send(Arc::new(Told {
+                    session: event.session,
+                    name: event.name,
+                    body: event.body,
+                }));
+            }
+            for done in flushed {
+                let _ = done.send(());
+            }
         }
     }
 }

@@ -34,7 +34,7 @@ use self::{
     errors::ApiError,
     profile_pictures::ProfilePictures,
 };
-use crate::{engines::Registry, sessions::SessionManager};
+use crate::{engines::Registry, events::Events, sessions::SessionManager};
 
 /// Request bodies are small JSON objects; anything larger is refused (413)
 /// before it is read into memory.
@@ -49,6 +49,9 @@ pub(crate) struct AppState(Arc<AppParts>);
 pub(crate) struct AppParts {
     pub registry: Arc<Registry>,
     pub sessions: Arc<SessionManager>,
+    pub events: Arc<Events>,
+    /// For `/ws`, which takes its key in the query.
+    pub api_keys: ApiKeys,
     pub profile_pictures: ProfilePictures,
     pub started_at: SystemTime,
 }
@@ -114,6 +117,7 @@ fn router(state: AppState) -> Router {
     api.route("/openapi.json", get(move || async move { document }))
         .merge(SwaggerUi::new("/swagger").url("/swagger/openapi.json", openapi))
         .route("/", get(|| async { Redirect::temporary("/swagger/") }))
+        .route("/ws", get(routes::websocket::listen))
         .fallback(|uri: Uri| async move { ApiError::route_not_found(uri.path()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::method_not_allowed(&method, uri.path())

@@ -6,3 +6,4 @@ pub(super) mod lids;
 pub(super) mod pairing;
 pub(super) mod server;
 pub(super) mod sessions;
+pub(super) mod websocket;

@@ -1,0 +1,146 @@
+//! `GET /ws`: the events webhooks get, as a websocket stream, as WAHA
+//! serves it: `?session=*&events=*&x-api-key=…`, one text frame per event
+//! with the same envelope.
+//!
+//! A websocket client cannot always send headers, so the API key comes in
+//! the query (the `X-Api-Key` header works too); a wrong or missing key is
+//! answered as WAHA does, by closing the socket with 1008.
+
+use std::time::Duration;
+
+use axum::{
+    extract::{
+        RawQuery, State,
+        ws::{
+            CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code,
+            rejection::WebSocketUpgradeRejection,
+        },
+    },
+    http::HeaderMap,
+    response::Response,
+};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::{
+    events::names::EventFilter,
+    http::{AppState, auth, errors::ApiError},
+};
+
+/// How often the host pings a listener; one that has not answered the
+/// last ping by the next is dropped.
+const HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// What a listener asked for.
+struct Listening {
+    /// A session's name, or `None` for every session (`*`).
+    session: Option<String>,
+    events: EventFilter,
+    key: Option<String>,
+}
+
+/// Reads `session`, `events` (repeated or comma-separated) and `x-api-key`.
+fn listening(query: Option<&str>) -> Result<Listening, ApiError> {
+    let mut session = None;
+    let mut events: Vec<String> = Vec::new();
+    let mut key = None;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match name.to_ascii_lowercase().as_str() {
+            "session" => session = Some(value.into_owned()),
+            "events" => events.extend(value.split(',').map(|name| name.trim().to_owned())),
+            "x-api-key" => key = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    if events.is_empty() {
+        events.push("*".to_owned());
+    }
+    let events = EventFilter::parse(events.iter().map(String::as_str))
+        .map_err(|(_, problem)| ApiError::bad_request("events", problem))?;
+    Ok(Listening {
+        session: session.filter(|session| session != "*"),
+        events,
+        key,
+    })
+}
+
+/// Upgrades to a websocket that streams the events asked for.
+pub(crate) async fn listen(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let listening = listening(query.as_deref())?;
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(
+            "connection",
+            format!("/ws is a websocket: {}", rejection.body_text()),
+        )
+    })?;
+    let presented = listening
+        .key
+        .clone()
+        .or_else(|| headers.get(auth::HEADER)?.to_str().ok().map(str::to_owned));
+    let allowed =
+        !state.api_keys.is_enabled() || presented.is_some_and(|key| state.api_keys.accepts(&key));
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        if allowed {
+            stream(socket, &state, &listening).await;
+        } else {
+            refuse(socket).await;
+        }
+    }))
+}
+
+async fn refuse(mut socket: WebSocket) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: close_code::POLICY,
+            reason: "Unauthorized".into(),
+        })))
+        .await;
+}
+
+/// Sends each event the listener wants until it goes, stops answering
+/// pings, or falls too far behind.
+async fn stream(mut socket: WebSocket, state: &AppState, listening: &Listening) {
+    let mut told = state.events.subscribe();
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let mut answered = true;
+    loop {
+        tokio::select! {
+            event = told.recv() => match event {
+                Ok(event) => {
+                    let wanted = listening.events.matches(event.name)
+                        && listening.session.as_ref().is_none_or(|s| *s == event.session);
+                    if wanted && socket.send(Message::Text(event.body.as_str().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "a websocket listener fell behind; closed");
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: close_code::AGAIN,
+                            reason: format!("fell {missed} events behind").into(),
+                        })))
+                        .await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Pong(_))) => answered = true,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+            _ = heartbeat.tick() => {
+                if !answered || socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+                answered = false;
+            }
+        }
+    }
+}

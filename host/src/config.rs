@@ -133,6 +133,13 @@ pub struct ServeArgs {
         value_parser = clap::builder::BoolishValueParser::new())]
     pub watch: bool,
 
+    /// Serve `/metrics` without the API key (WAHA's style of switch: 1/0,
+    /// true/false, yes/no or on/off). Off: `/metrics` needs the key, when
+    /// one is set.
+    #[arg(long, env = "WHARF_METRICS_PUBLIC", action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics_public: bool,
+
     /// Directory for the host's and the sessions' data.
     #[arg(long, env = "WHARF_DATA_DIR", default_value = "./.wharf")]
     pub data_dir: PathBuf,

@@ -10,7 +10,11 @@
 //! an engine call never meets a closed engine session or a removed data
 //! directory.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use abi_stable::std_types::RResult;
 use async_ffi::FfiFuture;
@@ -21,6 +25,7 @@ use crate::{
         Feature, Operation,
         call::{CallFailure, bounded},
     },
+    metrics,
     sessions::{CallGuard, Run, SessionError, SessionManager, Status},
 };
 
@@ -169,6 +174,7 @@ fn gate_when<'a>(
         }
     };
     if let Feature::Unsupported { reason } = engine.feature(operation) {
+        metrics::unsupported(engine.name(), operation);
         let supported_by = sessions.registry().snapshot().supporting(operation);
         return Err(CallError::Unsupported {
             engine: engine.name().to_owned(),
@@ -227,7 +233,10 @@ impl Target<'_> {
     ) -> Result<T, CallError> {
         let run = self.open.run();
         let engine = run.engine().map_or("", |engine| engine.name());
-        match bounded(self.deadline, call(&self.handle)).await {
+        let started = Instant::now();
+        let answer = bounded(self.deadline, call(&self.handle)).await;
+        metrics::engine_call(engine, self.operation, started.elapsed());
+        match answer {
             Ok(value) => Ok(value),
             Err(CallFailure::Engine(mut error)) => {
                 if error.kind.known() != error.kind {

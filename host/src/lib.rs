@@ -9,6 +9,7 @@ mod dispatch;
 pub mod engines;
 pub mod events;
 mod http;
+mod metrics;
 mod secrets;
 pub mod sessions;
 pub mod storage;
@@ -107,6 +108,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             sessions: Arc::clone(&sessions),
             events: Arc::clone(&events),
             api_keys: api_keys.clone(),
+            metrics_public: args.metrics_public,
             profile_pictures: ProfilePictures::default(),
             started_at: std::time::SystemTime::now(),
         }),

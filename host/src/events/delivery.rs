@@ -17,7 +17,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha512;
 
 use super::hooks::Target;
-use crate::storage::{Pending, Storage};
+use crate::{
+    metrics,
+    storage::{Pending, Storage},
+};
 
 /// How long one delivery may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,11 +139,13 @@ impl Deliveries {
         let mut tries = entry.tries;
         loop {
             let Err(failed) = self.send(&target, &entry).await else {
+                metrics::webhook(metrics::Delivery::Delivered);
                 self.remove(hook, entry.seq).await;
                 return;
             };
             tries += 1;
             if tries > target.retries.attempts {
+                metrics::webhook(metrics::Delivery::GivenUp);
                 tracing::warn!(
                     url = target.url,
                     request_id = entry.request_id,
@@ -151,6 +156,7 @@ impl Deliveries {
                 self.remove(hook, entry.seq).await;
                 return;
             }
+            metrics::webhook(metrics::Delivery::Retried);
             if let Err(err) = self.storage.record_try(entry.seq, tries).await {
                 tracing::error!(hook, %err, "cannot record a delivery try");
             }

@@ -50,8 +50,11 @@ pub(crate) struct AppParts {
     pub registry: Arc<Registry>,
     pub sessions: Arc<SessionManager>,
     pub events: Arc<Events>,
-    /// For `/ws`, which takes its key in the query.
+    /// For `/ws` and `/metrics`, outside `/api`, which check keys
+    /// themselves.
     pub api_keys: ApiKeys,
+    /// Whether `/metrics` is open without a key.
+    pub metrics_public: bool,
     pub profile_pictures: ProfilePictures,
     pub started_at: SystemTime,
 }
@@ -118,9 +121,31 @@ fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new("/swagger").url("/swagger/openapi.json", openapi))
         .route("/", get(|| async { Redirect::temporary("/swagger/") }))
         .route("/ws", get(routes::websocket::listen))
+        .route("/metrics", get(routes::metrics::scrape))
         .fallback(|uri: Uri| async move { ApiError::route_not_found(uri.path()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::method_not_allowed(&method, uri.path())
         })
+        .layer(axum::middleware::from_fn(count_request))
         .with_state(state)
+}
+
+/// Counts each answered request for `/metrics`, by the template of the
+/// route it matched.
+async fn count_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|matched| matched.as_str().to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    crate::metrics::request(
+        route.as_deref(),
+        method.as_str(),
+        response.status().as_u16(),
+    );
+    response
 }

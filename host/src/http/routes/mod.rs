@@ -3,6 +3,7 @@
 
 pub(super) mod contacts;
 pub(super) mod lids;
+pub(super) mod metrics;
 pub(super) mod pairing;
 pub(super) mod server;
 pub(super) mod sessions;

@@ -12,8 +12,10 @@
 //! they are in the outbox.
 
 mod delivery;
+mod docs;
 pub mod hooks;
 pub mod names;
+pub mod payloads;
 
 use std::{
     sync::Arc,
@@ -27,6 +29,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use self::{delivery::Deliveries, hooks::Webhook};
 use crate::storage::{OutboxEntry, Storage};
 
+pub use docs::webhooks as openapi_webhooks;
 pub use hooks::{Refused, SessionHooks, engine_config, session_hooks};
 
 /// Events reported, on their way to the outbox.
@@ -82,19 +85,58 @@ struct Envelope<'a, Me: Serialize, Payload: Serialize> {
     environment: Environment<'a>,
 }
 
-#[derive(Serialize)]
+/// What the host is, in every envelope (WAHA's `environment`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = EventEnvironment)]
 struct Environment<'a> {
+    /// This host's version.
+    #[schema(example = "0.1.0")]
     version: &'static str,
+    /// The session's engine.
+    #[schema(example = "sandbox")]
     engine: &'a str,
+    #[schema(example = "CORE")]
     tier: &'static str,
+    /// Always `null`: no engine here drives a browser the host knows of.
     browser: Option<&'static str>,
+    #[schema(example = "linux/x86_64")]
     platform: String,
     worker: Worker,
 }
 
-#[derive(Serialize)]
+/// WAHA's worker; `id` is always `null` here.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = EventWorker)]
 struct Worker {
     id: Option<String>,
+}
+
+/// The envelope of an event of `source`.
+fn envelope<'a, Me: Serialize, Payload: Serialize>(
+    source: &'a Source,
+    name: &'a str,
+    timestamp: u64,
+    me: Option<Me>,
+    payload: Payload,
+) -> Envelope<'a, Me, Payload> {
+    Envelope {
+        id: new_id("evt"),
+        timestamp,
+        event: name,
+        session: &source.session,
+        metadata: source.metadata.as_ref(),
+        me,
+        payload,
+        engine: &source.engine,
+        environment: Environment {
+            version: env!("CARGO_PKG_VERSION"),
+            engine: &source.engine,
+            tier: "CORE",
+            browser: None,
+            platform: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+            worker: Worker { id: None },
+        },
+    }
 }
 
 /// Milliseconds since the Unix epoch, as WAHA stamps events.
@@ -163,25 +205,7 @@ impl Events {
         if source.hooks.is_empty() && !self.global && self.listeners.receiver_count() == 0 {
             return;
         }
-        let envelope = Envelope {
-            id: new_id("evt"),
-            timestamp,
-            event: name,
-            session: &source.session,
-            metadata: source.metadata.as_ref(),
-            me,
-            payload,
-            engine: &source.engine,
-            environment: Environment {
-                version: env!("CARGO_PKG_VERSION"),
-                engine: &source.engine,
-                tier: "CORE",
-                browser: None,
-                platform: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
-                worker: Worker { id: None },
-            },
-        };
-        let body = match serde_json::to_string(&envelope) {
+        let body = match serde_json::to_string(&envelope(source, name, timestamp, me, payload)) {
             Ok(body) => body,
             Err(err) => {
                 tracing::error!(session = source.session, event = name, %err, "cannot write the event");
@@ -294,4 +318,48 @@ fn outbox_entries(occurred: &Occurred, global: Option<&Webhook>) -> Vec<OutboxEn
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn an_envelope_has_the_fields_the_document_lists_in_their_order() {
+        let source = Source {
+            session: "s".into(),
+            engine: "sandbox".into(),
+            metadata: json!({"k": "v"}).as_object().cloned(),
+            hooks: Arc::from([]),
+        };
+        let body = serde_json::to_string(&envelope(
+            &source,
+            "session.status",
+            1,
+            None::<()>,
+            json!({}),
+        ))
+        .unwrap();
+        let fields: Vec<String> = serde_json::from_str::<serde_json::Map<String, Value>>(&body)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let mut documented: Vec<&str> = docs::ENVELOPE_FIELDS.to_vec();
+        // serde_json's map sorts keys; the body itself keeps WAHA's order.
+        documented.sort_unstable();
+        assert_eq!(fields, documented);
+        let positions: Vec<usize> = docs::ENVELOPE_FIELDS
+            .iter()
+            .map(|field| body.find(&format!("\"{field}\":")).unwrap())
+            .collect();
+        assert!(positions.is_sorted(), "{body}");
+        let id = body.split('"').nth(3).unwrap();
+        assert!(
+            id.starts_with("evt_") && id.len() == 30 && id == id.to_lowercase(),
+            "{id}"
+        );
+    }
 }

@@ -21,10 +21,22 @@ use crate::http::{
                        engine does not support is answered 501 by the host.",
     ),
     components(schemas(ErrorBody, ErrorDetails)),
-    modifiers(&ApiKeySecurity),
+    modifiers(&ApiKeySecurity, &EventWebhooks),
     security(("api_key" = [])),
 )]
 pub(super) struct ApiDoc;
+
+/// The events webhooks receive (see [`crate::events`]).
+struct EventWebhooks;
+
+impl Modify for EventWebhooks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let (webhooks, schemas) = crate::events::openapi_webhooks();
+        openapi.webhooks = Some(webhooks);
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.extend(schemas);
+    }
+}
 
 /// Declares WAHA's `X-Api-Key` header scheme.
 struct ApiKeySecurity;

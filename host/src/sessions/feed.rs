@@ -12,10 +12,13 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use serde::Serialize;
-
 use super::{Me, Status};
-use crate::events::{Events, Source, names::SESSION_STATUS, now_ms};
+use crate::events::{
+    Events, Source,
+    names::SESSION_STATUS,
+    now_ms,
+    payloads::{SessionStatus, StatusPoint, StatusReason},
+};
 
 /// How many statuses the payload lists, as WAHA.
 const HISTORY: usize = 3;
@@ -32,27 +35,6 @@ struct Heard {
     next: u64,
     last: Option<(Status, Option<String>)>,
     statuses: VecDeque<StatusPoint>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-struct StatusPoint {
-    status: Status,
-    timestamp: u64,
-}
-
-/// WAHA's `session.status` payload.
-#[derive(Serialize)]
-struct StatusPayload<'a> {
-    name: &'a str,
-    status: Status,
-    statuses: &'a VecDeque<StatusPoint>,
-    /// Why the session is in this status, when the engine or host said.
-    data: Option<Reason<'a>>,
-}
-
-#[derive(Serialize)]
-struct Reason<'a> {
-    reason: &'a str,
 }
 
 /// How one run reports.
@@ -133,11 +115,11 @@ impl RunFeed {
         }
         heard.statuses.push_back(StatusPoint { status, timestamp });
         if let Some(events) = &self.feed.events {
-            let payload = StatusPayload {
+            let payload = SessionStatus {
                 name: &self.source.session,
                 status,
                 statuses: &heard.statuses,
-                data: reason.map(|reason| Reason { reason }),
+                data: reason.map(|reason| StatusReason { reason }),
             };
             events.publish(&self.source, SESSION_STATUS, timestamp, me, payload);
         }

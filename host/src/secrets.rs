@@ -107,6 +107,11 @@ fn mask_value(value: &Value, place: Place, hidden: bool) -> Value {
     }
 }
 
+/// A URL as logs may show it: credentials and secret query values masked.
+pub(crate) fn url_for_logs(url: &str) -> String {
+    masked_url(url).unwrap_or_else(|| url.to_owned())
+}
+
 /// `text` with its URL credentials masked, when it is a URL that has some.
 fn masked_url(text: &str) -> Option<String> {
     if !text.contains("://") {

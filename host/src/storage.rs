@@ -39,13 +39,15 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE webhook_outbox (
         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
         hook        TEXT NOT NULL,
+        session     TEXT NOT NULL,
         target      TEXT NOT NULL,
         request_id  TEXT NOT NULL,
         timestamp   INTEGER NOT NULL,
         body        TEXT NOT NULL,
         tries       INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX webhook_outbox_by_hook ON webhook_outbox (hook, seq);",
+    CREATE INDEX webhook_outbox_by_hook ON webhook_outbox (hook, seq);
+    CREATE INDEX webhook_outbox_by_session ON webhook_outbox (session);",
 ];
 
 /// A session as stored.
@@ -64,6 +66,8 @@ pub struct StoredSession {
 pub struct OutboxEntry {
     /// Which webhook: its entries are delivered in order.
     pub hook: String,
+    /// The session whose event it is.
+    pub session: String,
     /// Where and how to deliver, as JSON.
     pub target: String,
     pub request_id: String,
@@ -95,6 +99,12 @@ impl std::fmt::Display for StorageError {
 }
 
 impl std::error::Error for StorageError {}
+
+impl From<String> for StorageError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
 
 /// The session store. Cheap to clone; calls run on the store's own thread.
 #[derive(Clone)]
@@ -248,12 +258,13 @@ impl Storage {
     pub async fn enqueue(&self, entries: Vec<OutboxEntry>) -> Result<(), StorageError> {
         self.with(move |c| {
             let mut insert = c.prepare_cached(
-                "INSERT INTO webhook_outbox (hook, target, request_id, timestamp, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO webhook_outbox (hook, session, target, request_id, timestamp, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for entry in entries {
                 insert.execute(params![
                     entry.hook,
+                    entry.session,
                     entry.target,
                     entry.request_id,
                     i64::try_from(entry.timestamp).unwrap_or(i64::MAX),
@@ -298,14 +309,25 @@ impl Storage {
         .await
     }
 
-    /// Records how many tries of an entry failed.
-    pub async fn record_try(&self, seq: i64, tries: u32) -> Result<(), StorageError> {
+    /// Records how many tries of an entry failed; `false` when the entry
+    /// is gone.
+    pub async fn record_try(&self, seq: i64, tries: u32) -> Result<bool, StorageError> {
         self.with(move |c| {
             c.execute(
                 "UPDATE webhook_outbox SET tries = ?2 WHERE seq = ?1",
                 params![seq, tries],
             )
-            .map(drop)
+            .map(|updated| updated == 1)
+        })
+        .await
+    }
+
+    /// Takes a session's events out of the outbox, undelivered.
+    pub async fn forget_events(&self, session: &str) -> Result<(), StorageError> {
+        let session = session.to_owned();
+        self.with(move |c| {
+            c.execute("DELETE FROM webhook_outbox WHERE session = ?1", [session])
+                .map(drop)
         })
         .await
     }

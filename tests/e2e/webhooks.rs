@@ -17,7 +17,7 @@ use axum::{
     routing::post,
 };
 use hmac::{Hmac, Mac};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha512;
 use wharf_e2e::{Host, engines};
@@ -418,4 +418,120 @@ fn a_websocket_listener_gets_the_envelopes_webhooks_get_for_what_it_asked() {
     }
     let (status, body) = host.get("/ws?events=sesion.status");
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[test]
+fn credentials_in_a_hook_url_never_reach_the_log() {
+    let receiver = Receiver::start();
+    receiver.answer(500);
+    let host = Host::start(&[engines::SANDBOX]);
+    let url = format!(
+        "http://alice:pw-SECRET-1@{}/hook?token=tok-SECRET-2",
+        receiver.address
+    );
+    let config = json!({"webhooks": [{
+        "url": url,
+        "events": ["session.status"],
+        "retries": {"delaySeconds": 0, "attempts": 0}
+    }]});
+    host.create_session("hooked", "sandbox", config);
+    let log = host.eventually("the give-up in the log", || {
+        let log = host.log();
+        if log.contains("webhook delivery given up") {
+            Ok(log)
+        } else {
+            Err(Value::String(log))
+        }
+    });
+    assert!(
+        !log.contains("pw-SECRET-1") && !log.contains("tok-SECRET-2"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_redirect_is_not_a_delivery() {
+    // A receiver that answers every POST with 302 to a page that answers
+    // any GET with 200, and counts the POSTs.
+    let posts = Arc::new(Mutex::new(0usize));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    let counted = Arc::clone(&posts);
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let app = Router::new()
+                .route(
+                    "/hook",
+                    post(move || {
+                        *counted.lock().unwrap() += 1;
+                        async { (AxumStatus::FOUND, [("location", "/landing")]) }
+                    }),
+                )
+                .route("/landing", axum::routing::get(|| async { "welcome" }));
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let host = Host::start(&[engines::SANDBOX]);
+    let config = json!({"webhooks": [{
+        "url": format!("http://{address}/hook"),
+        "events": ["session.status"],
+        "retries": {"delaySeconds": 0, "attempts": 1}
+    }]});
+    host.create_session("hooked", "sandbox", config);
+    // STARTING and WORKING were never received: each is tried twice and
+    // given up, not taken as delivered because a GET elsewhere answered 200.
+    host.eventually("both events tried twice", || {
+        let count = *posts.lock().unwrap();
+        if count >= 4 {
+            Ok(())
+        } else {
+            Err(json!(count))
+        }
+    });
+}
+
+#[test]
+fn deleting_a_session_takes_its_undelivered_events_with_it() {
+    let receiver = Receiver::start();
+    receiver.answer(500);
+    // The global hook: one queue for every session, in order.
+    let mut host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .env("WHATSAPP_HOOK_URL", &receiver.url())
+        .env("WHATSAPP_HOOK_EVENTS", "session.status")
+        .env("WHATSAPP_HOOK_RETRIES_DELAY_SECONDS", "600")
+        .start();
+    host.create_session("gone", "sandbox", json!({}));
+    receiver.wait_for(1, &host);
+    let (status, _) = host.send(host.request(Method::DELETE, "/api/sessions/gone"));
+    assert_eq!(status, StatusCode::OK);
+
+    receiver.answer(200);
+    host.crash_and_restart();
+    host.create_session("witness", "sandbox", json!({}));
+    let deliveries = host.eventually("the witness's events", || {
+        let deliveries = receiver.deliveries();
+        let witnessed = deliveries.iter().any(|d| {
+            d.envelope["session"] == "witness" && d.envelope["payload"]["status"] == "WORKING"
+        });
+        if witnessed {
+            Ok(deliveries)
+        } else {
+            Err(json!(statuses(&deliveries)))
+        }
+    });
+    let after_delete: Vec<&Value> = deliveries[1..]
+        .iter()
+        .map(|d| &d.envelope["session"])
+        .collect();
+    assert!(
+        after_delete.iter().all(|session| *session == "witness"),
+        "{after_delete:?}"
+    );
 }

@@ -4,7 +4,11 @@
 //!
 //! A task reads a few entries at a time from storage, so a receiver that
 //! is down for days costs disk, not memory; and it ends when its hook has
-//! nothing left, so idle hooks cost nothing.
+//! nothing left, so idle hooks cost nothing. At most
+//! [`MAX_CONCURRENT_SENDS`] requests are out at once, whatever the number
+//! of hooks, so hooks that hang cannot take the file handles the API
+//! needs. Logs name a hook by its owner and its URL with credentials
+//! masked, never by its raw URL.
 
 use std::{
     collections::HashMap,
@@ -15,6 +19,7 @@ use std::{
 use axum::http::{HeaderName, HeaderValue, header};
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
+use tokio::sync::Semaphore;
 
 use super::hooks::Target;
 use crate::{
@@ -28,6 +33,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many entries a hook's task reads from storage at a time.
 const BATCH: usize = 32;
 
+/// Requests out at once, across all hooks: each holds a connection, and a
+/// receiver that hangs holds it for [`REQUEST_TIMEOUT`].
+const MAX_CONCURRENT_SENDS: usize = 128;
+
 /// How long a task waits before reading the outbox again after storage
 /// failed.
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
@@ -36,6 +45,7 @@ const STORAGE_RETRY: Duration = Duration::from_secs(1);
 pub(super) struct Deliveries {
     storage: Storage,
     client: reqwest::Client,
+    sending: Semaphore,
     /// The hooks whose task runs; `true` when entries were added since the
     /// task last read the outbox.
     running: Mutex<HashMap<String, bool>>,
@@ -52,12 +62,18 @@ impl Deliveries {
     pub(super) fn new(storage: Storage) -> Arc<Self> {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            // A redirect is not a delivery: following one would post the
+            // event, its signature and the hook's headers somewhere else,
+            // or take a GET's 200 for it.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(2)
             .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
         Arc::new(Self {
             storage,
             client,
+            sending: Semaphore::new(MAX_CONCURRENT_SENDS),
             running: Mutex::default(),
         })
     }
@@ -147,7 +163,7 @@ impl Deliveries {
             if tries > target.retries.attempts {
                 metrics::webhook(metrics::Delivery::GivenUp);
                 tracing::warn!(
-                    url = target.url,
+                    hook,
                     request_id = entry.request_id,
                     tries,
                     why = failed.why,
@@ -157,12 +173,15 @@ impl Deliveries {
                 return;
             }
             metrics::webhook(metrics::Delivery::Retried);
-            if let Err(err) = self.storage.record_try(entry.seq, tries).await {
-                tracing::error!(hook, %err, "cannot record a delivery try");
+            match self.storage.record_try(entry.seq, tries).await {
+                Ok(true) => {}
+                // Gone from the outbox: its session was deleted.
+                Ok(false) => return,
+                Err(err) => tracing::error!(hook, %err, "cannot record a delivery try"),
             }
             let wait = target.retries.delay(tries, failed.retry_after);
             tracing::debug!(
-                url = target.url,
+                hook,
                 tries,
                 why = failed.why,
                 ?wait,
@@ -179,6 +198,8 @@ impl Deliveries {
     }
 
     async fn send(&self, target: &Target, entry: &Pending) -> Result<(), Failed> {
+        // Never closed, so a permit always comes.
+        let _sending = self.sending.acquire().await;
         let mut request = self
             .client
             .post(&target.url)

@@ -26,6 +26,14 @@ const DEFAULT_ATTEMPTS: u32 = 15;
 /// days before its last retries.
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 
+/// No wait between two tries is shorter, whatever the policy: a hook with
+/// no delay and many retries against a closed port would otherwise spin.
+pub const MIN_DELAY: Duration = Duration::from_millis(100);
+
+/// Webhooks one session may have. Each event is stored once per hook, so
+/// this bounds what one event costs.
+pub const MAX_HOOKS: usize = 16;
+
 /// More retries than this are refused: with [`MAX_DELAY`] between them
 /// they already span weeks.
 const MAX_ATTEMPTS: u32 = 1000;
@@ -92,8 +100,8 @@ impl Default for Retries {
 
 impl Retries {
     /// The wait before retry number `retry` (1 for the first), no shorter
-    /// than what the receiver asked for with `Retry-After`, and never
-    /// longer than [`MAX_DELAY`].
+    /// than what the receiver asked for with `Retry-After`, and between
+    /// [`MIN_DELAY`] and [`MAX_DELAY`].
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
         let delay = Duration::from_millis(self.delay_ms);
         let by_policy = match self.policy {
@@ -103,7 +111,7 @@ impl Retries {
         };
         by_policy
             .max(retry_after.unwrap_or_default())
-            .min(MAX_DELAY)
+            .clamp(MIN_DELAY, MAX_DELAY)
     }
 }
 
@@ -149,6 +157,12 @@ pub fn session_hooks(config: &Value) -> Result<SessionHooks, Refused> {
     };
     let webhooks = match config.get("webhooks") {
         None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(hooks)) if hooks.len() > MAX_HOOKS => {
+            return Err(refused(
+                "config.webhooks",
+                format!("at most {MAX_HOOKS} webhooks per session"),
+            ));
+        }
         Some(Value::Array(hooks)) => hooks
             .iter()
             .enumerate()
@@ -289,12 +303,11 @@ fn custom_header(at: &str, header: &Value) -> Result<(String, String), Refused> 
     Ok((name, value))
 }
 
+/// Checks a hook's URL. Errors never quote it: it may hold credentials.
 fn check_url(url: &str) -> Result<String, String> {
-    let parsed = url::Url::parse(url).map_err(|err| format!("'{url}' is not a URL: {err}"))?;
+    let parsed = url::Url::parse(url).map_err(|err| format!("not a URL: {err}"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(format!(
-            "'{url}' must be an http:// or https:// URL with a host"
-        ));
+        return Err("must be an http:// or https:// URL with a host".to_owned());
     }
     Ok(url.to_owned())
 }
@@ -302,15 +315,17 @@ fn check_url(url: &str) -> Result<String, String> {
 fn check_header(name: &str, value: &str) -> Result<(), (&'static str, String)> {
     axum::http::HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| ("name", format!("'{name}' is not an HTTP header name")))?;
-    if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+    let lower = name.to_ascii_lowercase();
+    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-webhook-") {
         return Err(("name", format!("'{name}' is set by the host")));
     }
-    axum::http::HeaderValue::from_str(value).map_err(|_| {
-        (
+    let visible = |byte: u8| byte == b'\t' || (b' '..=b'~').contains(&byte);
+    if !value.bytes().all(visible) {
+        return Err((
             "value",
             "must be visible ASCII text, without line breaks".to_owned(),
-        )
-    })?;
+        ));
+    }
     Ok(())
 }
 
@@ -355,7 +370,11 @@ pub fn global_webhook(var: impl Fn(&str) -> Option<String>) -> Result<Option<Web
         return Ok(None);
     };
     let url = check_url(url.trim()).map_err(|problem| format!("WHATSAPP_HOOK_URL: {problem}"))?;
-    let events = EventFilter::parse(events.split(',').map(str::trim))
+    let names = events
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty());
+    let events = EventFilter::parse(names)
         .map_err(|(_, problem)| format!("WHATSAPP_HOOK_EVENTS: {problem}"))?;
     let mut retries = Retries::default();
     if let Some(delay) = set("WHATSAPP_HOOK_RETRIES_DELAY_SECONDS") {
@@ -371,10 +390,9 @@ pub fn global_webhook(var: impl Fn(&str) -> Option<String>) -> Result<Option<Web
             .map_err(|problem| format!("WHATSAPP_HOOK_RETRIES_POLICY: {problem}"))?;
     }
     let mut headers = Vec::new();
-    for header in set("WHATSAPP_HOOK_CUSTOM_HEADERS")
-        .iter()
-        .flat_map(|h| h.split(';'))
-    {
+    let listed = set("WHATSAPP_HOOK_CUSTOM_HEADERS");
+    let items = listed.iter().flat_map(|h| h.split(';'));
+    for header in items.filter(|header| !header.trim().is_empty()) {
         let Some((name, value)) = header.split_once(':') else {
             return Err(format!(
                 "WHATSAPP_HOOK_CUSTOM_HEADERS: '{}' must be Name:Value",
@@ -518,6 +536,18 @@ mod tests {
                 json!({"webhooks": [{"url": "http://x", "events": [], "customHeaders": [{"name": "X-A", "value": "a\nb"}]}]}),
                 "config.webhooks[0].customHeaders[0].value",
             ),
+            (
+                json!({"webhooks": [{"url": "http://x", "events": [], "customHeaders": [{"name": "X-Webhook-Hmac", "value": "v"}]}]}),
+                "config.webhooks[0].customHeaders[0].name",
+            ),
+            (
+                json!({"webhooks": [{"url": "http://x", "events": [], "customHeaders": [{"name": "X-A", "value": "é"}]}]}),
+                "config.webhooks[0].customHeaders[0].value",
+            ),
+            (
+                json!({"webhooks": vec![json!({"url": "http://x", "events": []}); MAX_HOOKS + 1]}),
+                "config.webhooks",
+            ),
             (json!({"metadata": ["a"]}), "config.metadata"),
             (json!({"metadata": {"n": 1}}), "config.metadata.n"),
         ];
@@ -548,6 +578,12 @@ mod tests {
             Duration::from_secs(7)
         );
         assert_eq!(retries(Policy::Exponential).delay(40, None), MAX_DELAY);
+        let none = Retries {
+            delay_ms: 0,
+            attempts: 1000,
+            policy: Policy::Constant,
+        };
+        assert_eq!(none.delay(1, None), MIN_DELAY, "no hook spins");
         assert_eq!(
             constant.delay(1, Some(Duration::from_secs(1 << 40))),
             MAX_DELAY
@@ -571,7 +607,7 @@ mod tests {
         );
         let hook = global_webhook(env(&[
             ("WHATSAPP_HOOK_URL", "http://h/x"),
-            ("WHATSAPP_HOOK_EVENTS", "session.status, message"),
+            ("WHATSAPP_HOOK_EVENTS", "session.status, message,"),
             ("WHATSAPP_HOOK_HMAC_KEY", "s"),
             ("WHATSAPP_HOOK_RETRIES_POLICY", "exponential"),
             ("WHATSAPP_HOOK_RETRIES_DELAY_SECONDS", "3"),

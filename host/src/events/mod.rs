@@ -27,7 +27,10 @@ use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use self::{delivery::Deliveries, hooks::Webhook};
-use crate::storage::{OutboxEntry, Storage};
+use crate::{
+    secrets,
+    storage::{OutboxEntry, Storage, StorageError},
+};
 
 pub use docs::webhooks as openapi_webhooks;
 pub use hooks::{Refused, SessionHooks, engine_config, session_hooks};
@@ -37,6 +40,9 @@ enum Message {
     Event(Box<Occurred>),
     /// Answered once every event sent before it is in the outbox.
     Flush(oneshot::Sender<()>),
+    /// Takes the session's events out of the outbox, those sent before
+    /// this included; answered once done.
+    Forget(String, oneshot::Sender<Result<(), StorageError>>),
 }
 
 /// One event and the session hooks that may want it.
@@ -223,6 +229,17 @@ impl Events {
         let _ = self.sender.send(Message::Event(Box::new(occurred)));
     }
 
+    /// Takes the events of `session` out of the outbox undelivered, those
+    /// reported until now included: for a session deleted with its data.
+    pub async fn forget(&self, session: &str) -> Result<(), StorageError> {
+        let (done, forgotten) = oneshot::channel();
+        let stopped = || StorageError::from("the host is stopping".to_owned());
+        self.sender
+            .send(Message::Forget(session.to_owned(), done))
+            .map_err(|_| stopped())?;
+        forgotten.await.map_err(|_| stopped())?
+    }
+
     /// Waits, up to `patience`, until every event reported so far is in the
     /// outbox: for a host about to stop.
     pub async fn flush(&self, patience: Duration) {
@@ -256,10 +273,12 @@ impl Outbox {
         while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let mut occurred = Vec::new();
             let mut flushed = Vec::new();
+            let mut forgotten = Vec::new();
             for message in batch.drain(..) {
                 match message {
                     Message::Event(event) => occurred.push(*event),
                     Message::Flush(done) => flushed.push(done),
+                    Message::Forget(session, done) => forgotten.push((session, done)),
                 }
             }
             let entries: Vec<OutboxEntry> = occurred
@@ -286,6 +305,9 @@ impl Outbox {
             for done in flushed {
                 let _ = done.send(());
             }
+            for (session, done) in forgotten {
+                let _ = done.send(self.storage.forget_events(&session).await);
+            }
         }
     }
 }
@@ -309,8 +331,11 @@ fn outbox_entries(occurred: &Occurred, global: Option<&Webhook>) -> Vec<OutboxEn
                 }
             };
             Some(OutboxEntry {
-                // A session's name has no spaces and is never `*`.
-                hook: format!("{owner} {}", hook.target.url),
+                // A session's name has no spaces and is never `*`; the key
+                // is logged, so its URL is masked (two URLs that differ
+                // only in secrets share one queue, still in order).
+                hook: format!("{owner} {}", secrets::url_for_logs(&hook.target.url)),
+                session: occurred.session.clone(),
                 target,
                 request_id: new_id("req"),
                 timestamp: occurred.timestamp,

@@ -872,10 +872,16 @@ impl SessionManager {
         Ok(())
     }
 
-    /// Stops the session and deletes it with its data.
+    /// Stops the session and deletes it with its data and its events not
+    /// yet delivered.
     pub async fn delete(&self, session: &Arc<ManagedSession>) -> Result<(), SessionError> {
         let mut existence = session.lock_lifecycle().await?;
         self.close_run(session).await;
+        // Its undelivered events go with its data: they hold its account
+        // and metadata, and no hook is to hear of the session again.
+        if let Some(events) = &self.events {
+            events.forget(&session.name).await?;
+        }
         // The data goes before the stored session and the name: until both
         // are gone no new session of this name can be created, so it can
         // never find this one's data.

@@ -7,13 +7,19 @@
 //! session manager and the registry themselves, so the figures cannot
 //! drift from what the API shows.
 
-use std::{sync::LazyLock, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{LazyLock, PoisonError, RwLock},
+    time::Duration,
+};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry as Metrics,
 };
+
+use axum::http::Method;
 
 use crate::{
     engines::{LibraryFile, Operation, Registry},
@@ -25,15 +31,39 @@ struct RequestLabels {
     /// The route's template (`/api/{session}/contacts/{id}`), or
     /// `unmatched`: never the path itself, which would let clients make
     /// up labels.
-    route: String,
-    method: String,
+    route: &'static str,
+    method: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    engine: String,
+    engine: &'static str,
     feature: &'static str,
+}
+
+/// Label values that come from a small, fixed set (route templates,
+/// engine names), kept once for the process: a request then builds its
+/// labels without allocating.
+static INTERNED: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(RwLock::default);
+
+fn interned(value: &str) -> &'static str {
+    if let Some(kept) = INTERNED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(value)
+    {
+        return kept;
+    }
+    let mut kept = INTERNED.write().unwrap_or_else(PoisonError::into_inner);
+    match kept.get(value) {
+        Some(value) => value,
+        None => {
+            let value: &'static str = Box::leak(value.into());
+            kept.insert(value);
+            value
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -84,13 +114,24 @@ static RECORDED: LazyLock<Recorded> = LazyLock::new(|| Recorded {
     webhooks: Family::default(),
 });
 
-/// One HTTP request answered.
-pub(crate) fn request(route: Option<&str>, method: &str, status: u16) {
+/// One HTTP request answered. `route` is the template of the route it
+/// matched (one of the router's, so a small set).
+pub(crate) fn request(route: Option<&str>, method: &Method, status: u16) {
+    let method = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    };
     RECORDED
         .requests
         .get_or_create(&RequestLabels {
-            route: route.unwrap_or("unmatched").to_owned(),
-            method: method.to_owned(),
+            route: route.map_or("unmatched", interned),
+            method,
             status,
         })
         .inc();
@@ -101,7 +142,7 @@ pub(crate) fn engine_call(engine: &str, operation: Operation, took: Duration) {
     RECORDED
         .engine_calls
         .get_or_create(&CallLabels {
-            engine: engine.to_owned(),
+            engine: interned(engine),
             feature: operation.key(),
         })
         .observe(took.as_secs_f64());
@@ -112,7 +153,7 @@ pub(crate) fn unsupported(engine: &str, operation: Operation) {
     RECORDED
         .unsupported
         .get_or_create(&CallLabels {
-            engine: engine.to_owned(),
+            engine: interned(engine),
             feature: operation.key(),
         })
         .inc();

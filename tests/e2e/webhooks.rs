@@ -58,33 +58,15 @@ struct Receiver {
 impl Receiver {
     fn start() -> Receiver {
         let received = Arc::new(Mutex::new(Received::default()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = Arc::clone(&received);
-        thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let app = Router::new().route(
-                    "/hook",
-                    post(move |headers: HeaderMap, body: Bytes| {
-                        let shared = Arc::clone(&shared);
-                        async move { record(&shared, &headers, &body) }
-                    }),
-                );
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
+        let app = Router::new().route(
+            "/hook",
+            post(move |headers: HeaderMap, body: Bytes| {
+                let shared = Arc::clone(&shared);
+                async move { record(&shared, &headers, &body) }
+            }),
+        );
+        let (address, stop) = serve(app);
         Receiver {
             address,
             received,
@@ -128,6 +110,43 @@ impl Receiver {
     fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
         self.received.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Serves `app` on a loopback port from a thread of its own, until the
+/// returned sender is dropped.
+fn serve(app: Router) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+    });
+    (address, stop)
+}
+
+/// Waits until the host's log says `needle`; returns the log.
+fn wait_for_log(host: &Host, needle: &str) -> String {
+    host.eventually(&format!("{needle:?} in the log"), || {
+        let log = host.log();
+        if log.contains(needle) {
+            Ok(log)
+        } else {
+            Err(Value::String(log))
+        }
+    })
 }
 
 fn record(shared: &Mutex<Received>, headers: &HeaderMap, body: &[u8]) -> AxumStatus {
@@ -296,14 +315,7 @@ fn a_refusing_receiver_gets_each_retry_then_the_event_is_given_up_and_the_next_g
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     assert_eq!(statuses(tries), ["STARTING"; 3]);
-    host.eventually("the give-up in the log", || {
-        let log = host.log();
-        if log.contains("webhook delivery given up") {
-            Ok(())
-        } else {
-            Err(Value::String(log))
-        }
-    });
+    wait_for_log(&host, "webhook delivery given up");
     // Then WORKING, in its turn, taken at its first try.
     assert_eq!(statuses(&deliveries)[3], "WORKING");
     assert_ne!(deliveries[3].header("x-webhook-request-id"), ids[0]);
@@ -435,14 +447,7 @@ fn credentials_in_a_hook_url_never_reach_the_log() {
         "retries": {"delaySeconds": 0, "attempts": 0}
     }]});
     host.create_session("hooked", "sandbox", config);
-    let log = host.eventually("the give-up in the log", || {
-        let log = host.log();
-        if log.contains("webhook delivery given up") {
-            Ok(log)
-        } else {
-            Err(Value::String(log))
-        }
-    });
+    let log = wait_for_log(&host, "webhook delivery given up");
     assert!(
         !log.contains("pw-SECRET-1") && !log.contains("tok-SECRET-2"),
         "{log}"
@@ -454,29 +459,17 @@ fn a_redirect_is_not_a_delivery() {
     // A receiver that answers every POST with 302 to a page that answers
     // any GET with 200, and counts the POSTs.
     let posts = Arc::new(Mutex::new(0usize));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
     let counted = Arc::clone(&posts);
-    thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let app = Router::new()
-                .route(
-                    "/hook",
-                    post(move || {
-                        *counted.lock().unwrap() += 1;
-                        async { (AxumStatus::FOUND, [("location", "/landing")]) }
-                    }),
-                )
-                .route("/landing", axum::routing::get(|| async { "welcome" }));
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(move || {
+                *counted.lock().unwrap() += 1;
+                async { (AxumStatus::FOUND, [("location", "/landing")]) }
+            }),
+        )
+        .route("/landing", axum::routing::get(|| async { "welcome" }));
+    let (address, _stop) = serve(app);
     let host = Host::start(&[engines::SANDBOX]);
     let config = json!({"webhooks": [{
         "url": format!("http://{address}/hook"),

@@ -7,6 +7,7 @@ pub(crate) mod auth;
 pub(crate) mod connections;
 mod constraints;
 pub(crate) mod contact_id;
+mod counting;
 mod docs;
 pub(crate) mod errors;
 mod extract;
@@ -126,26 +127,6 @@ fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::method_not_allowed(&method, uri.path())
         })
-        .layer(axum::middleware::from_fn(count_request))
+        .layer(counting::CountRequests)
         .with_state(state)
-}
-
-/// Counts each answered request for `/metrics`, by the template of the
-/// route it matched.
-async fn count_request(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|matched| matched.as_str().to_owned());
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    crate::metrics::request(
-        route.as_deref(),
-        method.as_str(),
-        response.status().as_u16(),
-    );
-    response
 }

@@ -102,7 +102,8 @@ async fn refuse(mut socket: WebSocket) {
 }
 
 /// Sends each event the listener wants until it goes, stops answering
-/// pings, or falls too far behind.
+/// pings, stops reading (a frame not taken within [`HEARTBEAT`]), or falls
+/// too far behind.
 async fn stream(mut socket: WebSocket, state: &AppState, listening: &Listening) {
     let mut told = state.events.subscribe();
     let mut heartbeat =
@@ -114,8 +115,12 @@ async fn stream(mut socket: WebSocket, state: &AppState, listening: &Listening) 
                 Ok(event) => {
                     let wanted = listening.events.matches(event.name)
                         && listening.session.as_ref().is_none_or(|s| *s == event.session);
-                    if wanted && socket.send(Message::Text(event.body.as_str().into())).await.is_err() {
-                        return;
+                    if wanted {
+                        let frame = Message::Text(event.body.as_str().into());
+                        let sent = tokio::time::timeout(HEARTBEAT, socket.send(frame)).await;
+                        if !matches!(sent, Ok(Ok(()))) {
+                            return;
+                        }
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {

@@ -123,7 +123,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on the first SIGINT or SIGTERM.
+/// Completes on the first SIGINT or SIGTERM; a second one ends the process
+/// at once, without waiting for requests under way or sessions to close
+/// (what is stored is committed already: only events not yet in the
+/// outbox are lost).
 ///
 /// The handlers are installed when this is called, not when the future is
 /// first polled: the host calls it before anything else, so that a SIGTERM
@@ -141,6 +144,17 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
                 _ = interrupt.recv() => {},
                 _ = terminate.recv() => {},
             }
+            tracing::info!(
+                "stopping: finishing the requests under way, then closing the sessions; \
+                 a second SIGINT or SIGTERM stops at once"
+            );
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = interrupt.recv() => {},
+                    _ = terminate.recv() => {},
+                }
+                stop_at_once();
+            });
         })
     }
     #[cfg(windows)]
@@ -148,6 +162,19 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
         let mut interrupt = tokio::signal::windows::ctrl_c().context("cannot listen for Ctrl-C")?;
         Ok(async move {
             interrupt.recv().await;
+            tracing::info!(
+                "stopping: finishing the requests under way, then closing the sessions; \
+                 a second Ctrl-C stops at once"
+            );
+            tokio::spawn(async move {
+                interrupt.recv().await;
+                stop_at_once();
+            });
         })
     }
+}
+
+fn stop_at_once() -> ! {
+    tracing::warn!("stopped by a second signal, before the sessions were closed");
+    std::process::exit(1)
 }

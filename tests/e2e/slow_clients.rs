@@ -403,6 +403,36 @@ fn on_sigterm_a_request_under_way_is_finished_and_idle_connections_are_closed() 
     assert!(host.log().contains("closing sessions"), "{}", host.log());
 }
 
+/// An operator who does not want to wait for the requests under way (or
+/// an orchestrator's second signal) stops the host at once: what is stored
+/// is stored already.
+#[test]
+fn a_second_signal_stops_the_host_without_waiting_for_requests_under_way() {
+    let mut host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .args(&["--body-timeout", "600"])
+        .start();
+    // A request whose body will not come for ten minutes.
+    let _under_way = busy_connection(address(&host));
+    host.signal("TERM");
+    host.eventually("the first signal's log line", || {
+        let log = host.log();
+        if log.contains("a second SIGINT or SIGTERM stops at once") {
+            Ok(())
+        } else {
+            Err(Value::String(log))
+        }
+    });
+    host.signal("TERM");
+    let exit = host.wait_for_exit();
+    assert_eq!(exit.code(), Some(1), "{}", host.log());
+    assert!(
+        host.log().contains("stopped by a second signal"),
+        "{}",
+        host.log()
+    );
+}
+
 /// An orchestrator may stop a host that has only just started (a rollout
 /// replaced it before it was ready): a SIGTERM at any point of start-up
 /// must shut it down cleanly, never end it by the signal's default action.

@@ -13,7 +13,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use axum::http::{HeaderName, HeaderValue, header};
@@ -234,12 +234,24 @@ impl Deliveries {
         let retry_after = response
             .headers()
             .get(header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok()?.trim().parse().ok())
-            .map(Duration::from_secs);
+            .and_then(|value| retry_after(value.to_str().ok()?, SystemTime::now()));
         Err(Failed {
             why: format!("the receiver answered {status}"),
             retry_after,
         })
+    }
+}
+
+/// What a `Retry-After` header asks for: seconds, or an HTTP date (a date
+/// already past asks for no wait).
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    match value.parse() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            Some(at.duration_since(now).unwrap_or_default())
+        }
     }
 }
 
@@ -276,6 +288,22 @@ fn signature(key: &str, body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = httpdate::parse_http_date("Thu, 03 Dec 2026 18:00:00 GMT").unwrap();
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Thu, 03 Dec 2026 18:01:30 GMT", now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            retry_after("Thu, 03 Dec 2026 17:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("-5", now), None);
+        assert_eq!(retry_after("soon", now), None);
+    }
 
     #[test]
     fn the_signature_is_wahas() {

@@ -125,6 +125,21 @@ impl ApiKeys {
         !self.digests.is_empty()
     }
 
+    /// Lets a caller that presents `presented` through: always when no key
+    /// is set; otherwise the 401 that says what is wrong.
+    pub(crate) fn check(&self, presented: Option<&str>) -> Result<(), ApiError> {
+        match presented {
+            _ if !self.is_enabled() => Ok(()),
+            Some(key) if self.accepts(key) => Ok(()),
+            Some(_) => Err(ApiError::unauthorized(
+                "the X-Api-Key header does not hold a valid API key",
+            )),
+            None => Err(ApiError::unauthorized(
+                "send the API key in the X-Api-Key header",
+            )),
+        }
+    }
+
     /// Whether `presented` is one of the keys. Every configured key (or
     /// every fingerprint of a key found good before) is compared, in
     /// constant time, whatever matches.
@@ -192,23 +207,15 @@ impl<S> RequireApiKey<S> {
     }
 
     fn caller(&self, request: &Request) -> Result<Caller, ApiError> {
-        if !self.keys.is_enabled() {
-            return Ok(Caller::Trusted);
-        }
         let presented = request
             .headers()
             .get(HEADER)
             .map(|value| value.to_str().unwrap_or_default());
-        if presented.is_some_and(|key| self.keys.accepts(key)) {
-            return Ok(Caller::Trusted);
+        match self.keys.check(presented) {
+            Ok(()) => Ok(Caller::Trusted),
+            Err(_) if !guards(request.uri().path()) => Ok(Caller::Stranger),
+            Err(refused) => Err(refused),
         }
-        if !guards(request.uri().path()) {
-            return Ok(Caller::Stranger);
-        }
-        Err(match presented {
-            Some(_) => ApiError::unauthorized("the X-Api-Key header does not hold a valid API key"),
-            None => ApiError::unauthorized("send the API key in the X-Api-Key header"),
-        })
     }
 }
 

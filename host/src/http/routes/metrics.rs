@@ -16,20 +16,9 @@ pub(crate) async fn scrape(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if !state.metrics_public && state.api_keys.is_enabled() {
-        match headers.get(auth::HEADER).and_then(|key| key.to_str().ok()) {
-            Some(key) if state.api_keys.accepts(key) => {}
-            Some(_) => {
-                return Err(ApiError::unauthorized(
-                    "the X-Api-Key header does not hold a valid API key",
-                ));
-            }
-            None => {
-                return Err(ApiError::unauthorized(
-                    "send the API key in the X-Api-Key header, or serve /metrics with --metrics-public",
-                ));
-            }
-        }
+    if !state.metrics_public {
+        let presented = headers.get(auth::HEADER).and_then(|key| key.to_str().ok());
+        state.api_keys.check(presented)?;
     }
     let text = crate::metrics::render(&state.sessions, &state.registry);
     Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response())

@@ -81,8 +81,7 @@ pub(crate) async fn listen(
         .key
         .clone()
         .or_else(|| headers.get(auth::HEADER)?.to_str().ok().map(str::to_owned));
-    let allowed =
-        !state.api_keys.is_enabled() || presented.is_some_and(|key| state.api_keys.accepts(&key));
+    let allowed = state.api_keys.check(presented.as_deref()).is_ok();
     Ok(upgrade.on_upgrade(move |socket| async move {
         if allowed {
             stream(socket, &state, &listening).await;

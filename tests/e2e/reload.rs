@@ -158,14 +158,7 @@ fn a_sighup_during_start_up_is_a_rescan_not_the_end_of_the_host() {
     let mut host = Host::builder().engines(&[engines::SANDBOX]).start_loading();
     host.signal("HUP");
     host.wait_until_serving();
-    host.eventually("the rescan the SIGHUP asked for", || {
-        let log = host.log();
-        if log.contains("engines rescanned trigger=\"SIGHUP\"") {
-            Ok(())
-        } else {
-            Err(Value::String(log))
-        }
-    });
+    host.wait_for_log("engines rescanned trigger=\"SIGHUP\"");
     let (_, session) = host.post(
         "/api/sessions",
         json!({"name": "after", "engine": "sandbox"}),

@@ -415,14 +415,7 @@ fn a_second_signal_stops_the_host_without_waiting_for_requests_under_way() {
     // A request whose body will not come for ten minutes.
     let _under_way = busy_connection(address(&host));
     host.signal("TERM");
-    host.eventually("the first signal's log line", || {
-        let log = host.log();
-        if log.contains("a second SIGINT or SIGTERM stops at once") {
-            Ok(())
-        } else {
-            Err(Value::String(log))
-        }
-    });
+    host.wait_for_log("a second SIGINT or SIGTERM stops at once");
     host.signal("TERM");
     let exit = host.wait_for_exit();
     assert_eq!(exit.code(), Some(1), "{}", host.log());

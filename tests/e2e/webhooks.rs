@@ -137,18 +137,6 @@ fn serve(app: Router) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     (address, stop)
 }
 
-/// Waits until the host's log says `needle`; returns the log.
-fn wait_for_log(host: &Host, needle: &str) -> String {
-    host.eventually(&format!("{needle:?} in the log"), || {
-        let log = host.log();
-        if log.contains(needle) {
-            Ok(log)
-        } else {
-            Err(Value::String(log))
-        }
-    })
-}
-
 fn record(shared: &Mutex<Received>, headers: &HeaderMap, body: &[u8]) -> AxumStatus {
     let body = String::from_utf8_lossy(body).into_owned();
     let delivery = Delivery {
@@ -315,7 +303,7 @@ fn a_refusing_receiver_gets_each_retry_then_the_event_is_given_up_and_the_next_g
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     assert_eq!(statuses(tries), ["STARTING"; 3]);
-    wait_for_log(&host, "webhook delivery given up");
+    host.wait_for_log("webhook delivery given up");
     // Then WORKING, in its turn, taken at its first try.
     assert_eq!(statuses(&deliveries)[3], "WORKING");
     assert_ne!(deliveries[3].header("x-webhook-request-id"), ids[0]);
@@ -447,7 +435,7 @@ fn credentials_in_a_hook_url_never_reach_the_log() {
         "retries": {"delaySeconds": 0, "attempts": 0}
     }]});
     host.create_session("hooked", "sandbox", config);
-    let log = wait_for_log(&host, "webhook delivery given up");
+    let log = host.wait_for_log("webhook delivery given up");
     assert!(
         !log.contains("pw-SECRET-1") && !log.contains("tok-SECRET-2"),
         "{log}"

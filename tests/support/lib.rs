@@ -468,6 +468,18 @@ impl Host {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Waits until the host's log says `needle`; returns the log.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        self.eventually(&format!("{needle:?} in the log"), || {
+            let log = self.log();
+            if log.contains(needle) {
+                Ok(log)
+            } else {
+                Err(Value::String(log))
+            }
+        })
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

@@ -188,7 +188,7 @@
 //! and loaded by hosts built later. ABI 2.0 is the last breaking change:
 //! an engine built against any 2.x loads in every later 2.y host, and
 //! CI proves it by loading and running conformance on an engine built
-//! against 2.0 (`tests/abi/2.0`). Everything that crosses the boundary
+//! against 2.0 and one built against 2.1 (`tests/abi/`). Everything that crosses the boundary
 //! and may grow does so by one of these means, and a change that does
 //! otherwise is a bug:
 //!

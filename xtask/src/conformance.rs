@@ -13,8 +13,8 @@ use crate::{
 };
 
 /// `wharf conformance` on every engine crate, the engine-api example, the
-/// new-engine template and the engine frozen at ABI 2.0, on a workspace
-/// already built.
+/// new-engine template and the engines frozen at earlier ABIs, on a
+/// workspace already built.
 pub(crate) fn conformance_of_engines() -> Result<()> {
     conformance_of_shipped_engines()?;
     let example = Profile::Debug
@@ -102,16 +102,27 @@ fn build_and_check_crate(dir: &Path, library: &str) -> Result<()> {
     )
 }
 
+/// The ABI versions an engine is frozen at, each in `tests/abi/<version>`
+/// with its library named `wharf_abi_<major>_<minor>`.
+const FROZEN_ABIS: &[&str] = &["2.0", "2.1"];
+
 /// Engines built against earlier versions of the ABI must load and pass
 /// conformance in this host, on their own and beside today's engines: see
 /// `tests/abi/README.md`.
 fn frozen_abi_check() -> Result<()> {
-    let frozen = workspace_root().join("tests").join("abi").join("2.0");
-    build_and_check_crate(&frozen, "wharf_abi_2_0")
-        .and_then(|()| frozen_abi_beside_current("wharf_abi_2_0"))
-        .context(
-            "an engine built against ABI 2.0 (tests/abi/2.0) no longer passes: this host breaks the ABI 2 promise",
-        )
+    for version in FROZEN_ABIS {
+        let frozen = workspace_root().join("tests").join("abi").join(version);
+        let library = format!("wharf_abi_{}", version.replace('.', "_"));
+        build_and_check_crate(&frozen, &library)
+            .and_then(|()| frozen_abi_beside_current(&library))
+            .with_context(|| {
+                format!(
+                    "an engine built against ABI {version} (tests/abi/{version}) no longer passes: \
+                     this host breaks the ABI 2 promise"
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// An operator keeps engines of several ABI versions in one directory: the

@@ -11,8 +11,8 @@
 //!   engine crate, in `engines/NAME` or anywhere else, that builds and
 //!   passes conformance (`cargo xtask new-engine --help` says more).
 //! - `cargo xtask conformance`: `wharf conformance` on every engine under
-//!   `engines/`, on a freshly generated one, and on the engine frozen at
-//!   ABI 2.0 in `tests/abi/2.0` (part of `test`).
+//!   `engines/`, on a freshly generated one, and on the engines frozen at
+//!   earlier ABIs in `tests/abi/` (part of `test`).
 //! - `cargo xtask attack [ARGS…]`: the end-to-end tests that attack the
 //!   host from outside (part of `test`), on their own.
 //! - `cargo xtask docs [--check]`: write `docs/engines.md` from the shipped

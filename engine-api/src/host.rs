@@ -14,7 +14,7 @@ use abi_stable::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::EngineError;
+use crate::{Contact, EngineError};
 
 /// Severity of a log line an engine sends to the host's `tracing`.
 #[repr(u8)]
@@ -108,6 +108,80 @@ impl fmt::Debug for SessionStatus {
     }
 }
 
+/// What changed about a contact, told with
+/// [`HostServices::contact_changed`]. Since ABI 2.2.
+///
+/// An open set, like [`SessionStatus`]: a later version of the contract
+/// may name more changes. A host that is told a change it does not know
+/// logs it and tells no one.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContactChange(u8);
+
+impl ContactChange {
+    /// A contact the book did not have: saved by a REST user or on the
+    /// phone, or met for the first time.
+    pub const ADDED: Self = Self(1);
+    /// The name saved in the address book changed.
+    pub const RENAMED: Self = Self(2);
+    /// The name the contact chose for themselves (`pushname`) changed.
+    pub const PUSH_NAME: Self = Self(3);
+    /// The session blocked the contact.
+    pub const BLOCKED: Self = Self(4);
+    /// The session unblocked the contact.
+    pub const UNBLOCKED: Self = Self(5);
+    /// The engine learned the contact's LID, or the number a LID stands
+    /// for: the contact now has both (see [`Contact::lid`]).
+    pub const LID: Self = Self(6);
+
+    /// Every change this version of the contract names (later versions
+    /// add more).
+    pub const ALL: &'static [Self] = &[
+        Self::ADDED,
+        Self::RENAMED,
+        Self::PUSH_NAME,
+        Self::BLOCKED,
+        Self::UNBLOCKED,
+        Self::LID,
+    ];
+
+    /// The change's name (`added`, `push_name`, …); `None` for a change a
+    /// later version of the contract added.
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::ADDED => "added",
+            Self::RENAMED => "renamed",
+            Self::PUSH_NAME => "push_name",
+            Self::BLOCKED => "blocked",
+            Self::UNBLOCKED => "unblocked",
+            Self::LID => "lid",
+            _ => return None,
+        })
+    }
+
+    /// The number that crosses the boundary, for logs about changes this
+    /// version does not know.
+    pub const fn code(self) -> u8 {
+        self.0
+    }
+
+    /// The change whose number is `code`, known or not: what an engine
+    /// built against a later contract may report. Engines use the
+    /// constants.
+    pub const fn from_code(code: u8) -> Self {
+        Self(code)
+    }
+}
+
+impl fmt::Debug for ContactChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "ContactChange({})", self.0),
+        }
+    }
+}
+
 /// The host's side of a session: where the engine's logs and events go,
 /// and what it may ask of the host.
 ///
@@ -139,6 +213,23 @@ pub trait HostServices: Clone + Send + Sync {
     /// name the field and never quote the file. Blocks while it reads.
     #[sabi(last_prefix_field)]
     fn read_config_file(&self, field: RStr<'_>, name: RStr<'_>) -> RResult<RVec<u8>, EngineError>;
+
+    /// A contact changed: `contact` is the contact after the change, as
+    /// `contacts.get` would answer it now, and `change` says what
+    /// changed. The host tells the session's webhooks and listeners
+    /// (`contact.added`, `contact.blocked`, …). Report a change once, when
+    /// it happens, whoever made it: a REST user, the phone, WhatsApp.
+    /// Never blocks: the host only queues the event. Since ABI 2.2.
+    ///
+    /// This body runs when the host that loaded the engine is older than
+    /// 2.2: the event is dropped, as an older host has no one to tell.
+    fn contact_changed(&self, change: ContactChange, contact: &Contact) {
+        let _ = (change, contact);
+        self.log(
+            LogLevel::Trace,
+            "a contact event is dropped: the host is older than ABI 2.2".into(),
+        );
+    }
 }
 
 /// The host services object as it crosses the boundary.
@@ -283,6 +374,11 @@ impl Host {
     /// Reports a new QR code to scan.
     pub fn qr(&self, value: &str) {
         self.0.qr(value.into());
+    }
+
+    /// Reports that `contact` changed: see [`HostServices::contact_changed`].
+    pub fn contact_changed(&self, change: ContactChange, contact: &Contact) {
+        self.0.contact_changed(change, contact);
     }
 }
 

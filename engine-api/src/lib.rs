@@ -87,6 +87,14 @@
 //! your runtime. So run long computations with
 //! `tokio::task::spawn_blocking` rather than before your first `.await`.
 //!
+//! When a contact changes, whoever changed it (a REST user through your
+//! operations, the phone, WhatsApp), tell the host with
+//! [`Host::contact_changed`] and a [`ContactChange`]: added, renamed, a
+//! new push name, blocked, unblocked, a LID learned. Integrations keep
+//! their address books in step from these events, so report each change
+//! once, when it is made, with the contact as `contacts.get` would now
+//! answer it.
+//!
 //! ## 5. Export, build, check, load
 //!
 //! Write `wharf_engine_api::export_engine!(MyEngine);` once, then:
@@ -187,10 +195,10 @@
 //! Engines are shipped as files, built against one version of this crate
 //! and loaded by hosts built later. ABI 2.0 is the last breaking change:
 //! an engine built against any 2.x loads in every later 2.y host, and
-//! CI proves it by loading and running conformance on an engine built
-//! against 2.0 and one built against 2.1 (`tests/abi/`). Everything that crosses the boundary
-//! and may grow does so by one of these means, and a change that does
-//! otherwise is a bug:
+//! CI proves it by loading and running conformance on engines built
+//! against 2.0 and 2.1 (`tests/abi/`). Everything that crosses the
+//! boundary and may grow does so by one of these means, and a change that
+//! does otherwise is a bug:
 //!
 //! - **The module and the session** ([`ffi::EngineModule`],
 //!   [`ffi::SessionFfi`]) are abi_stable prefix types: new functions and
@@ -202,12 +210,13 @@
 //!   files, and whatever later versions add) grows by methods after the
 //!   last one, each with a default body, which is what runs when an engine
 //!   meets an older host that lacks the method. New events are new
-//!   methods: a host never receives an event it does not know.
-//! - **Error kinds and session statuses** ([`ErrorKind`],
-//!   [`SessionStatus`]) are open sets of numbers with named constants. A
-//!   host answers an error kind it does not know as an internal error
-//!   (500) with the engine's message, and logs and ignores a status it
-//!   does not know.
+//!   methods: a host never receives an event it does not know. ABI 2.2
+//!   added [`HostServices::contact_changed`] this way.
+//! - **Error kinds, session statuses and contact changes** ([`ErrorKind`],
+//!   [`SessionStatus`], [`ContactChange`]) are open sets of numbers with
+//!   named constants. A host answers an error kind it does not know as an
+//!   internal error (500) with the engine's message, and logs and ignores
+//!   a status or a change it does not know.
 //! - **The contact record** ([`Contact`]) keeps the fields of 2.0; a
 //!   later field travels by name in [`Contact::later_fields`], which
 //!   older hosts ignore.
@@ -216,8 +225,9 @@
 //!
 //! The rest is frozen: [`Manifest`], [`SessionContext`], [`ListQuery`],
 //! [`NumberExists`], [`ContactName`], [`Support`], [`LogLevel`],
-//! [`SortBy`], [`SortOrder`] and (since 2.1) [`LidMapping`] never change layout; something new is
-//! asked or answered through a new operation or host method instead.
+//! [`SortBy`], [`SortOrder`] and (since 2.1) [`LidMapping`] never change
+//! layout; something new is asked or answered through a new operation or
+//! host method instead.
 //! abi_stable's `NonExhaustive` enums are never used: its layout check
 //! lets a library know more variants than the host that loads it, but not
 //! fewer, the opposite of the promise above.
@@ -259,7 +269,8 @@ pub use contact::{
 pub use engine::{Engine, Session};
 pub use error::{EngineError, ErrorKind};
 pub use host::{
-    Host, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionContext, SessionStatus,
+    ContactChange, Host, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionContext,
+    SessionStatus,
 };
 pub use manifest::{
     ABI_VERSION, ENGINE_NAME_PATTERN, FeatureEntry, Manifest, Support, check_engine_name, features,

@@ -253,6 +253,73 @@ fn session_status_reaches_a_session_webhook_signed_in_wahas_envelope_and_in_orde
 }
 
 #[test]
+fn contact_changes_reach_a_hook_with_the_contact_as_it_is_after_each_change() {
+    let receiver = Receiver::start();
+    let host = Host::start(&[engines::SANDBOX]);
+    let events = [
+        "contact.added",
+        "contact.renamed",
+        "contact.blocked",
+        "contact.unblocked",
+    ];
+    let hook = json!({"webhooks": [{"url": receiver.url(), "events": events}]});
+    host.create_session("book", "sandbox", hook);
+    host.wait_for_status("book", "WORKING");
+
+    let saved = |first: &str| json!({"firstName": first, "lastName": "Pessoa"});
+    let path = "/api/book/contacts/14155550140@c.us";
+    // Block and unblock by Ada's LID: the events name her by her number.
+    let block = |action: &str| {
+        let body = json!({"contactId": "184216350900100@lid", "session": "book"});
+        host.post(&format!("/api/contacts/{action}"), body)
+    };
+    for (change, (status, _)) in [
+        ("added", host.put(path, saved("Nova"))),
+        ("renamed", host.put(path, saved("Nova"))),
+        ("renamed", host.put(path, saved("Nina"))),
+        ("blocked", block("block")),
+        ("blocked", block("block")),
+        ("unblocked", block("unblock")),
+    ] {
+        assert!(status.is_success(), "{change}: {status}");
+    }
+    let deliveries = receiver.wait_for(4, &host);
+    let told: Vec<(&Value, &Value)> = deliveries
+        .iter()
+        .map(|d| (&d.envelope["event"], &d.envelope["payload"]["change"]))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (&json!("contact.added"), &json!("added")),
+            (&json!("contact.renamed"), &json!("renamed")),
+            (&json!("contact.blocked"), &json!("blocked")),
+            (&json!("contact.unblocked"), &json!("unblocked")),
+        ],
+        "one event per change, none for a save or a block that changed nothing"
+    );
+    let contact = |delivery: &Delivery| delivery.envelope["payload"]["contact"].clone();
+    assert_eq!(contact(&deliveries[0])["name"], "Nova Pessoa");
+    assert_eq!(contact(&deliveries[1])["name"], "Nina Pessoa");
+    assert_eq!(contact(&deliveries[1]), host.get(path).1);
+    let ada = host.get("/api/book/contacts/14155550100@c.us").1;
+    assert_eq!(ada["lid"], "184216350900100@lid");
+    let mut blocked_ada = ada.clone();
+    blocked_ada["isBlocked"] = json!(true);
+    assert_eq!(contact(&deliveries[2]), blocked_ada);
+    assert_eq!(contact(&deliveries[3]), ada);
+    for delivery in &deliveries {
+        let envelope = &delivery.envelope;
+        assert_eq!(envelope["session"], "book");
+        assert_eq!(envelope["engine"], "sandbox");
+        assert_eq!(
+            envelope["me"]["id"],
+            host.get("/api/sessions/book/me").1["id"]
+        );
+    }
+}
+
+#[test]
 fn a_failed_status_carries_its_reason_and_a_global_hook_hears_every_session() {
     let receiver = Receiver::start();
     let host = Host::builder()

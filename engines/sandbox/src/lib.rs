@@ -39,8 +39,8 @@ use std::{
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use wharf_engine_api::{
-    Contact, ContactName, Engine, EngineError, Host, LidMapping, ListQuery, Manifest, NumberExists,
-    Session, SessionContext, SessionStatus, features,
+    Contact, ContactChange, ContactName, Engine, EngineError, Host, LidMapping, ListQuery,
+    Manifest, NumberExists, Session, SessionContext, SessionStatus, features,
 };
 
 pub use book::Book;
@@ -214,16 +214,21 @@ impl SandboxSession {
     /// saves it, and only then puts it in the book: a failed save leaves
     /// the session as it was. The first change of the bundled book saves
     /// the book first, then the change, and copies the shared book.
+    ///
+    /// Returns the contact as the book had it before (`None` when it was
+    /// not in the book) and as it has it now.
     async fn change(
         &self,
         change: impl FnOnce(&Book) -> Result<book::Entry, EngineError>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(Option<Contact>, Contact), EngineError> {
         let mut store = self.store.lock().await;
         // Changes are one at a time, so this stays the book until this
         // change is put in it.
         let book = Arc::clone(&self.book.read().unwrap_or_else(PoisonError::into_inner));
         let entry = change(&book)?;
         book.admits(&entry)?;
+        let before = book.entry(&entry.contact.id).map(|entry| entry.contact);
+        let after = entry.contact.clone();
         let store = match &mut *store {
             Some(store) => store,
             unsaved @ None => {
@@ -237,7 +242,25 @@ impl SandboxSession {
         // below copy it.
         drop(book);
         let mut book = self.book.write().unwrap_or_else(PoisonError::into_inner);
-        Arc::make_mut(&mut book).put(entry)
+        Arc::make_mut(&mut book).put(entry)?;
+        Ok((before, after))
+    }
+
+    /// Blocks or unblocks `contact_id`, and tells the host when that
+    /// changed the contact.
+    async fn set_blocked(&self, contact_id: &str, blocked: bool) -> Result<(), EngineError> {
+        let (before, after) = self
+            .change(|book| book.blocked(contact_id, blocked))
+            .await?;
+        let (verb, change) = match blocked {
+            true => ("blocked", ContactChange::BLOCKED),
+            false => ("unblocked", ContactChange::UNBLOCKED),
+        };
+        self.host.info(&format!("{verb} {contact_id}"));
+        if before.is_none_or(|before| before.is_blocked != blocked) {
+            self.host.contact_changed(change, &after);
+        }
+        Ok(())
     }
 
     /// Reads the book, holding it for the read: a change being saved does
@@ -276,15 +299,11 @@ impl Session for SandboxSession {
     }
 
     async fn block(&self, contact_id: String) -> Result<(), EngineError> {
-        self.change(|book| book.blocked(&contact_id, true)).await?;
-        self.host.info(&format!("blocked {contact_id}"));
-        Ok(())
+        self.set_blocked(&contact_id, true).await
     }
 
     async fn unblock(&self, contact_id: String) -> Result<(), EngineError> {
-        self.change(|book| book.blocked(&contact_id, false)).await?;
-        self.host.info(&format!("unblocked {contact_id}"));
-        Ok(())
+        self.set_blocked(&contact_id, false).await
     }
 
     async fn upsert_contact(
@@ -292,10 +311,17 @@ impl Session for SandboxSession {
         contact_id: String,
         name: ContactName,
     ) -> Result<(), EngineError> {
-        self.change(|book| book.renamed(&contact_id, &name)).await?;
+        let (before, after) = self.change(|book| book.renamed(&contact_id, &name)).await?;
         // The id only: a name is personal data, and logs travel further.
         self.host
             .info(&format!("saved {contact_id} in the address book"));
+        match before {
+            None => self.host.contact_changed(ContactChange::ADDED, &after),
+            Some(before) if before.name != after.name => {
+                self.host.contact_changed(ContactChange::RENAMED, &after);
+            }
+            Some(_) => {}
+        }
         Ok(())
     }
 
@@ -324,7 +350,7 @@ wharf_engine_api::export_engine!(SandboxEngine);
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::{path::Path, sync::Mutex as SyncMutex};
 
     use abi_stable::{
         sabi_trait::TD_Opaque,
@@ -334,11 +360,20 @@ mod tests {
 
     use super::*;
 
-    /// A host that names no files and hears nothing.
-    #[derive(Clone)]
-    struct QuietHost;
+    /// A host that names no files and keeps the contact changes it is told
+    /// of, each with the contact's id and whether it is blocked.
+    #[derive(Clone, Default)]
+    struct TestHost {
+        changes: Arc<SyncMutex<Vec<(ContactChange, String, bool)>>>,
+    }
 
-    impl HostServices for QuietHost {
+    impl TestHost {
+        fn told(&self) -> Vec<(ContactChange, String, bool)> {
+            std::mem::take(&mut self.changes.lock().unwrap())
+        }
+    }
+
+    impl HostServices for TestHost {
         fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
         fn status(&self, _status: SessionStatus, _reason: ROption<RStr<'_>>) {}
         fn qr(&self, _value: RStr<'_>) {}
@@ -350,18 +385,68 @@ mod tests {
         ) -> RResult<RVec<u8>, EngineError> {
             RResult::RErr(EngineError::invalid_input(format!("{field}: no files")))
         }
+        fn contact_changed(&self, change: ContactChange, contact: &Contact) {
+            let told = (change, contact.id.to_string(), contact.is_blocked);
+            self.changes.lock().unwrap().push(told);
+        }
     }
 
     async fn open(dir: &Path) -> SandboxSession {
+        open_with(dir, TestHost::default()).await
+    }
+
+    async fn open_with(dir: &Path, host: TestHost) -> SandboxSession {
         SandboxEngine
             .open_session(SessionContext {
                 session: "s".into(),
                 config: "{}".into(),
                 data_dir: dir.to_string_lossy().as_ref().into(),
-                host: HostServices_TO::from_ptr(RArc::new(QuietHost), TD_Opaque),
+                host: HostServices_TO::from_ptr(RArc::new(host), TD_Opaque),
             })
             .await
             .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn each_change_to_a_contact_is_told_once_and_a_repeat_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = TestHost::default();
+        let session = open_with(dir.path(), host.clone()).await;
+        let (known, new) = ("14155550100@c.us", "19995550123@c.us");
+        let name = |first: &str| ContactName {
+            first_name: first.into(),
+            last_name: "Doe".into(),
+        };
+        session
+            .upsert_contact(new.into(), name("Jo"))
+            .await
+            .unwrap();
+        session
+            .upsert_contact(new.into(), name("Jo"))
+            .await
+            .unwrap();
+        session
+            .upsert_contact(new.into(), name("Joan"))
+            .await
+            .unwrap();
+        session.block(known.into()).await.unwrap();
+        session.block(known.into()).await.unwrap();
+        session.unblock(known.into()).await.unwrap();
+        session.unblock(known.into()).await.unwrap();
+        assert_eq!(
+            host.told(),
+            [
+                (ContactChange::ADDED, new.to_owned(), false),
+                (ContactChange::RENAMED, new.to_owned(), false),
+                (ContactChange::BLOCKED, known.to_owned(), true),
+                (ContactChange::UNBLOCKED, known.to_owned(), false),
+            ]
+        );
+        let refused = session
+            .upsert_contact("123@g.us".into(), name("Group"))
+            .await;
+        assert!(refused.is_err());
+        assert_eq!(host.told(), [], "a refused change tells nothing");
     }
 
     async fn is_blocked(session: &SandboxSession) -> bool {

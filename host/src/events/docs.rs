@@ -12,7 +12,11 @@ use utoipa::{
     },
 };
 
-use super::{Environment, names::SESSION_STATUS, payloads::SessionStatus};
+use super::{
+    Environment,
+    names::{CONTACT_EVENTS, SESSION_STATUS},
+    payloads::{ContactEvent, SessionStatus},
+};
 use crate::sessions::Me;
 
 /// The fields of every envelope, in WAHA's order.
@@ -31,18 +35,54 @@ pub(super) const ENVELOPE_FIELDS: &[&str] = &[
 /// The webhooks (by event name) and the schemas they refer to.
 pub fn webhooks() -> (Paths, Vec<(String, RefOr<Schema>)>) {
     let mut schemas = Vec::new();
-    let payload = component::<SessionStatus>(&mut schemas);
-    let event = "SessionStatusEvent";
-    let envelope = envelope(SESSION_STATUS, payload, &mut schemas);
-    schemas.push((event.to_owned(), envelope));
-    let delivery = OperationBuilder::new()
-        .summary(Some("A session's status changed"))
-        .description(Some(
+    let status = component::<SessionStatus>(&mut schemas);
+    let mut paths = PathsBuilder::new().path(
+        SESSION_STATUS,
+        delivery(
+            SESSION_STATUS,
+            status,
+            "A session's status changed",
             "Sent on every change of the status `GET /api/sessions/{session}` shows, a new \
-             reason included, to the session's hooks that asked for `session.status` and to \
-             the global hook. Signed with `X-Webhook-Hmac` when the hook has a key; \
-             `X-Webhook-Request-Id` is the same on every try.",
-        ))
+             reason included.",
+            &mut schemas,
+        ),
+    );
+    let contact = component::<ContactEvent>(&mut schemas);
+    for (name, _, summary) in CONTACT_EVENTS {
+        paths = paths.path(
+            *name,
+            delivery(
+                name,
+                contact.clone(),
+                summary,
+                "Not a WAHA event: reported by the session's engine, whoever made the change \
+                 (a REST user, the phone, WhatsApp). The payload is the contact after the \
+                 change and what changed. Engines built before ABI 2.2 report none.",
+                &mut schemas,
+            ),
+        );
+    }
+    (paths.build(), schemas)
+}
+
+/// How the event `name`, with `payload`, is delivered to a webhook.
+fn delivery(
+    name: &str,
+    payload: Ref,
+    summary: &str,
+    description: &str,
+    schemas: &mut Vec<(String, RefOr<Schema>)>,
+) -> PathItem {
+    let event = envelope_schema_name(name);
+    let envelope = envelope(name, payload, schemas);
+    schemas.push((event.clone(), envelope));
+    let operation = OperationBuilder::new()
+        .summary(Some(summary))
+        .description(Some(format!(
+            "{description} Sent to the session's hooks that asked for `{name}` and to the \
+             global hook. Signed with `X-Webhook-Hmac` when the hook has a key; \
+             `X-Webhook-Request-Id` is the same on every try."
+        )))
         .request_body(Some(
             RequestBodyBuilder::new()
                 .content(
@@ -58,10 +98,25 @@ pub fn webhooks() -> (Paths, Vec<(String, RefOr<Schema>)>) {
             ResponseBuilder::new()
                 .description("Taken; any other answer is retried by the hook's policy"),
         );
-    let paths = PathsBuilder::new()
-        .path(SESSION_STATUS, PathItem::new(HttpMethod::Post, delivery))
-        .build();
-    (paths, schemas)
+    PathItem::new(HttpMethod::Post, operation)
+}
+
+/// The name of the envelope schema of the event `name`:
+/// `contact.push_name` is `ContactPushNameEvent`.
+fn envelope_schema_name(name: &str) -> String {
+    let mut schema: String = name
+        .split(['.', '_'])
+        .flat_map(|word| {
+            let mut letters = word.chars();
+            letters
+                .next()
+                .map(|first| first.to_ascii_uppercase())
+                .into_iter()
+                .chain(letters)
+        })
+        .collect();
+    schema.push_str("Event");
+    schema
 }
 
 /// `T`'s schema and those it refers to, added to `schemas`; a reference

@@ -2,12 +2,60 @@
 
 use std::collections::BTreeSet;
 
+use wharf_engine_api::ContactChange;
+
 /// A session's status changed.
 pub const SESSION_STATUS: &str = "session.status";
 
-/// Every event name WAHA defines. Hooks may subscribe to any of them, so a
-/// WAHA client's config is accepted as it is; this host emits those it has
-/// something to say about.
+/// The contact events, which WAHA does not have: what an engine tells with
+/// `HostServices::contact_changed`, each with what it says happened.
+pub const CONTACT_EVENTS: &[(&str, ContactChange, &str)] = &[
+    (
+        "contact.added",
+        ContactChange::ADDED,
+        "A contact the session's book did not have: saved by a REST user or on the phone, \
+         or met for the first time",
+    ),
+    (
+        "contact.renamed",
+        ContactChange::RENAMED,
+        "The name saved in the address book changed",
+    ),
+    (
+        "contact.push_name",
+        ContactChange::PUSH_NAME,
+        "The name the contact chose for themselves (`pushname`) changed",
+    ),
+    (
+        "contact.blocked",
+        ContactChange::BLOCKED,
+        "The session blocked the contact",
+    ),
+    (
+        "contact.unblocked",
+        ContactChange::UNBLOCKED,
+        "The session unblocked the contact",
+    ),
+    (
+        "contact.lid",
+        ContactChange::LID,
+        "The engine learned the contact's LID, or the number a LID stands for: the contact \
+         now has both",
+    ),
+];
+
+/// The event that tells of `change`; `None` for a change this host does
+/// not know (an engine built against a later contract may report one).
+pub fn contact_event(change: ContactChange) -> Option<&'static str> {
+    CONTACT_EVENTS
+        .iter()
+        .find(|(_, known, _)| *known == change)
+        .map(|(name, _, _)| *name)
+}
+
+/// Every event name WAHA defines, then this host's own. Hooks may
+/// subscribe to any of them, so a WAHA client's config is accepted as it
+/// is; this host emits those it has something to say about.
 const KNOWN: &[&str] = &[
     SESSION_STATUS,
     "message",
@@ -39,6 +87,12 @@ const KNOWN: &[&str] = &[
     "event.response",
     "event.response.failed",
     "engine.event",
+    "contact.added",
+    "contact.renamed",
+    "contact.push_name",
+    "contact.blocked",
+    "contact.unblocked",
+    "contact.lid",
 ];
 
 /// What `*` leaves out, as in WAHA: these are asked for by name.
@@ -102,6 +156,22 @@ mod tests {
         let one = EventFilter::parse([SESSION_STATUS]).unwrap();
         assert!(one.matches(SESSION_STATUS) && !one.matches("message"));
         assert!(EventFilter::parse([]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_contact_change_has_a_known_event_in_the_wildcard() {
+        let all = EventFilter::all();
+        for change in ContactChange::ALL {
+            let event = contact_event(*change).unwrap();
+            assert!(all.matches(event), "{event}");
+            assert_eq!(
+                event.strip_prefix("contact."),
+                change.name(),
+                "{event} is named after the change"
+            );
+        }
+        assert_eq!(CONTACT_EVENTS.len(), ContactChange::ALL.len());
+        assert_eq!(contact_event(ContactChange::from_code(200)), None);
     }
 
     #[test]

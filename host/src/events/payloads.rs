@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 use utoipa::ToSchema;
+use wharf_engine_api::Contact;
 
 use crate::sessions::Status;
 
@@ -36,4 +37,15 @@ pub struct StatusPoint {
 pub struct StatusReason<'a> {
     #[schema(example = "cannot connect to the WhatsApp servers")]
     pub reason: &'a str,
+}
+
+/// The payload of every `contact.*` event.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ContactEventPayload)]
+pub struct ContactEvent<'a> {
+    /// What changed: the event's name without `contact.`.
+    #[schema(example = "blocked")]
+    pub change: &'static str,
+    /// The contact after the change, as `GET /api/contacts` answers it now.
+    pub contact: &'a Contact,
 }

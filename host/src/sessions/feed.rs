@@ -1,23 +1,26 @@
-//! A session's status changes, told to the host's [`Events`] as REST users
-//! see them: WAHA's `session.status`, with the last three statuses.
+//! A session's events, told to the host's [`Events`]: its status changes as
+//! REST users see them (WAHA's `session.status`, with the last three
+//! statuses), and the contact changes its engine reports.
 //!
 //! Each run of a session reports through its own [`RunFeed`]; only the
 //! session's current run is heard, so an old run's engine reporting late
 //! (a close that ends in STOPPED after the new run started) tells no one
-//! anything false. Reports are made under the run state's lock, so they
-//! go out in the order the changes happened.
+//! anything false. Reports are made under the feed's lock, so they go out
+//! in the order they were made.
 
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex, PoisonError},
 };
 
+use wharf_engine_api::Contact;
+
 use super::{Me, Status};
 use crate::events::{
     Events, Source,
     names::SESSION_STATUS,
     now_ms,
-    payloads::{SessionStatus, StatusPoint, StatusReason},
+    payloads::{ContactEvent, SessionStatus, StatusPoint, StatusReason},
 };
 
 /// How many statuses the payload lists, as WAHA.
@@ -91,6 +94,23 @@ impl RunFeed {
     /// (or its reason) changed.
     pub(super) fn observe(&self, status: Status, reason: Option<&str>, me: Option<&Me>) {
         self.report(false, status, reason, me);
+    }
+
+    /// Reports the contact event `name` if the run is the one heard.
+    pub(super) fn contact(&self, name: &'static str, contact: &Contact, me: Option<&Me>) {
+        let Some(events) = &self.feed.events else {
+            return;
+        };
+        let heard = self
+            .feed
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if heard.current == self.run {
+            let change = name.strip_prefix("contact.").unwrap_or(name);
+            let payload = ContactEvent { change, contact };
+            events.publish(&self.source, name, now_ms(), me, payload);
+        }
     }
 
     fn report(&self, activate: bool, status: Status, reason: Option<&str>, me: Option<&Me>) {

@@ -11,10 +11,14 @@ use abi_stable::{
     std_types::{RArc, ROption, RResult, RStr, RVec},
 };
 use wharf_engine_api::{
-    EngineError, HostServices, HostServices_TO, HostServicesBox, LogLevel, SessionStatus,
+    Contact, ContactChange, EngineError, HostServices, HostServices_TO, HostServicesBox, LogLevel,
+    SessionStatus,
 };
 
-use crate::sessions::{Me, SessionState, Status, config_files::ConfigFiles};
+use crate::{
+    events::names::contact_event,
+    sessions::{Me, SessionState, Status, config_files::ConfigFiles},
+};
 
 #[derive(Clone)]
 pub(super) struct EngineBridge {
@@ -114,6 +118,18 @@ impl HostServices for EngineBridge {
             .read(field.as_str(), name.as_str())
             .map(RVec::from)
             .into()
+    }
+
+    fn contact_changed(&self, change: ContactChange, contact: &Contact) {
+        match contact_event(change) {
+            Some(event) => self.state.contact_changed(event, contact),
+            None => tracing::warn!(
+                session = &*self.session,
+                engine = &*self.engine,
+                code = change.code(),
+                "the engine reported a contact change this host does not know; ignored"
+            ),
+        }
     }
 }
 

@@ -57,7 +57,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::{sync::Notify, task::JoinHandle};
 use utoipa::ToSchema;
-use wharf_engine_api::{EngineError, SessionContext, ffi::SessionBox};
+use wharf_engine_api::{Contact, EngineError, SessionContext, ffi::SessionBox};
 
 use self::{
     config_files::ConfigFiles,
@@ -162,6 +162,14 @@ impl SessionState {
         if let Some(feed) = &self.feed {
             let (status, reason) = state.shown();
             feed.observe(status, reason.as_deref(), state.me.as_ref());
+        }
+    }
+
+    /// Tells the contact event `name` of `contact`, if this is the
+    /// session's current run.
+    pub fn contact_changed(&self, name: &'static str, contact: &Contact) {
+        if let Some(feed) = &self.feed {
+            feed.contact(name, contact, self.me().as_ref());
         }
     }
 

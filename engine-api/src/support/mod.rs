@@ -2,8 +2,10 @@
 //! saves engine authors from writing the same careful code again.
 
 mod contact_book;
+mod contact_changes;
 
 pub use contact_book::ContactBook;
+pub use contact_changes::contact_changes;
 
 use std::{
     ffi::OsStr,

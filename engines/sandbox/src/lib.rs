@@ -39,8 +39,8 @@ use std::{
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use wharf_engine_api::{
-    Contact, ContactChange, ContactName, Engine, EngineError, Host, LidMapping, ListQuery,
-    Manifest, NumberExists, Session, SessionContext, SessionStatus, features,
+    Contact, ContactName, Engine, EngineError, Host, LidMapping, ListQuery, Manifest, NumberExists,
+    Session, SessionContext, SessionStatus, features, support::contact_changes,
 };
 
 pub use book::Book;
@@ -213,14 +213,12 @@ impl SandboxSession {
     /// Computes the entry `change` makes, checks that the book takes it,
     /// saves it, and only then puts it in the book: a failed save leaves
     /// the session as it was. The first change of the bundled book saves
-    /// the book first, then the change, and copies the shared book.
-    ///
-    /// Returns the contact as the book had it before (`None` when it was
-    /// not in the book) and as it has it now.
+    /// the book first, then the change, and copies the shared book. Then
+    /// tells the host what changed about the contact, if anything.
     async fn change(
         &self,
         change: impl FnOnce(&Book) -> Result<book::Entry, EngineError>,
-    ) -> Result<(Option<Contact>, Contact), EngineError> {
+    ) -> Result<(), EngineError> {
         let mut store = self.store.lock().await;
         // Changes are one at a time, so this stays the book until this
         // change is put in it.
@@ -243,21 +241,8 @@ impl SandboxSession {
         drop(book);
         let mut book = self.book.write().unwrap_or_else(PoisonError::into_inner);
         Arc::make_mut(&mut book).put(entry)?;
-        Ok((before, after))
-    }
-
-    /// Blocks or unblocks `contact_id`, and tells the host when that
-    /// changed the contact.
-    async fn set_blocked(&self, contact_id: &str, blocked: bool) -> Result<(), EngineError> {
-        let (before, after) = self
-            .change(|book| book.blocked(contact_id, blocked))
-            .await?;
-        let (verb, change) = match blocked {
-            true => ("blocked", ContactChange::BLOCKED),
-            false => ("unblocked", ContactChange::UNBLOCKED),
-        };
-        self.host.info(&format!("{verb} {contact_id}"));
-        if before.is_none_or(|before| before.is_blocked != blocked) {
+        drop(book);
+        for change in contact_changes(before.as_ref(), &after) {
             self.host.contact_changed(change, &after);
         }
         Ok(())
@@ -299,11 +284,15 @@ impl Session for SandboxSession {
     }
 
     async fn block(&self, contact_id: String) -> Result<(), EngineError> {
-        self.set_blocked(&contact_id, true).await
+        self.change(|book| book.blocked(&contact_id, true)).await?;
+        self.host.info(&format!("blocked {contact_id}"));
+        Ok(())
     }
 
     async fn unblock(&self, contact_id: String) -> Result<(), EngineError> {
-        self.set_blocked(&contact_id, false).await
+        self.change(|book| book.blocked(&contact_id, false)).await?;
+        self.host.info(&format!("unblocked {contact_id}"));
+        Ok(())
     }
 
     async fn upsert_contact(
@@ -311,17 +300,10 @@ impl Session for SandboxSession {
         contact_id: String,
         name: ContactName,
     ) -> Result<(), EngineError> {
-        let (before, after) = self.change(|book| book.renamed(&contact_id, &name)).await?;
+        self.change(|book| book.renamed(&contact_id, &name)).await?;
         // The id only: a name is personal data, and logs travel further.
         self.host
             .info(&format!("saved {contact_id} in the address book"));
-        match before {
-            None => self.host.contact_changed(ContactChange::ADDED, &after),
-            Some(before) if before.name != after.name => {
-                self.host.contact_changed(ContactChange::RENAMED, &after);
-            }
-            Some(_) => {}
-        }
         Ok(())
     }
 
@@ -356,7 +338,7 @@ mod tests {
         sabi_trait::TD_Opaque,
         std_types::{RArc, ROption, RResult, RStr, RVec},
     };
-    use wharf_engine_api::{HostServices, HostServices_TO, LogLevel};
+    use wharf_engine_api::{ContactChange, HostServices, HostServices_TO, LogLevel};
 
     use super::*;
 

@@ -344,6 +344,15 @@ impl<N: Network> Core<N> {
         lock(&self.book)
     }
 
+    /// Tells the host what changed about contacts since it was last told,
+    /// outside the book's lock.
+    fn tell_changes(&self) {
+        let changes = self.book().take_changes();
+        for (change, contact) in &changes {
+            self.host.contact_changed(*change, contact);
+        }
+    }
+
     /// Logs a change the book refused (it refuses none but a text over
     /// 4 GiB or a four-billionth person), so that an event's other facts
     /// still count.
@@ -447,6 +456,7 @@ impl<N: Network> Core<N> {
         }
         if self.book().generation() != before {
             self.changed.notify_one();
+            self.tell_changes();
         }
     }
 
@@ -567,6 +577,7 @@ impl<N: Network> Core<N> {
             let mut book = self.book();
             if let (Some(pn), Some(lid)) = (&person.pn, &person.lid) {
                 self.noted(book.learn(lid, pn));
+                self.changed.notify_one();
             }
             [
                 person.pn.as_deref().map(pn_id),
@@ -576,6 +587,7 @@ impl<N: Network> Core<N> {
             .flatten()
             .find_map(|id| book.get(&id))
         };
+        self.tell_changes();
         if let Some(contact) = known {
             return Ok(contact);
         }
@@ -663,7 +675,9 @@ impl<N: Network> Core<N> {
         let person = self.resolve(&jid).await;
         self.book().set_blocked(&person, blocked)?;
         // Acknowledged means on disk.
-        self.save().await
+        let saved = self.save().await;
+        self.tell_changes();
+        saved
     }
 
     pub(crate) async fn upsert(
@@ -693,7 +707,9 @@ impl<N: Network> Core<N> {
             .map_err(engine_error)?;
         self.book()
             .saved(&person, Some(&full_name), Some(&first_name))?;
-        self.save().await
+        let saved = self.save().await;
+        self.tell_changes();
+        saved
     }
 
     pub(crate) async fn list_lids(

@@ -13,8 +13,8 @@ use abi_stable::{
 };
 use tokio::sync::Semaphore;
 use wharf_engine_api::{
-    ContactName, EngineError, ErrorKind, HostServices, HostServices_TO, LogLevel, SessionContext,
-    SessionStatus,
+    Contact, ContactChange, ContactName, EngineError, ErrorKind, HostServices, HostServices_TO,
+    LogLevel, SessionContext, SessionStatus,
 };
 use whatsapp_rust::{
     BlocklistEntry, Jid,
@@ -209,11 +209,13 @@ impl Network for Fake {
 
 type StatusReport = (SessionStatus, Option<String>);
 
-/// A host that records the statuses it is told.
+/// A host that records the statuses, log lines and contact changes it is
+/// told.
 #[derive(Clone, Default)]
 struct Recorder {
     statuses: Arc<Mutex<Vec<StatusReport>>>,
     logs: Arc<Mutex<Vec<String>>>,
+    contacts: Arc<Mutex<Vec<(ContactChange, Contact)>>>,
 }
 
 impl HostServices for Recorder {
@@ -231,11 +233,26 @@ impl HostServices for Recorder {
     fn read_config_file(&self, _f: RStr<'_>, _n: RStr<'_>) -> RResult<RVec<u8>, EngineError> {
         RResult::RErr(EngineError::unsupported("no files"))
     }
+    fn contact_changed(&self, change: ContactChange, contact: &Contact) {
+        self.contacts
+            .lock()
+            .unwrap()
+            .push((change, contact.clone()));
+    }
 }
 
 impl Recorder {
     fn last(&self) -> Option<StatusReport> {
         self.statuses.lock().unwrap().last().cloned()
+    }
+
+    /// The contact changes told since the last call, each with the id of
+    /// the contact it is about.
+    fn changes(&self) -> Vec<(ContactChange, String)> {
+        let told = std::mem::take(&mut *self.contacts.lock().unwrap());
+        (told.into_iter())
+            .map(|(change, contact)| (change, contact.id.to_string()))
+            .collect()
     }
 }
 
@@ -494,6 +511,80 @@ async fn push_names_follow_messages_the_own_name_and_number_changes() {
     assert_eq!(ada.id, "14155550111@c.us");
     assert_eq!(ada.pushname.into_option().unwrap(), "Ada L.");
     assert_eq!(ids(&rig.core), ["14155550111@c.us", "14155550199@c.us"]);
+}
+
+#[tokio::test]
+async fn each_contact_change_is_told_once_with_the_contact_after_it() {
+    let rig = rig();
+    let said = |change: ContactChange, id: &str| (change, id.to_owned());
+    let (ada, ada_lid) = ("14155550100@c.us", "900@lid");
+    for _ in 0..2 {
+        rig.core
+            .handle_event(&message_from(Jid::lid("900"), None, "Ada L."))
+            .await;
+    }
+    assert_eq!(
+        rig.recorder.changes(),
+        [said(ContactChange::ADDED, ada_lid)],
+        "a push name seen again is no change"
+    );
+
+    rig.core
+        .handle_event(&contact_action(
+            Jid::pn("14155550100"),
+            "Ada Lovelace",
+            Some("900@lid"),
+            None,
+        ))
+        .await;
+    assert_eq!(
+        rig.recorder.changes(),
+        [
+            said(ContactChange::RENAMED, ada),
+            said(ContactChange::LID, ada)
+        ],
+        "the LID-only person became the number's contact, and was saved"
+    );
+    rig.fake.world().blocklist.push(Jid::lid("900"));
+    rig.core
+        .handle_event(&Event::Connected(Connected::builder().build()))
+        .await;
+    assert_eq!(
+        rig.recorder.changes(),
+        [
+            said(ContactChange::ADDED, "14155550199@c.us"),
+            said(ContactChange::BLOCKED, ada)
+        ],
+        "the account's own contact, and the blocklist keyed by LID"
+    );
+    rig.core
+        .handle_event(&Event::Connected(Connected::builder().build()))
+        .await;
+    assert_eq!(rig.recorder.changes(), [], "a reconnect changes nothing");
+
+    rig.core.set_blocked(ada_lid, false).await.unwrap();
+    let name = ContactName {
+        first_name: "Augusta".into(),
+        last_name: "King".into(),
+    };
+    rig.core.upsert(ada, name).await.unwrap();
+    rig.core
+        .handle_event(&message_from(Jid::pn("14155550100"), None, "Ada K."))
+        .await;
+    let last = rig.recorder.contacts.lock().unwrap().last().cloned();
+    assert_eq!(
+        rig.recorder.changes(),
+        [
+            said(ContactChange::UNBLOCKED, ada),
+            said(ContactChange::RENAMED, ada),
+            said(ContactChange::PUSH_NAME, ada)
+        ]
+    );
+    let (_, contact) = last.unwrap();
+    assert_eq!(contact, rig.core.get(ada).await.unwrap());
+    assert_eq!(contact.name.into_option().unwrap(), "Augusta King");
+    assert_eq!(contact.pushname.into_option().unwrap(), "Ada K.");
+    assert_eq!(contact.lid.into_option().unwrap(), ada_lid);
 }
 
 #[tokio::test]

@@ -14,8 +14,8 @@ use std::{
 };
 
 use wharf_engine_api::{
-    Contact, EngineError, ListQuery, RNone, RSome, RString,
-    support::{ContactBook, write_atomically},
+    Contact, ContactChange, EngineError, ListQuery, RNone, RSome, RString,
+    support::{ContactBook, contact_changes, write_atomically},
 };
 
 const FILE_NAME: &str = "contacts.json";
@@ -55,6 +55,10 @@ pub(crate) struct Book {
     people: ContactBook,
     /// Counts changes, so a save knows whether it has anything newer to write.
     generation: u64,
+    /// The records changed since [`Book::take_changes`] last ran, each by
+    /// its id, with the contact as it was before the first of those
+    /// changes (`None` when it is new).
+    touched: Vec<(String, Option<Contact>)>,
 }
 
 /// A book as it was at one moment, to write without holding the book.
@@ -90,7 +94,35 @@ impl Book {
             dir: dir.to_owned(),
             people,
             generation: 0,
+            touched: Vec::new(),
         })
+    }
+
+    /// Puts `contact` in the book in place of `before`, the person's
+    /// record until now (`None` when the book had none), and notes the
+    /// change for [`Book::take_changes`].
+    fn put(&mut self, contact: Contact, before: Option<Contact>) -> Result<(), EngineError> {
+        let id = contact.id.as_str();
+        if !self.touched.iter().any(|(touched, _)| touched == id) {
+            self.touched.push((id.to_owned(), before));
+        }
+        self.people.upsert(contact)
+    }
+
+    /// What changed about each contact since the last call, with the
+    /// contact as it is now: what the engine tells the host.
+    pub(crate) fn take_changes(&mut self) -> Vec<(ContactChange, Contact)> {
+        let mut changes = Vec::new();
+        for (id, before) in std::mem::take(&mut self.touched) {
+            // Gone since (a number change moved it): nothing to tell of it.
+            let Some(after) = self.by_id(&id) else {
+                continue;
+            };
+            for change in contact_changes(before.as_ref(), &after) {
+                changes.push((change, after.clone()));
+            }
+        }
+        changes
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -139,8 +171,9 @@ impl Book {
         self.generation += 1;
         // A LID that moved (the person changed numbers) leaves its old record.
         self.release_lid(&lid_key)?;
-        let folded = self.people.remove(&lid_key);
-        let mut record = self.by_id(&pn_key).unwrap_or_else(|| Contact {
+        let folded = self.people.remove(&lid_key).map(|(folded, ())| folded);
+        let existing = self.by_id(&pn_key);
+        let mut record = existing.clone().unwrap_or_else(|| Contact {
             id: pn_key.as_str().into(),
             number: RSome(pn.into()),
             is_wa_contact: true,
@@ -148,10 +181,11 @@ impl Book {
         });
         // A phone number that changed LID drops the old one.
         record.lid = RSome(lid_key.into());
-        if let Some((folded, ())) = folded {
-            merge(&mut record, folded);
+        if let Some(folded) = &folded {
+            merge(&mut record, folded.clone());
         }
-        self.people.upsert(record)
+        // The person was the phone number's record, or else the LID's.
+        self.put(record, existing.or(folded))
     }
 
     /// Takes `lid` from the phone number record that has it, so that
@@ -164,8 +198,9 @@ impl Book {
         else {
             return Ok(());
         };
+        let before = holder.clone();
         holder.lid = RNone;
-        self.people.upsert(holder)
+        self.put(holder, Some(before))
     }
 
     /// Changes the record of `person` with `change`, creating it if new;
@@ -186,7 +221,8 @@ impl Book {
             (None, Some(lid)) => self.people.id(lid).unwrap_or(lid).to_owned(),
             (None, None) => return Ok(None),
         };
-        let mut contact = self.by_id(&key).unwrap_or_else(|| Contact {
+        let before = self.by_id(&key);
+        let mut contact = before.clone().unwrap_or_else(|| Contact {
             id: key.as_str().into(),
             number: person.pn.as_deref().map(RString::from).into(),
             is_wa_contact: true,
@@ -203,7 +239,7 @@ impl Book {
             contact.lid = RSome(lid.into());
         }
         change(&mut contact);
-        self.people.upsert(contact)?;
+        self.put(contact, before)?;
         Ok(Some(key))
     }
 
@@ -281,10 +317,14 @@ impl Book {
             .map(|(contact, ())| contact)
             .filter(|contact| contact.is_blocked && !ids.contains(contact.id.as_str()))
             .collect();
-        for mut contact in unblocked {
+        for contact in unblocked {
             self.generation += 1;
-            contact.is_blocked = false;
-            self.people.upsert(contact)?;
+            let before = contact.clone();
+            let contact = Contact {
+                is_blocked: false,
+                ..contact
+            };
+            self.put(contact, Some(before))?;
         }
         Ok(())
     }

@@ -195,6 +195,9 @@ fn conformance_passes_a_good_engine() {
         &format!(
             "  PASS  contacts.unblock: unblocked {own}; contacts.get and contacts.list show isBlocked: false"
         ),
+        &format!(
+            "  PASS  contact events: told contact.added, contact.renamed, contact.blocked, contact.unblocked for {own}, in order, the last with the contact as contacts.get shows it"
+        ),
         "  PASS  contacts.get, a contact it has: 14155550100@c.us → that contact",
         "  PASS  contacts.list agrees with contacts.get: the same record from both for 20 listed contact(s)",
         "  PASS  contacts.get, a person by their LID: 184216350900100@lid → 14155550100@c.us, the same contact",
@@ -209,7 +212,7 @@ fn conformance_passes_a_good_engine() {
         "  SKIP  auth.qr: unsupported, so never called (sandbox sessions need no pairing: they start WORKING)",
         "  PASS  sessions close cleanly",
         "  PASS  a session reopens on its data: WORKING",
-        "29 passed, 0 failed, 2 skipped",
+        "30 passed, 0 failed, 2 skipped",
     ] {
         ran.shows(line);
     }
@@ -273,7 +276,7 @@ fn conformance_says_its_writes_before_it_starts_and_lists_them_at_the_end() {
 fn conformance_fails_each_wrong_engine_in_the_check_its_mistake_breaks() {
     // Each of these passed conformance before it compared answers (16
     // passed, 0 failed); now each fails exactly the checks named here.
-    let cases: [(&str, &[&str]); 10] = [
+    let cases: [(&str, &[&str]); 11] = [
         (
             engines::WRONG_UPSERT,
             &["contacts.upsert, a new contact: asked to create 10"],
@@ -318,6 +321,10 @@ fn conformance_fails_each_wrong_engine_in_the_check_its_mistake_breaks() {
             &[
                 "contacts.list: one person is listed twice: 100000000000001@lid and 14155550100@c.us",
             ],
+        ),
+        (
+            engines::WRONG_TOLD_RENAMED,
+            &["contact events: the writes to 10"],
         ),
     ];
     for (engine, expected) in cases {

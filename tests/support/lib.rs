@@ -43,6 +43,7 @@ pub mod engines {
     pub const WRONG_LIST: &str = "wharf_test_wrong_list";
     pub const WRONG_UPSERT_UNBLOCKS: &str = "wharf_test_wrong_upsert_unblocks";
     pub const WRONG_LID_TWICE: &str = "wharf_test_wrong_lid_twice";
+    pub const WRONG_TOLD_RENAMED: &str = "wharf_test_wrong_told_renamed";
 }
 
 /// How long a host may take to start, or a session to reach a status.

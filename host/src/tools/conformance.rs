@@ -23,6 +23,7 @@ use abi_stable::std_types::RResult;
 use anyhow::Context;
 use async_ffi::FfiFuture;
 use serde_json::Value;
+use tokio::sync::{Mutex, broadcast};
 use wharf_engine_api::{ABI_VERSION, EngineError, ErrorKind, ListQuery, Support, ffi::SessionBox};
 
 use self::report::{Report, Verdict};
@@ -30,6 +31,7 @@ use crate::{
     config::ConformanceArgs,
     dispatch::{CallError, dispatch, gate_pairing},
     engines::{Feature, Group, LibraryFile, LoadedEngine, Loader, Operation, Registry},
+    events::{Events, Told},
     sessions::{NewSession, SessionManager, Status, config_files::ConfigFiles},
     storage::Storage,
 };
@@ -81,18 +83,24 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("--config-files-dir {}: cannot use it", dir.display()))?,
         None => ConfigFiles::none(),
     };
+    let storage = Storage::open(&work.path().join("wharf.db"))?;
+    let events = Events::start(storage.clone(), None).await;
+    let told = Mutex::new(events.subscribe());
     let sessions = Arc::new(
         SessionManager::new(
             Arc::clone(&registry),
-            Storage::open(&work.path().join("wharf.db"))?,
+            storage,
             work.path().join("data"),
             engine.reference(),
             args.engine_timeout,
         )
-        .with_config_files(config_files),
+        .with_config_files(config_files)
+        .with_events(Arc::clone(&events)),
     );
     let checker = Checker {
         sessions,
+        events,
+        told,
         engine,
         config,
         deadline: args.engine_timeout,
@@ -219,6 +227,10 @@ fn check_manifest(report: &mut Report, engine: &LoadedEngine) {
 /// its own (the host's real dispatch), and the run's settings.
 struct Checker {
     sessions: Arc<SessionManager>,
+    /// The host's events, which the sessions report to.
+    events: Arc<Events>,
+    /// Every event reported since the run began, as a listener hears it.
+    told: Mutex<broadcast::Receiver<Arc<Told>>>,
     engine: Arc<LoadedEngine>,
     config: Value,
     deadline: Duration,

@@ -10,8 +10,9 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use wharf_engine_api::{
-    Contact, ContactName, Engine, EngineError, ListQuery, Manifest, NumberExists, RString,
-    Session, SessionContext, SessionStatus, features, support::ContactBook,
+    Contact, ContactName, Engine, EngineError, Host, ListQuery, Manifest, NumberExists, RString,
+    Session, SessionContext, SessionStatus, features,
+    support::{ContactBook, contact_changes},
 };
 
 /// The engine: one per loaded library, shared by all its sessions.
@@ -23,6 +24,8 @@ pub struct {{type}}Session {
     /// Found by id or LID at once, paged in the order every engine must
     /// keep at the cost of the page alone, however many contacts it holds.
     book: Mutex<ContactBook>,
+    /// Where status changes, log lines and contact changes go.
+    host: Host,
 }
 
 impl Engine for {{type}}Engine {
@@ -56,11 +59,13 @@ impl Engine for {{type}}Engine {
         // session's config, `context.data_dir()` is this session's own
         // directory, and `context.host()` reports status changes, QR codes
         // and log lines to the host.
-        context.host().status(SessionStatus::WORKING, None);
+        let host = context.host();
+        host.status(SessionStatus::WORKING, None);
         let mut book = ContactBook::new();
         book.upsert(contact("14155550100@c.us", "Ada Lovelace"))?;
         Ok({{type}}Session {
             book: Mutex::new(book),
+            host,
         })
     }
 }
@@ -115,13 +120,22 @@ impl Session for {{type}}Session {
         let mut book = self.book();
         // Upsert saves names and nothing else: a blocked contact stays
         // blocked.
-        let mut saved = book
-            .get(&contact_id)
+        let before = book.get(&contact_id);
+        let mut saved = before
+            .clone()
             .unwrap_or_else(|| contact(&contact_id, &full_name));
         saved.name = Some(RString::from(full_name)).into();
         saved.short_name = Some(name.first_name).into();
         saved.is_my_contact = true;
-        book.upsert(saved)
+        book.upsert(saved.clone())?;
+        drop(book);
+        // Integrations keep their address books in step from these
+        // events (`contact.added`, `contact.renamed`): tell each change,
+        // whoever made it, once.
+        for change in contact_changes(before.as_ref(), &saved) {
+            self.host.contact_changed(change, &saved);
+        }
+        Ok(())
     }
 }
 

@@ -14,9 +14,11 @@ use std::{collections::HashMap, fmt, hash::BuildHasher, time::SystemTime};
 
 use serde_json::{Map, Value};
 use wharf_engine_api::{
-    Contact, ContactName, ErrorKind, ListQuery, NumberExists, RSome, RString, SortBy, SortOrder,
+    Contact, ContactChange, ContactName, ErrorKind, ListQuery, NumberExists, RSome, RString,
+    SortBy, SortOrder,
 };
 
+mod events;
 mod lids;
 
 use super::{Checker, Report, Verdict, describe};
@@ -47,6 +49,14 @@ const LIST_AFTER: &str = "contacts.list, after the writes";
 const OTHERS_UNCHANGED: &str = "contacts conformance did not create are unchanged";
 
 const ONLY_OWN: &str = "and conformance writes only to a contact it creates itself";
+
+/// The writes conformance made to its own contact.
+struct Writes {
+    /// The contact's id.
+    own: String,
+    /// The changes the writes made that showed on reads, in order.
+    changes: Vec<ContactChange>,
+}
 
 /// How many listed contacts (the first, by id) are compared with get.
 const AGREEMENT_PAGE: usize = 20;
@@ -282,7 +292,11 @@ impl Checker {
             report.checked(EXISTS_CONTACT, outcome);
         }
 
-        let own = self.check_writes(report, listed).await;
+        let writes = self.check_writes(report, listed).await;
+        if let Some(writes) = &writes {
+            self.check_contact_events(report, writes).await;
+        }
+        let own = writes.map(|writes| writes.own);
 
         // A contact to ask about: the engine's own, preferably a person.
         let known = (listed.iter().find(|c| is_person(c)))
@@ -491,7 +505,7 @@ impl Checker {
 
     /// Creates conformance's own contact, renames it, blocks and unblocks
     /// it, reading each change back; its id once it exists.
-    async fn check_writes(&self, report: &mut Report, listed: &[Contact]) -> Option<String> {
+    async fn check_writes(&self, report: &mut Report, listed: &[Contact]) -> Option<Writes> {
         let own = self.fictional.own.clone();
         let why_not = match self.no_writes() {
             None if listed.iter().any(|c| c.id == own.as_str()) => {
@@ -519,7 +533,10 @@ impl Checker {
             }
             return None;
         }
-        self.save_own_name(report, false).await;
+        let mut changes = vec![ContactChange::ADDED];
+        if self.save_own_name(report, false).await {
+            changes.push(ContactChange::RENAMED);
+        }
 
         let (mut block_answered, mut block_shown) = (false, false);
         if self.supports(BLOCK) {
@@ -527,6 +544,9 @@ impl Checker {
             (outcome, block_answered) = self.set_own_blocked(report, true, &own).await;
             block_shown = outcome.is_ok();
             report.checked(BLOCK, outcome);
+        }
+        if block_shown {
+            changes.push(ContactChange::BLOCKED);
         }
         if block_shown {
             let outcome = self.save_blocked_name(report, &own).await;
@@ -553,9 +573,12 @@ impl Checker {
                     outcome => outcome,
                 }
             };
+            if block_shown && outcome.is_ok() {
+                changes.push(ContactChange::UNBLOCKED);
+            }
             report.checked(UNBLOCK, outcome);
         }
-        Some(own)
+        Some(Writes { own, changes })
     }
 
     /// Saves conformance's own contact under its first name (`create`) or

@@ -15,8 +15,9 @@ use std::{
 };
 
 use wharf_engine_api::{
-    Contact, ContactName, Engine, EngineError, ListQuery, Manifest, NumberExists, RNone, RString,
-    Session, SessionContext, SessionStatus, features,
+    Contact, ContactChange, ContactName, Engine, EngineError, Host, ListQuery, Manifest,
+    NumberExists, RNone, RString, Session, SessionContext, SessionStatus, features,
+    support::contact_changes,
 };
 
 /// The mistake a build of the engine makes, as the number
@@ -47,6 +48,9 @@ pub enum Mistake {
     /// The book keeps what it learned under a person's LID as a second
     /// contact, so list shows them twice and get by LID answers that one.
     LidIsASecondContact,
+    /// Every save of a known contact is told as `contact.renamed`, also
+    /// one that saves the name it already has.
+    ToldRenamedOnEverySave,
 }
 
 impl Mistake {
@@ -63,6 +67,7 @@ impl Mistake {
             8 => Self::ListWithoutShortNames,
             9 => Self::UpsertUnblocks,
             10 => Self::LidIsASecondContact,
+            11 => Self::ToldRenamedOnEverySave,
             _ => panic!("no such mistake"),
         }
     }
@@ -80,6 +85,7 @@ impl Mistake {
             Self::ListWithoutShortNames => "wrong-list",
             Self::UpsertUnblocks => "wrong-upsert-unblocks",
             Self::LidIsASecondContact => "wrong-lid-twice",
+            Self::ToldRenamedOnEverySave => "wrong-told-renamed",
         }
     }
 
@@ -95,6 +101,7 @@ impl Mistake {
             Self::ListWithoutShortNames => "list leaves out short names that get shows",
             Self::UpsertUnblocks => "upsert replaces the whole record and so unblocks",
             Self::LidIsASecondContact => "list shows a person a second time under their LID",
+            Self::ToldRenamedOnEverySave => "every save is told as a rename, also an unchanged one",
         }
     }
 }
@@ -124,10 +131,12 @@ impl<const MISTAKE: u8> Engine for WrongEngine<MISTAKE> {
     }
 
     async fn open_session(&self, context: SessionContext) -> Result<WrongSession, EngineError> {
-        context.host().status(SessionStatus::WORKING, None);
+        let host = context.host();
+        host.status(SessionStatus::WORKING, None);
         Ok(WrongSession {
             mistake: Self::MISTAKE,
             book: Mutex::new(Book::new(fixture(Self::MISTAKE))),
+            host,
         })
     }
 }
@@ -252,6 +261,7 @@ fn not_found(id: &str) -> EngineError {
 pub struct WrongSession {
     mistake: Mistake,
     book: Mutex<Book>,
+    host: Host,
 }
 
 impl WrongSession {
@@ -264,10 +274,21 @@ impl WrongSession {
     fn set_blocked(&self, id: &str, blocked: bool, mistake: Mistake) -> Result<(), EngineError> {
         let mut book = self.book();
         let contact = book.contact_mut(id)?;
+        let before = contact.clone();
         if self.mistake != mistake {
             contact.is_blocked = blocked;
         }
+        let after = contact.clone();
+        drop(book);
+        self.tell(Some(&before), &after);
         Ok(())
+    }
+
+    /// Tells the host what changed between `before` and `after`.
+    fn tell(&self, before: Option<&Contact>, after: &Contact) {
+        for change in contact_changes(before, after) {
+            self.host.contact_changed(change, after);
+        }
     }
 }
 
@@ -352,11 +373,19 @@ impl Session for WrongSession {
         let mut book = self.book();
         match book.contact_mut(&contact_id) {
             Ok(contact) => {
+                let before = contact.clone();
                 contact.name = full_name;
                 contact.short_name = short_name;
                 contact.is_my_contact = true;
                 if self.mistake == Mistake::UpsertUnblocks {
                     contact.is_blocked = false;
+                }
+                let after = contact.clone();
+                drop(book);
+                if self.mistake == Mistake::ToldRenamedOnEverySave {
+                    self.host.contact_changed(ContactChange::RENAMED, &after);
+                } else {
+                    self.tell(Some(&before), &after);
                 }
             }
             Err(_) => {
@@ -368,7 +397,9 @@ impl Session for WrongSession {
                     is_my_contact: true,
                     ..Contact::default()
                 };
-                book.insert(contact, self.mistake == Mistake::GetIndexGoesStale);
+                book.insert(contact.clone(), self.mistake == Mistake::GetIndexGoesStale);
+                drop(book);
+                self.tell(None, &contact);
             }
         }
         Ok(())

@@ -4,11 +4,14 @@
 WHARF_BUILD_DIR to where they are.
 """
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -114,3 +117,40 @@ def wharf(tmp_path_factory):
     )
     yield server
     server.stop()
+
+
+class Receiver:
+    """A webhook receiver on loopback, in a thread: keeps each envelope it
+    is sent, and answers 200."""
+
+    def __init__(self):
+        self.envelopes: list[dict] = []
+        envelopes = self.envelopes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                envelopes.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def wait_until(self, done, what: str) -> None:
+        """Waits until `done(envelopes)` holds."""
+        deadline = time.monotonic() + 30
+        while not done(self.envelopes):
+            assert time.monotonic() < deadline, f"no {what}: {self.envelopes}"
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.server.shutdown()

@@ -5,6 +5,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -66,6 +67,45 @@ def test_the_document_describes_every_route_with_its_errors(document):
     mapping = document["components"]["schemas"]["LidMapping"]["properties"]
     assert set(mapping) == {"lid", "pn"}
     assert document["components"]["securitySchemes"]["api_key"]["name"] == "x-api-key"
+
+
+def test_webhook_deliveries_fit_the_schemas_the_document_gives_them(wharf, document, receiver):
+    contact_events = ["contact.added", "contact.renamed", "contact.blocked", "contact.unblocked"]
+    hook = {"url": receiver.url, "events": ["session.status", *contact_events]}
+    created = httpx.post(
+        f"{wharf.url}/api/sessions",
+        json={"name": "documented", "engine": "sandbox", "config": {"webhooks": [hook]}},
+        headers=AUTH,
+    )
+    assert created.status_code == 201, created.text
+    wharf.wait_for_status("documented", "WORKING")
+    contact = "/api/documented/contacts/14155550150@c.us"
+    for first_name in ["Nova", "Nina"]:
+        saved = httpx.put(f"{wharf.url}{contact}", json={"firstName": first_name}, headers=AUTH)
+        assert saved.status_code == 200, saved.text
+    for action in ["block", "unblock"]:
+        done = httpx.post(
+            f"{wharf.url}/api/contacts/{action}",
+            json={"contactId": "14155550150", "session": "documented"},
+            headers=AUTH,
+        )
+        assert done.status_code == 201, done.text
+
+    def told(envelopes):
+        return [e["event"] for e in envelopes if e["event"].startswith("contact.")]
+
+    receiver.wait_until(lambda envelopes: told(envelopes) == contact_events, "contact events")
+    assert {e["event"] for e in receiver.envelopes} == {"session.status", *contact_events}
+    for envelope in receiver.envelopes:
+        delivery = document["webhooks"][envelope["event"]]["post"]
+        schema = delivery["requestBody"]["content"]["application/json"]["schema"]
+        # The document is the root, so the $ref finds its components.
+        Draft202012Validator({**document, **schema}).validate(envelope)
+    last = receiver.envelopes[-1]
+    assert last["payload"] == {
+        "change": "unblocked",
+        "contact": httpx.get(f"{wharf.url}{contact}", headers=AUTH).json(),
+    }
 
 
 def test_swagger_ui_is_served_without_a_network(wharf):

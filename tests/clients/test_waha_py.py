@@ -1,11 +1,6 @@
 """A WAHA client library, generated from WAHA's OpenAPI and published on
 PyPI (waha-py), used unchanged against wharf: only the base URL differs."""
 
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import httpx
 import pytest
 from waha import WahaClient
@@ -118,40 +113,19 @@ def test_errors_reach_the_client_as_http_errors(client, wharf):
     anonymous.close()
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    """A webhook receiver on loopback: keeps each envelope it is sent."""
-
-    envelopes: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).envelopes.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def test_session_status_webhooks_fit_wahas_models(client, wharf):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    try:
-        client.sessions.create(
-            {
-                "name": "hooked",
-                "engine": "sandbox",
-                "config": {"webhooks": [{"url": url, "events": ["session.status"]}]},
-            }
-        )
-        deadline = time.monotonic() + 30
-        while [e["payload"]["status"] for e in _Receiver.envelopes] != ["STARTING", "WORKING"]:
-            assert time.monotonic() < deadline, _Receiver.envelopes
-            time.sleep(0.02)
-    finally:
-        server.shutdown()
-    for envelope in _Receiver.envelopes:
+def test_session_status_webhooks_fit_wahas_models(client, receiver):
+    client.sessions.create(
+        {
+            "name": "hooked",
+            "engine": "sandbox",
+            "config": {"webhooks": [{"url": receiver.url, "events": ["session.status"]}]},
+        }
+    )
+    receiver.wait_until(
+        lambda envelopes: [e["payload"]["status"] for e in envelopes] == ["STARTING", "WORKING"],
+        "STARTING then WORKING",
+    )
+    for envelope in receiver.envelopes:
         assert envelope["event"] == "session.status"
         assert envelope["session"] == "hooked"
         # The published models take the payload and the account as they are.

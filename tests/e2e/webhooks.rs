@@ -377,6 +377,50 @@ fn a_refusing_receiver_gets_each_retry_then_the_event_is_given_up_and_the_next_g
 }
 
 #[test]
+fn each_retry_policy_spaces_the_tries_to_a_refusing_receiver_as_it_says() {
+    let policies = [
+        ("constant", ["100ms", "100ms", "100ms"]),
+        ("linear", ["100ms", "200ms", "300ms"]),
+        ("exponential", ["200ms", "400ms", "800ms"]),
+    ];
+    let receivers: Vec<Receiver> = policies.iter().map(|_| Receiver::start()).collect();
+    let host = Host::builder()
+        .engines(&[engines::SANDBOX])
+        .env("RUST_LOG", "info,wharf::events=debug")
+        .start();
+    let hooks: Vec<Value> = (policies.iter().zip(&receivers))
+        .map(|((policy, _), receiver)| {
+            // The first try and three retries of STARTING are refused.
+            receiver.answer_first(4, 503);
+            json!({
+                "url": receiver.url(),
+                "events": ["session.status"],
+                "retries": {"delaySeconds": 0.1, "attempts": 3, "policy": policy}
+            })
+        })
+        .collect();
+    host.create_session("hooked", "sandbox", json!({ "webhooks": hooks }));
+    for ((policy, waits), receiver) in policies.iter().zip(&receivers) {
+        let deliveries = receiver.wait_for(5, &host);
+        assert_eq!(
+            statuses(&deliveries),
+            ["STARTING", "STARTING", "STARTING", "STARTING", "WORKING"],
+            "{policy}: four tries, given up, then the next event"
+        );
+        let port = format!(":{}/", receiver.address.port());
+        let log = host.log();
+        let waited: Vec<&str> = log
+            .lines()
+            .filter(|line| {
+                line.contains("webhook delivery failed; retrying") && line.contains(&port)
+            })
+            .filter_map(|line| line.split("wait=").nth(1)?.split_whitespace().next())
+            .collect();
+        assert_eq!(waited, waits, "{policy}");
+    }
+}
+
+#[test]
 fn events_not_delivered_before_a_kill_9_are_delivered_after_the_restart() {
     let receiver = Receiver::start();
     receiver.answer(500);

@@ -123,6 +123,7 @@ fn router(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::temporary("/swagger/") }))
         .route("/ws", get(routes::websocket::listen))
         .route("/metrics", get(routes::metrics::scrape))
+        .merge(routes::dashboard::routes())
         .fallback(|uri: Uri| async move { ApiError::route_not_found(uri.path()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::method_not_allowed(&method, uri.path())

@@ -2,6 +2,7 @@
 //! validates its input; engine operations go through [`crate::dispatch`].
 
 pub(super) mod contacts;
+pub(super) mod dashboard;
 pub(super) mod lids;
 pub(super) mod metrics;
 pub(super) mod pairing;

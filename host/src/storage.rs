@@ -322,6 +322,19 @@ impl Storage {
         .await
     }
 
+    /// Whether the outbox still holds the entry `seq`: not taken out with
+    /// its session.
+    pub async fn is_queued(&self, seq: i64) -> Result<bool, StorageError> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM webhook_outbox WHERE seq = ?1)",
+                [seq],
+                |row| row.get(0),
+            )
+        })
+        .await
+    }
+
     /// Takes a session's events out of the outbox, undelivered.
     pub async fn forget_events(&self, session: &str) -> Result<(), StorageError> {
         let session = session.to_owned();

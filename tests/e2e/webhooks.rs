@@ -589,6 +589,32 @@ fn a_redirect_is_not_a_delivery() {
 }
 
 #[test]
+fn a_retry_waiting_when_its_session_is_deleted_is_never_sent() {
+    let receiver = Receiver::start();
+    receiver.answer(500);
+    let host = Host::start(&[engines::SANDBOX]);
+    let hook = json!({"webhooks": [{
+        "url": receiver.url(),
+        "events": ["session.status"],
+        "retries": {"delaySeconds": 1, "attempts": 5, "policy": "constant"}
+    }]});
+    host.create_session("gone", "sandbox", hook);
+    receiver.wait_for(1, &host);
+    let (status, _) = host.send(host.request(Method::DELETE, "/api/sessions/gone"));
+    assert_eq!(status, StatusCode::OK);
+    let sent_before = receiver.deliveries().len();
+    receiver.answer(200);
+    host.wait_for_log("webhook delivery dropped: its session was deleted");
+    let deliveries = receiver.deliveries();
+    assert_eq!(
+        deliveries.len(),
+        sent_before,
+        "nothing of a deleted session goes out after its DELETE was answered: {:?}",
+        statuses(&deliveries)
+    );
+}
+
+#[test]
 fn deleting_a_session_takes_its_undelivered_events_with_it() {
     let receiver = Receiver::start();
     receiver.answer(500);

@@ -154,6 +154,14 @@ impl Deliveries {
         };
         let mut tries = entry.tries;
         loop {
+            // The entry was read with others, or waited for its retry: its
+            // session may have been deleted since, and its events with it.
+            // A DELETE answered means nothing more of the session goes out.
+            match self.storage.is_queued(entry.seq).await {
+                Ok(true) => {}
+                Ok(false) => return dropped(hook, &entry),
+                Err(err) => tracing::error!(hook, %err, "cannot read the outbox"),
+            }
             let Err(failed) = self.send(&target, &entry).await else {
                 metrics::webhook(metrics::Delivery::Delivered);
                 self.remove(hook, entry.seq).await;
@@ -175,8 +183,7 @@ impl Deliveries {
             metrics::webhook(metrics::Delivery::Retried);
             match self.storage.record_try(entry.seq, tries).await {
                 Ok(true) => {}
-                // Gone from the outbox: its session was deleted.
-                Ok(false) => return,
+                Ok(false) => return dropped(hook, &entry),
                 Err(err) => tracing::error!(hook, %err, "cannot record a delivery try"),
             }
             let wait = target.retries.delay(tries, failed.retry_after);
@@ -316,4 +323,14 @@ mod tests {
             "208f8a55dde9e05519e898b10b89bf0d0b3b0fdf11fdbf09b6b90476301b98d8097c462b2b17a6ce93b6b47a136cf2e78a33a63f6752c2c1631777076153fa89"
         );
     }
+}
+
+/// Logs that `entry` is not sent again: it left the outbox with its
+/// session.
+fn dropped(hook: &str, entry: &Pending) {
+    tracing::info!(
+        hook,
+        request_id = entry.request_id,
+        "webhook delivery dropped: its session was deleted"
+    );
 }

@@ -120,9 +120,11 @@ pub struct ContactChange(u8);
 
 impl ContactChange {
     /// A contact the book did not have: saved by a REST user or on the
-    /// phone, or met for the first time.
+    /// phone, or met for the first time. It carries the name it was saved
+    /// under, if any.
     pub const ADDED: Self = Self(1);
-    /// The name saved in the address book changed.
+    /// How the address book has a contact the book had changed: its name,
+    /// its short name, or whether it is saved at all.
     pub const RENAMED: Self = Self(2);
     /// The name the contact chose for themselves (`pushname`) changed.
     pub const PUSH_NAME: Self = Self(3);

@@ -96,12 +96,19 @@ def test_webhook_deliveries_fit_the_schemas_the_document_gives_them(wharf, docum
 
     receiver.wait_until(lambda envelopes: told(envelopes) == contact_events, "contact events")
     assert {e["event"] for e in receiver.envelopes} == {"session.status", *contact_events}
-    for envelope in receiver.envelopes:
-        delivery = document["webhooks"][envelope["event"]]["post"]
+    def validator(event):
+        delivery = document["webhooks"][event]["post"]
         schema = delivery["requestBody"]["content"]["application/json"]["schema"]
         # The document is the root, so the $ref finds its components.
-        Draft202012Validator({**document, **schema}).validate(envelope)
+        return Draft202012Validator({**document, **schema})
+
+    for envelope in receiver.envelopes:
+        validator(envelope["event"]).validate(envelope)
     last = receiver.envelopes[-1]
+    # Each event's schema holds its own `change`, not any string.
+    assert not validator("contact.blocked").is_valid(last)
+    told_wrong = {**last, "payload": {**last["payload"], "change": "blocked"}}
+    assert not validator("contact.unblocked").is_valid(told_wrong)
     assert last["payload"] == {
         "change": "unblocked",
         "contact": httpx.get(f"{wharf.url}{contact}", headers=AUTH).json(),

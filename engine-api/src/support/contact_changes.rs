@@ -6,11 +6,13 @@ use crate::{Contact, ContactChange};
 /// when it did not have it), and `after`, the contact now: the changes to
 /// report with [`crate::Host::contact_changed`], in this order.
 ///
-/// - A contact the engine did not have is [`ContactChange::ADDED`], and
-///   also [`ContactChange::BLOCKED`] when it arrives blocked (a number
-///   blocked before it was ever in the book): an integration that only
-///   follows blocks hears of it too.
-/// - Otherwise each of [`ContactChange::RENAMED`] (the saved name),
+/// - A contact the engine did not have is [`ContactChange::ADDED`] (the
+///   contact carries the name it was saved under, if any), and also
+///   [`ContactChange::BLOCKED`] when it arrives blocked (a number blocked
+///   before it was ever in the book): an integration that only follows
+///   blocks hears of it too.
+/// - Otherwise each of [`ContactChange::RENAMED`] (how the address book
+///   has it: `name`, `shortName`, or whether it is saved at all),
 ///   [`ContactChange::PUSH_NAME`], [`ContactChange::BLOCKED`] or
 ///   [`ContactChange::UNBLOCKED`], and [`ContactChange::LID`] when the
 ///   contact now has a phone number and a LID and did not have that pair
@@ -38,7 +40,14 @@ pub fn contact_changes(before: Option<&Contact>, after: &Contact) -> Vec<Contact
         return changes;
     };
     let mut changes = Vec::new();
-    if before.name != after.name {
+    let saved_as = |contact: &Contact| {
+        (
+            contact.name.clone(),
+            contact.short_name.clone(),
+            contact.is_my_contact,
+        )
+    };
+    if saved_as(before) != saved_as(after) {
         changes.push(ContactChange::RENAMED);
     }
     if before.pushname != after.pushname {
@@ -104,6 +113,32 @@ mod tests {
         assert_eq!(
             contact_changes(Some(&after), &unblocked),
             [ContactChange::UNBLOCKED]
+        );
+    }
+
+    #[test]
+    fn a_short_name_or_being_saved_alone_is_a_rename() {
+        let saved = Contact {
+            name: RSome("Ada King".into()),
+            short_name: RSome("Ada".into()),
+            is_my_contact: true,
+            ..person()
+        };
+        let short = Contact {
+            short_name: RSome("Ada King".into()),
+            ..saved.clone()
+        };
+        assert_eq!(
+            contact_changes(Some(&saved), &short),
+            [ContactChange::RENAMED]
+        );
+        let unsaved = Contact {
+            is_my_contact: false,
+            ..saved.clone()
+        };
+        assert_eq!(
+            contact_changes(Some(&saved), &unsaved),
+            [ContactChange::RENAMED]
         );
     }
 

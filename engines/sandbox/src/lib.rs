@@ -290,6 +290,17 @@ impl Session for SandboxSession {
     }
 
     async fn unblock(&self, contact_id: String) -> Result<(), EngineError> {
+        // A number outside the book was never blocked (a block puts it in
+        // the book): there is nothing to change, and nothing to save.
+        let outside_the_book = self
+            .read(|book| {
+                let unblocked = book.blocked(&contact_id, false)?;
+                Ok::<_, EngineError>(book.entry(&unblocked.contact.id).is_none())
+            })
+            .await?;
+        if outside_the_book {
+            return Ok(());
+        }
         self.change(|book| book.blocked(&contact_id, false)).await?;
         self.host.info(&format!("unblocked {contact_id}"));
         Ok(())
@@ -429,6 +440,17 @@ mod tests {
             .await;
         assert!(refused.is_err());
         assert_eq!(host.told(), [], "a refused change tells nothing");
+
+        // On WhatsApp but not in the book, and never blocked.
+        let stranger = "5511976543210@c.us";
+        let count = session.read(Book::contact_count).await;
+        session.unblock(stranger.into()).await.unwrap();
+        assert_eq!(
+            host.told(),
+            [],
+            "unblocking who was not blocked changes nothing"
+        );
+        assert_eq!(session.read(Book::contact_count).await, count);
     }
 
     async fn is_blocked(session: &SandboxSession) -> bool {

@@ -292,6 +292,16 @@ fn signature(key: &str, body: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Logs that `entry` is not sent again: it left the outbox with its
+/// session.
+fn dropped(hook: &str, entry: &Pending) {
+    tracing::info!(
+        hook,
+        request_id = entry.request_id,
+        "webhook delivery dropped: its session was deleted"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,14 +333,4 @@ mod tests {
             "208f8a55dde9e05519e898b10b89bf0d0b3b0fdf11fdbf09b6b90476301b98d8097c462b2b17a6ce93b6b47a136cf2e78a33a63f6752c2c1631777076153fa89"
         );
     }
-}
-
-/// Logs that `entry` is not sent again: it left the outbox with its
-/// session.
-fn dropped(hook: &str, entry: &Pending) {
-    tracing::info!(
-        hook,
-        request_id = entry.request_id,
-        "webhook delivery dropped: its session was deleted"
-    );
 }

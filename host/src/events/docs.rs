@@ -4,7 +4,7 @@
 use utoipa::{
     ToSchema,
     openapi::{
-        ContentBuilder, ObjectBuilder, OneOfBuilder, Paths, PathsBuilder, Ref, RefOr,
+        AllOfBuilder, ContentBuilder, ObjectBuilder, OneOfBuilder, Paths, PathsBuilder, Ref, RefOr,
         ResponseBuilder, Type,
         path::{HttpMethod, OperationBuilder, PathItem},
         request_body::RequestBodyBuilder,
@@ -40,7 +40,7 @@ pub fn webhooks() -> (Paths, Vec<(String, RefOr<Schema>)>) {
         SESSION_STATUS,
         delivery(
             SESSION_STATUS,
-            status,
+            status.into(),
             "A session's status changed",
             "Sent on every change of the status `GET /api/sessions/{session}` shows, a new \
              reason included.",
@@ -48,12 +48,20 @@ pub fn webhooks() -> (Paths, Vec<(String, RefOr<Schema>)>) {
         ),
     );
     let contact = component::<ContactEvent>(&mut schemas);
-    for (name, _, summary) in CONTACT_EVENTS {
+    for (name, change, summary) in CONTACT_EVENTS {
+        // The shared payload, with `change` the one this event tells.
+        let told = ObjectBuilder::new().property(
+            "change",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(change.name().map(|change| [change])),
+        );
+        let payload = AllOfBuilder::new().item(contact.clone()).item(told);
         paths = paths.path(
             *name,
             delivery(
                 name,
-                contact.clone(),
+                payload.into(),
                 summary,
                 "Not a WAHA event: reported by the session's engine, whoever made the change \
                  (a REST user, the phone, WhatsApp). The payload is the contact after the \
@@ -68,7 +76,7 @@ pub fn webhooks() -> (Paths, Vec<(String, RefOr<Schema>)>) {
 /// How the event `name`, with `payload`, is delivered to a webhook.
 fn delivery(
     name: &str,
-    payload: Ref,
+    payload: RefOr<Schema>,
     summary: &str,
     description: &str,
     schemas: &mut Vec<(String, RefOr<Schema>)>,
@@ -79,8 +87,8 @@ fn delivery(
     let operation = OperationBuilder::new()
         .summary(Some(summary))
         .description(Some(format!(
-            "{description} Sent to the session's hooks that asked for `{name}` and to the \
-             global hook. Signed with `X-Webhook-Hmac` when the hook has a key; \
+            "{description} Sent to the session's hooks and the global hook that asked for \
+             `{name}`. Signed with `X-Webhook-Hmac` when the hook has a key; \
              `X-Webhook-Request-Id` is the same on every try."
         )))
         .request_body(Some(
@@ -128,7 +136,11 @@ fn component<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) -> Ref {
 }
 
 /// WAHA's envelope around `payload`, for the event `name`.
-fn envelope(name: &str, payload: Ref, schemas: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+fn envelope(
+    name: &str,
+    payload: RefOr<Schema>,
+    schemas: &mut Vec<(String, RefOr<Schema>)>,
+) -> RefOr<Schema> {
     let me = component::<Me>(schemas);
     let environment = component::<Environment>(schemas);
     let text = |description: &str| {

@@ -13,13 +13,14 @@ pub const CONTACT_EVENTS: &[(&str, ContactChange, &str)] = &[
     (
         "contact.added",
         ContactChange::ADDED,
-        "A contact the session's book did not have: saved by a REST user or on the phone, \
-         or met for the first time",
+        "A contact the session's book did not have: saved by a REST user or on the phone \
+         (with the name it was saved under), or met for the first time",
     ),
     (
         "contact.renamed",
         ContactChange::RENAMED,
-        "The name saved in the address book changed",
+        "How the address book has a contact the book had changed: its name, its short \
+         name, or whether it is saved at all",
     ),
     (
         "contact.push_name",

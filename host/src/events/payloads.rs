@@ -46,6 +46,7 @@ pub struct ContactEvent<'a> {
     /// What changed: the event's name without `contact.`.
     #[schema(example = "blocked")]
     pub change: &'static str,
-    /// The contact after the change, as `GET /api/contacts` answers it now.
+    /// The contact right after the change, as `GET /api/contacts` answered
+    /// then (an event delivered late carries that state, not today's).
     pub contact: &'a Contact,
 }

@@ -39,15 +39,27 @@ struct Listening {
 }
 
 /// Reads `session`, `events` (repeated or comma-separated) and `x-api-key`.
+/// `session` or `x-api-key` given twice is refused, as on every route,
+/// rather than one of the values silently winning.
 fn listening(query: Option<&str>) -> Result<Listening, ApiError> {
     let mut session = None;
     let mut events: Vec<String> = Vec::new();
     let mut key = None;
+    let once = |slot: &mut Option<String>, name: &str, value: &str| match slot {
+        Some(_) => Err(ApiError::bad_request(
+            name,
+            "is given more than once; give it once",
+        )),
+        None => {
+            *slot = Some(value.to_owned());
+            Ok(())
+        }
+    };
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match name.to_ascii_lowercase().as_str() {
-            "session" => session = Some(value.into_owned()),
+            "session" => once(&mut session, "session", &value)?,
             "events" => events.extend(value.split(',').map(|name| name.trim().to_owned())),
-            "x-api-key" => key = Some(value.into_owned()),
+            "x-api-key" => once(&mut key, "x-api-key", &value)?,
             _ => {}
         }
     }
@@ -146,5 +158,32 @@ async fn stream(mut socket: WebSocket, state: &AppState, listening: &Listening) 
                 answered = false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn a_session_or_a_key_given_twice_is_refused_naming_it() {
+        for (query, field) in [
+            ("session=a&session=b", "session"),
+            ("x-api-key=a&events=*&X-Api-Key=b", "x-api-key"),
+        ] {
+            let err = listening(Some(query)).err().expect(query);
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(
+                err.to_string(),
+                format!("400 {field}: is given more than once; give it once")
+            );
+        }
+        let heard = listening(Some("session=a&events=session.status&events=contact.added"))
+            .ok()
+            .unwrap();
+        assert_eq!(heard.session.as_deref(), Some("a"));
+        assert!(heard.events.matches("contact.added") && !heard.events.matches("message"));
     }
 }

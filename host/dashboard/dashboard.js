@@ -5,13 +5,16 @@
 
 const KEY_STORAGE = "wharf.apiKey";
 const POLL_MS = 2000;
+/** While the event stream is open, a poll only now and then, as a net. */
+const LIVE_POLL_MS = 15000;
 const PAGE_SIZE = 25;
 
 let apiKey = sessionStorage.getItem(KEY_STORAGE);
 /** Whether the server needs no key at all. */
 let serverIsOpen = false;
-/** Timers of the page shown; cleared when another page is shown. */
+/** Timers and event streams of the page shown; ended when another page is shown. */
 let timers = [];
+let sockets = [];
 /** A note to show on the next page (what the last page did). */
 let flash = null;
 
@@ -84,6 +87,27 @@ function message(text, kind = "info") {
 function every(ms, work) {
   const timer = setInterval(work, ms);
   timers.push(timer);
+}
+
+/** The key as a websocket subprotocol: base64url of its UTF-8 bytes. */
+function keyProtocol(key) {
+  const bytes = new TextEncoder().encode(key);
+  const base64 = btoa(String.fromCharCode(...bytes));
+  return `wharf.key.${base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+}
+
+/** Streams the host's `events` from /ws, calling `heard` for each. The
+ * key goes as a subprotocol, as a browser cannot set headers on a
+ * websocket: never in the URL. */
+function listen(events, heard) {
+  const url = new URL("/ws", location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.search = new URLSearchParams({ session: "*", events }).toString();
+  const protocols = apiKey ? ["wharf", keyProtocol(apiKey)] : ["wharf"];
+  const socket = new WebSocket(url, protocols);
+  socket.addEventListener("message", heard);
+  sockets.push(socket);
+  return socket;
 }
 
 function page(title, ...content) {
@@ -401,6 +425,7 @@ async function lifecycle(session, action) {
 let renderedSessions = "";
 let sessionsBody = null;
 let sessionsNote = null;
+let sessionsRefreshed = 0;
 
 function sessionRow(session) {
   const name = session.name;
@@ -444,16 +469,22 @@ function sessionRow(session) {
 }
 
 async function refreshSessions() {
-  if (!sessionsBody) return;
+  // The page may change while the answer is on its way: this draws only
+  // into the table it was asked for.
+  const body = sessionsBody;
+  const note = sessionsNote;
+  if (!body) return;
+  sessionsRefreshed = Date.now();
   let sessions;
   try {
     sessions = await api("GET", "/api/sessions");
   } catch (error) {
-    sessionsNote.replaceChildren(message(describeError(error), "error"));
+    note.replaceChildren(message(describeError(error), "error"));
     return;
   }
+  if (body !== sessionsBody) return;
   if (flash) {
-    sessionsNote.replaceChildren(message(flash));
+    note.replaceChildren(message(flash));
     flash = null;
   }
   const seen = JSON.stringify(sessions);
@@ -461,12 +492,12 @@ async function refreshSessions() {
   renderedSessions = seen;
   // Keeps keyboard focus on the same button across a redraw.
   const focused = document.activeElement?.getAttribute("data-focus");
-  sessionsBody.replaceChildren(
+  body.replaceChildren(
     ...(sessions.length
       ? sessions.map(sessionRow)
       : [h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No sessions yet."))]),
   );
-  if (focused) sessionsBody.querySelector(`[data-focus="${CSS.escape(focused)}"]`)?.focus();
+  if (focused) body.querySelector(`[data-focus="${CSS.escape(focused)}"]`)?.focus();
 }
 
 async function showSessions() {
@@ -479,7 +510,7 @@ async function showSessions() {
     h(
       "table",
       { id: "sessions", class: "cards" },
-      h("caption", {}, "Sessions, kept up to date every 2 seconds"),
+      h("caption", {}, "Sessions, kept up to date as their status changes"),
       h(
         "thead",
         {},
@@ -491,7 +522,17 @@ async function showSessions() {
   const create = h("section", { "aria-labelledby": "new-session" }, h("h2", { id: "new-session" }, "New session"));
   page("Sessions", sessionsNote, table, create);
   await refreshSessions();
-  every(POLL_MS, refreshSessions);
+  // Each status change is an event; polling covers a stream that is
+  // down (and reconnects it), and the rest of a session's row.
+  let stream = listen("session.status", refreshSessions);
+  every(POLL_MS, () => {
+    if (stream.readyState === WebSocket.CLOSED) {
+      sockets = sockets.filter((socket) => socket !== stream);
+      stream = listen("session.status", refreshSessions);
+    }
+    const live = stream.readyState === WebSocket.OPEN;
+    if (!live || Date.now() - sessionsRefreshed >= LIVE_POLL_MS) refreshSessions();
+  });
   try {
     create.append(newSessionForm(await loadEngines()));
   } catch (error) {
@@ -940,7 +981,9 @@ const ROUTES = [
 
 function stopTimers() {
   for (const timer of timers) clearInterval(timer);
+  for (const socket of sockets) socket.close();
   timers = [];
+  sockets = [];
   sessionsBody = null;
 }
 

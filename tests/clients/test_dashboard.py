@@ -96,6 +96,7 @@ def sign_in(page, host):
 def test_the_key_stays_out_of_urls_and_storage_outlives_no_tab(page, host):
     requests = []
     page.on("request", lambda request: requests.append(request.url))
+    page.on("websocket", lambda socket: requests.append(socket.url))
     sign_in(page, host)
     assert page.evaluate("sessionStorage.getItem('wharf.apiKey')") == API_KEY
     assert page.evaluate("localStorage.length") == 0
@@ -106,6 +107,11 @@ def test_the_key_stays_out_of_urls_and_storage_outlives_no_tab(page, host):
 
 
 def test_a_sandbox_session_is_created_works_and_its_contacts_are_browsed_and_blocked(page, host):
+    frames = []
+    page.on(
+        "websocket",
+        lambda socket: socket.on("framereceived", lambda frame: frames.append(frame)),
+    )
     sign_in(page, host)
     page.get_by_label("Name", exact=True).fill("browser")
     page.get_by_label("Engine").select_option(label="sandbox 0.1.0")
@@ -115,6 +121,7 @@ def test_a_sandbox_session_is_created_works_and_its_contacts_are_browsed_and_blo
     row = page.locator("tr[data-session=browser]")
     expect(row).to_contain_text("WORKING")
     expect(row).to_contain_text("14155550199@c.us")
+    assert any('"session.status"' in str(frame) for frame in frames), "status comes live over /ws"
     shot(page, "sessions")
 
     row.get_by_role("link", name="Contacts of browser").click()
@@ -203,6 +210,23 @@ def test_engines_show_the_feature_grid_with_reasons_and_reload(page, host):
     shot(page, "engines")
     page.get_by_role("button", name="Reload engines").click()
     expect(page.locator("#reload-result")).to_contain_text("Reloaded: nothing changed.")
+
+    # A library built for another ABI, dropped in: rejected, with why.
+    build = Path(os.environ["WHARF_BUILD_DIR"])
+    incompatible = "libwharf_test_incompatible.so"
+    shutil.copy(build / incompatible, host.root / "engines" / incompatible)
+    try:
+        page.get_by_role("button", name="Reload engines").click()
+        result = page.locator("#reload-result")
+        expect(result).to_contain_text("Rejected: ")
+        expect(result).to_contain_text(incompatible)
+        expect(result).to_contain_text("incompatible engine ABI")
+        library = page.locator("tr", has_text=incompatible)
+        expect(library).to_contain_text("rejected")
+        expect(library).to_contain_text("incompatible engine ABI")
+        shot(page, "engines-rejected")
+    finally:
+        (host.root / "engines" / incompatible).unlink()
 
 
 def test_a_session_is_paired_by_qr_and_code_and_the_page_moves_on(page, host):

@@ -3,8 +3,10 @@
 //! with the same envelope.
 //!
 //! A websocket client cannot always send headers, so the API key comes in
-//! the query (the `X-Api-Key` header works too); a wrong or missing key is
-//! answered as WAHA does, by closing the socket with 1008.
+//! the query, as WAHA's clients send it; the `X-Api-Key` header works too,
+//! and so does a subprotocol (see [`KEY_PROTOCOL`]), which is how the
+//! dashboard keeps the key out of URLs. A wrong or missing key is answered
+//! as WAHA does, by closing the socket with 1008.
 
 use std::time::Duration;
 
@@ -16,9 +18,10 @@ use axum::{
             rejection::WebSocketUpgradeRejection,
         },
     },
-    http::HeaderMap,
+    http::{HeaderMap, header},
     response::Response,
 };
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
@@ -75,6 +78,28 @@ fn listening(query: Option<&str>) -> Result<Listening, ApiError> {
     })
 }
 
+/// The subprotocol a browser asks for, which the host selects.
+const PROTOCOL: &str = "wharf";
+
+/// What comes before the API key, base64url-encoded, among the
+/// subprotocols a browser offers: `new WebSocket(url, ["wharf",
+/// "wharf.key." + key])`. A browser cannot set the `X-Api-Key` header on
+/// a websocket, and a key in the URL ends up in logs and history.
+const KEY_PROTOCOL: &str = "wharf.key.";
+
+/// The API key a browser offered among its subprotocols, if any.
+fn key_in_protocols(headers: &HeaderMap) -> Option<String> {
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','));
+    offered
+        .filter_map(|protocol| protocol.trim().strip_prefix(KEY_PROTOCOL))
+        .find_map(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
+        .and_then(|key| String::from_utf8(key).ok())
+}
+
 /// Upgrades to a websocket that streams the events asked for.
 pub(crate) async fn listen(
     State(state): State<AppState>,
@@ -92,15 +117,18 @@ pub(crate) async fn listen(
     let presented = listening
         .key
         .clone()
-        .or_else(|| headers.get(auth::HEADER)?.to_str().ok().map(str::to_owned));
+        .or_else(|| headers.get(auth::HEADER)?.to_str().ok().map(str::to_owned))
+        .or_else(|| key_in_protocols(&headers));
     let allowed = state.api_keys.check(presented.as_deref()).is_ok();
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        if allowed {
-            stream(socket, &state, &listening).await;
-        } else {
-            refuse(socket).await;
-        }
-    }))
+    Ok(upgrade
+        .protocols([PROTOCOL])
+        .on_upgrade(move |socket| async move {
+            if allowed {
+                stream(socket, &state, &listening).await;
+            } else {
+                refuse(socket).await;
+            }
+        }))
 }
 
 async fn refuse(mut socket: WebSocket) {
@@ -185,5 +213,25 @@ mod tests {
             .unwrap();
         assert_eq!(heard.session.as_deref(), Some("a"));
         assert!(heard.events.matches("contact.added") && !heard.events.matches("message"));
+    }
+
+    #[test]
+    fn a_browser_offers_its_key_as_a_subprotocol() {
+        let mut headers = HeaderMap::new();
+        let offered = format!(
+            "wharf, wharf.key.{}",
+            URL_SAFE_NO_PAD.encode("k3y with spaces")
+        );
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, offered.parse().unwrap());
+        assert_eq!(
+            key_in_protocols(&headers).as_deref(),
+            Some("k3y with spaces")
+        );
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            "wharf, wharf.key.%%%".parse().unwrap(),
+        );
+        assert_eq!(key_in_protocols(&headers), None);
+        assert_eq!(key_in_protocols(&HeaderMap::new()), None);
     }
 }

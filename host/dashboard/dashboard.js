@@ -837,11 +837,13 @@ async function showContacts(name) {
         h(
           "div",
           { class: "actions" },
-          featureButton(features, blockKey, [blockText, hidden(` ${id}`)], () =>
-            act(`${blockText}ed ${id}`, () =>
-              api("POST", `/api/contacts/${blockText.toLowerCase()}`, { contactId: id, session: name }),
-            ),
-          ),
+          contact.isGroup
+            ? h("button", { type: "button", disabled: true, title: "a group cannot be blocked" }, blockText, hidden(` ${id}`))
+            : featureButton(features, blockKey, [blockText, hidden(` ${id}`)], () =>
+                act(`${blockText}ed ${id}`, () =>
+                  api("POST", `/api/contacts/${blockText.toLowerCase()}`, { contactId: id, session: name }),
+                ),
+              ),
           featureButton(features, "contacts.about", ["About", hidden(` ${id}`)], async () => {
             try {
               const answer = await api("GET", `/api/contacts/about?contactId=${encodeURIComponent(id)}&session=${encodeURIComponent(name)}`);

@@ -10,8 +10,9 @@ const LIVE_POLL_MS = 15000;
 const PAGE_SIZE = 25;
 
 let apiKey = sessionStorage.getItem(KEY_STORAGE);
-/** Whether the server needs no key at all. */
+/** Whether the server needs no key at all, and whether that is known. */
 let serverIsOpen = false;
+let accessKnown = false;
 /** Timers and event streams of the page shown; ended when another page is shown. */
 let timers = [];
 let sockets = [];
@@ -29,13 +30,20 @@ async function api(method, path, body, { raw = false } = {}) {
   const headers = {};
   if (apiKey) headers["X-Api-Key"] = apiKey;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.status === 401 && !serverIsOpen) {
-    signOut("The API key was refused; sign in again.");
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiFailure(0, "the host does not answer");
+  }
+  if (response.status === 401) {
+    const note = serverIsOpen ? "This server now needs an API key." : "The API key was refused; sign in again.";
+    serverIsOpen = false;
+    signOut(note);
     throw new ApiFailure(401, "the API key was refused");
   }
   if (!response.ok) {
@@ -131,7 +139,17 @@ function confirmAction(title, text, confirmLabel) {
 }
 
 function describeError(error) {
-  return error instanceof ApiFailure ? `${error.message} (HTTP ${error.status})` : String(error);
+  if (!(error instanceof ApiFailure)) return String(error);
+  return error.status ? `${error.message} (HTTP ${error.status})` : `${error.message}; retrying`;
+}
+
+/** Puts focus back on the control `key` names (`data-focus`) inside
+ * `container` after a redraw, or on `fallback` when it is gone, so that
+ * keyboard users do not land at the top of the page. */
+function refocus(container, key, fallback) {
+  if (!key) return;
+  const again = container.querySelector(`[data-focus="${CSS.escape(key)}"]`);
+  (again || fallback)?.focus();
 }
 
 // Access ------------------------------------------------------------------
@@ -152,13 +170,17 @@ function showAccess() {
 
 function signOut(note) {
   apiKey = null;
+  accessKnown = true;
   sessionStorage.removeItem(KEY_STORAGE);
   flash = note;
   showAccess();
   showSignIn();
 }
 
-/** Whether the server answers without a key, or with the one kept. */
+/** Whether the server is open, asked once when the page loads: a key
+ * kept from before that no longer works is found out by the first
+ * request that uses it (a 401 signs out). Throws when the host does not
+ * answer. */
 async function settleAccess() {
   const bare = await fetch("/api/sessions");
   serverIsOpen = bare.ok;
@@ -166,17 +188,19 @@ async function settleAccess() {
     apiKey = null;
     sessionStorage.removeItem(KEY_STORAGE);
   }
+  accessKnown = true;
   showAccess();
-  return serverIsOpen || apiKey !== null;
 }
 
 function showSignIn() {
   stopTimers();
+  // Not a password for the browser to offer to save: the key stays in
+  // this tab.
   const input = h("input", {
     id: "api-key",
     name: "api-key",
     type: "password",
-    autocomplete: "current-password",
+    autocomplete: "off",
     required: true,
   });
   const problem = h("div", { id: "sign-in-problem" });
@@ -186,7 +210,22 @@ function showSignIn() {
       class: "stack",
       onsubmit: async (event) => {
         event.preventDefault();
-        const response = await fetch("/api/sessions", { headers: { "X-Api-Key": input.value } });
+        const refuse = (why) => {
+          problem.replaceChildren(message(why, "error"));
+          input.focus();
+        };
+        // A key travels in a header, so the host takes only these.
+        if (!/^[\x20-\x7e]*$/.test(input.value)) {
+          refuse("An API key holds only visible ASCII characters and spaces.");
+          return;
+        }
+        let response;
+        try {
+          response = await fetch("/api/sessions", { headers: { "X-Api-Key": input.value } });
+        } catch {
+          refuse("The host does not answer; try again.");
+          return;
+        }
         if (response.ok) {
           apiKey = input.value;
           sessionStorage.setItem(KEY_STORAGE, apiKey);
@@ -194,8 +233,7 @@ function showSignIn() {
           announce("Signed in.");
           route();
         } else {
-          problem.replaceChildren(message("That key is not one this server takes.", "error"));
-          input.focus();
+          refuse("That key is not one this server takes.");
         }
       },
     },
@@ -261,13 +299,16 @@ function featureList(engine) {
 async function showEngines() {
   const result = h("div", { id: "reload-result", "aria-live": "polite" });
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  // Busy, not disabled, while it works: a disabled button would drop the
+  // keyboard focus.
   const reload = h(
     "button",
     {
       type: "button",
       class: "primary",
       onclick: async () => {
-        reload.disabled = true;
+        if (reload.getAttribute("aria-busy") === "true") return;
+        reload.setAttribute("aria-busy", "true");
         try {
           const outcome = await api("POST", "/api/server/engines/reload");
           result.replaceChildren(reloadSummary(outcome));
@@ -275,7 +316,7 @@ async function showEngines() {
         } catch (error) {
           result.replaceChildren(message(`Reload failed: ${describeError(error)}`, "error"));
         } finally {
-          reload.disabled = false;
+          reload.removeAttribute("aria-busy");
         }
       },
     },
@@ -363,7 +404,7 @@ function renderEngines(container, engines) {
     h(
       "table",
       { id: "feature-grid" },
-      h("caption", {}, "What each loaded engine can do; hover a ✘ for the engine's reason"),
+      h("caption", {}, "What each loaded engine can do; a ✘'s reason shows on hover, and all of them below"),
       h(
         "thead",
         {},
@@ -383,7 +424,26 @@ function renderEngines(container, engines) {
       ),
     ),
   );
-  container.replaceChildren(h("h2", {}, "Libraries"), libraries, h("h2", {}, "Features"), grid);
+  // The reasons as text for everyone, not only on hover.
+  const reasons = loaded.map((engine) => {
+    const lacking = Object.keys(engine.features)
+      .filter((key) => !engine.features[key].supported)
+      .sort();
+    return h(
+      "details",
+      { class: "panel" },
+      h("summary", {}, `What ${label(engine)} cannot do, and why (${lacking.length})`),
+      h("ul", {}, lacking.map((key) => h("li", {}, h("code", {}, key), ": ", whyNot(engine.features, key)))),
+    );
+  });
+  container.replaceChildren(
+    h("h2", {}, "Libraries"),
+    libraries,
+    h("h2", {}, "Features"),
+    grid,
+    h("h2", {}, "Why not"),
+    ...reasons,
+  );
 }
 
 // Sessions ------------------------------------------------------------------
@@ -410,6 +470,7 @@ async function lifecycle(session, action) {
     logout: ["Log out?", `Log ${session.name} out of WhatsApp? Pairing it again needs the phone.`, "Log out"],
     delete: ["Delete?", `Delete ${session.name} and its data? This cannot be undone.`, "Delete"],
   }[action];
+  lastFocus = document.activeElement?.getAttribute("data-focus") ?? null;
   if (destructive && !(await confirmAction(...destructive))) return;
   try {
     if (action === "delete") await api("DELETE", sessionPath(session.name));
@@ -426,6 +487,8 @@ let renderedSessions = "";
 let sessionsBody = null;
 let sessionsNote = null;
 let sessionsRefreshed = 0;
+/** The control an action was started from, to come back to after it. */
+let lastFocus = null;
 
 function sessionRow(session) {
   const name = session.name;
@@ -477,7 +540,8 @@ async function refreshSessions() {
   sessionsRefreshed = Date.now();
   let sessions;
   try {
-    sessions = await api("GET", "/api/sessions");
+    // Stopped sessions too: they are the ones to start.
+    sessions = await api("GET", "/api/sessions?all=true");
   } catch (error) {
     note.replaceChildren(message(describeError(error), "error"));
     return;
@@ -486,18 +550,22 @@ async function refreshSessions() {
   if (flash) {
     note.replaceChildren(message(flash));
     flash = null;
+  } else if (note.querySelector(".error")) {
+    note.replaceChildren();
   }
   const seen = JSON.stringify(sessions);
   if (seen === renderedSessions) return;
   renderedSessions = seen;
-  // Keeps keyboard focus on the same button across a redraw.
-  const focused = document.activeElement?.getAttribute("data-focus");
+  // Keeps keyboard focus on the same button across a redraw, or on the
+  // table when the button is gone (its session deleted, say).
+  const focused = document.activeElement?.getAttribute("data-focus") ?? lastFocus;
+  lastFocus = null;
   body.replaceChildren(
     ...(sessions.length
       ? sessions.map(sessionRow)
       : [h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No sessions yet."))]),
   );
-  if (focused) body.querySelector(`[data-focus="${CSS.escape(focused)}"]`)?.focus();
+  refocus(body, focused, document.getElementById("sessions-caption"));
 }
 
 async function showSessions() {
@@ -510,7 +578,7 @@ async function showSessions() {
     h(
       "table",
       { id: "sessions", class: "cards" },
-      h("caption", {}, "Sessions, kept up to date as their status changes"),
+      h("caption", { id: "sessions-caption", tabindex: "-1" }, "Sessions, kept up to date as their status changes"),
       h(
         "thead",
         {},
@@ -522,13 +590,21 @@ async function showSessions() {
   const create = h("section", { "aria-labelledby": "new-session" }, h("h2", { id: "new-session" }, "New session"));
   page("Sessions", sessionsNote, table, create);
   await refreshSessions();
-  // Each status change is an event; polling covers a stream that is
-  // down (and reconnects it), and the rest of a session's row.
-  let stream = listen("session.status", refreshSessions);
+  // Each status change is an event; a burst of them (a restart of many
+  // sessions) is one redraw. Polling covers a stream that is down (and
+  // reconnects it), and the rest of a session's row.
+  let pending = null;
+  const heard = () => {
+    pending ??= setTimeout(() => {
+      pending = null;
+      refreshSessions();
+    }, 250);
+  };
+  let stream = listen("session.status", heard);
   every(POLL_MS, () => {
     if (stream.readyState === WebSocket.CLOSED) {
       sockets = sockets.filter((socket) => socket !== stream);
-      stream = listen("session.status", refreshSessions);
+      stream = listen("session.status", heard);
     }
     const live = stream.readyState === WebSocket.OPEN;
     if (!live || Date.now() - sessionsRefreshed >= LIVE_POLL_MS) refreshSessions();
@@ -709,6 +785,10 @@ async function showPairing(name) {
       qrNote.textContent = describeError(error);
     }
   };
+  if (session.status === "WORKING") {
+    status.append(" ", h("span", { class: "reason" }, `${name} is already WORKING: there is nothing to pair.`));
+    return;
+  }
   await refresh();
   every(POLL_MS, refresh);
 }
@@ -716,16 +796,11 @@ async function showPairing(name) {
 // Contacts ------------------------------------------------------------------
 
 async function showContacts(name) {
-  let features;
-  try {
-    ({ features } = await sessionAndFeatures(name));
-  } catch (error) {
-    page(`Contacts of ${name}`, message(describeError(error), "error"));
-    return;
-  }
+  const { session, features } = await sessionAndFeatures(name);
   const view = { offset: 0, sortBy: "name", sortOrder: "asc", search: "" };
   const note = h("div", { "aria-live": "polite" });
   const body = h("div", {});
+  const canList = supports(features, "contacts.list");
   const unsupported = Object.keys(features)
     .filter((key) => key.startsWith("contacts.") && !features[key].supported)
     .sort();
@@ -737,20 +812,33 @@ async function showContacts(name) {
         h("ul", {}, unsupported.map((key) => h("li", {}, h("code", {}, key), ": ", whyNot(features, key)))),
       )
     : null;
+  const waiting =
+    session.status === "WORKING"
+      ? null
+      : message(
+          [
+            `${name} is ${session.status}: contacts answer once it is WORKING.`,
+            session.status === "SCAN_QR_CODE"
+              ? [" ", h("a", { href: `#/sessions/${encodeURIComponent(name)}/pair` }, `Pair ${name}`)]
+              : null,
+          ],
+          "info",
+        );
 
+  const field = (text, control) => h("span", { class: "field" }, h("label", { for: control.id }, text), control);
   const sortBy = h(
     "select",
-    { id: "sort-by" },
+    { id: "sort-by", disabled: !canList },
     h("option", { value: "name" }, "Name"),
     h("option", { value: "id" }, "Number (id)"),
   );
   const sortOrder = h(
     "select",
-    { id: "sort-order" },
+    { id: "sort-order", disabled: !canList },
     h("option", { value: "asc" }, "Ascending"),
     h("option", { value: "desc" }, "Descending"),
   );
-  const search = h("input", { id: "contact-search", type: "search", autocomplete: "off" });
+  const search = h("input", { id: "contact-search", type: "search", autocomplete: "off", disabled: !canList });
   const controls = h(
     "form",
     {
@@ -763,13 +851,10 @@ async function showContacts(name) {
         load();
       },
     },
-    h("label", { for: "sort-by" }, "Sort by"),
-    sortBy,
-    h("label", { for: "sort-order" }, "Order"),
-    sortOrder,
-    h("label", { for: "contact-search" }, "Search name or number"),
-    search,
-    h("button", { type: "submit" }, "Search"),
+    field("Sort by", sortBy),
+    field("Order", sortOrder),
+    field("Search name or number", search),
+    h("button", { type: "submit", disabled: !canList }, "Search"),
   );
   for (const select of [sortBy, sortOrder]) {
     select.addEventListener("change", () => {
@@ -781,7 +866,9 @@ async function showContacts(name) {
   }
 
   const contactPath = (id) => `/api/${encodeURIComponent(name)}/contacts/${encodeURIComponent(id)}`;
+  /** Does `work`, says how it went, redraws, and puts focus back. */
   const act = async (what, work) => {
+    const focused = document.activeElement?.getAttribute("data-focus");
     try {
       await work();
       note.replaceChildren(message(what));
@@ -790,11 +877,13 @@ async function showContacts(name) {
     } catch (error) {
       note.replaceChildren(message(`${what} failed: ${describeError(error)}`, "error"));
     }
+    refocus(body, focused, document.getElementById("contacts-caption"));
   };
-  const saveForm = (id, first = "", last = "", onDone = null) => {
-    const idInput = h("input", { name: "contactId", required: true, value: id, inputmode: "tel" });
-    const firstInput = h("input", { name: "firstName", required: true, value: first });
-    const lastInput = h("input", { name: "lastName", value: last });
+  const saveForm = ({ id = "", first = "", last = "", label: formLabel = "", onDone = null, onCancel = null }) => {
+    const suffix = formLabel ? ` for ${formLabel}` : "";
+    const idInput = h("input", { name: "contactId", required: true, value: id, inputmode: "tel", "aria-label": `Number${suffix}` });
+    const firstInput = h("input", { name: "firstName", required: true, value: first, "aria-label": `First name${suffix}` });
+    const lastInput = h("input", { name: "lastName", value: last, "aria-label": `Last name${suffix}` });
     const can = supports(features, "contacts.upsert");
     const form = h(
       "form",
@@ -807,27 +896,87 @@ async function showContacts(name) {
             onDone?.();
           });
         },
+        onkeydown: (event) => {
+          if (event.key === "Escape" && onCancel) onCancel();
+        },
       },
-      h("label", {}, "Number ", idInput),
-      h("label", {}, "First name ", firstInput),
-      h("label", {}, "Last name ", lastInput),
+      h("span", { class: "field" }, "Number ", idInput),
+      h("span", { class: "field" }, "First name ", firstInput),
+      h("span", { class: "field" }, "Last name ", lastInput),
       h("button", { type: "submit", disabled: !can, title: can ? null : whyNot(features, "contacts.upsert") }, "Save contact"),
+      onCancel ? h("button", { type: "button", onclick: onCancel }, "Cancel") : null,
       can ? null : h("span", { class: "reason", id: "upsert-reason" }, `Saving contacts: ${whyNot(features, "contacts.upsert")}`),
     );
     if (!can) for (const input of [idInput, firstInput, lastInput]) input.disabled = true;
     return form;
   };
+  /** Block or unblock a number typed in: what an engine without a book
+   * (the Cloud API) can still do. */
+  const blockForm = () => {
+    const number = h("input", { id: "block-number", inputmode: "tel", required: true });
+    const button = (key, text) =>
+      featureButton(features, key, text, () => {
+        if (!number.reportValidity()) return;
+        act(`${text}ed ${number.value}`, () =>
+          api("POST", `/api/contacts/${text.toLowerCase()}`, { contactId: number.value, session: name }),
+        );
+      });
+    return h("div", { class: "row" }, field("Number", number), button("contacts.block", "Block"), button("contacts.unblock", "Unblock"));
+  };
 
   const row = (contact) => {
     const id = contact.id;
-    const detail = h("span", { class: "reason" });
+    const about = h("span", { class: "reason" });
+    const picture = h("span", { class: "reason" });
     const blockKey = contact.isBlocked ? "contacts.unblock" : "contacts.block";
     const blockText = contact.isBlocked ? "Unblock" : "Block";
     const edit = h("div", {});
+    const focus = (what) => ({ "data-focus": `${what}:${id}` });
+    const savable = id.endsWith("@c.us");
+    const [first, last] = splitName(contact);
+    let editName;
+    if (!savable) {
+      editName = h(
+        "button",
+        { type: "button", disabled: true, title: "only a contact with a phone number (…@c.us) can be saved" },
+        "Edit name",
+        hidden(` ${id}`),
+      );
+    } else {
+      editName = featureButton(
+        features,
+        "contacts.upsert",
+        ["Edit name", hidden(` ${id}`)],
+        () => {
+          const close = () => {
+            edit.replaceChildren();
+            editName.focus();
+          };
+          edit.replaceChildren(
+            saveForm({ id: id.replace(/@c\.us$/, ""), first, last, label: id, onDone: () => edit.replaceChildren(), onCancel: close }),
+          );
+          edit.querySelector("input[name=firstName]")?.focus();
+        },
+        focus("edit"),
+      );
+    }
+    const block = contact.isGroup
+      ? h("button", { type: "button", disabled: true, title: "a group cannot be blocked" }, blockText, hidden(` ${id}`))
+      : featureButton(
+          features,
+          blockKey,
+          [blockText, hidden(` ${id}`)],
+          () =>
+            act(`${blockText}ed ${id}`, () =>
+              api("POST", `/api/contacts/${blockText.toLowerCase()}`, { contactId: id, session: name }),
+            ),
+          focus("block"),
+        );
+    const ask = (what) => `/api/contacts/${what}?contactId=${encodeURIComponent(id)}&session=${encodeURIComponent(name)}`;
     return h(
       "tr",
       { "data-contact": id },
-      h("th", { scope: "row", "data-label": "Name" }, contact.name || contact.pushname || "—", detail),
+      h("th", { scope: "row", "data-label": "Name" }, contact.name || contact.pushname || "—", about, picture),
       h("td", { "data-label": "Id" }, id, contact.lid && contact.lid !== id ? h("span", { class: "reason" }, contact.lid) : null),
       h("td", { "data-label": "Push name" }, contact.pushname || "—"),
       h("td", { "data-label": "Blocked" }, contact.isBlocked ? "Blocked" : "No"),
@@ -837,38 +986,40 @@ async function showContacts(name) {
         h(
           "div",
           { class: "actions" },
-          contact.isGroup
-            ? h("button", { type: "button", disabled: true, title: "a group cannot be blocked" }, blockText, hidden(` ${id}`))
-            : featureButton(features, blockKey, [blockText, hidden(` ${id}`)], () =>
-                act(`${blockText}ed ${id}`, () =>
-                  api("POST", `/api/contacts/${blockText.toLowerCase()}`, { contactId: id, session: name }),
-                ),
-              ),
-          featureButton(features, "contacts.about", ["About", hidden(` ${id}`)], async () => {
-            try {
-              const answer = await api("GET", `/api/contacts/about?contactId=${encodeURIComponent(id)}&session=${encodeURIComponent(name)}`);
-              detail.textContent = answer.about ?? "(private)";
-            } catch (error) {
-              detail.textContent = describeError(error);
-            }
-          }),
-          featureButton(features, "contacts.profile_picture", ["Picture", hidden(` ${id}`)], async () => {
-            try {
-              const answer = await api(
-                "GET",
-                `/api/contacts/profile-picture?contactId=${encodeURIComponent(id)}&session=${encodeURIComponent(name)}`,
-              );
-              const url = answer.profilePictureURL;
-              detail.replaceChildren(url ? h("a", { href: url, rel: "noreferrer", target: "_blank" }, "profile picture") : "(no picture)");
-            } catch (error) {
-              detail.textContent = describeError(error);
-            }
-          }),
-          featureButton(features, "contacts.upsert", ["Edit name", hidden(` ${id}`)], () => {
-            const [first, ...rest] = (contact.name || "").split(" ");
-            edit.replaceChildren(saveForm(id.replace(/@c\.us$/, ""), first, rest.join(" "), () => edit.replaceChildren()));
-            edit.querySelector("input[name=firstName]")?.focus();
-          }),
+          block,
+          featureButton(
+            features,
+            "contacts.about",
+            ["About", hidden(` ${id}`)],
+            async () => {
+              try {
+                const answer = await api("GET", ask("about"));
+                about.textContent = `About: ${answer.about ?? "(private)"}`;
+              } catch (error) {
+                about.textContent = describeError(error);
+              }
+            },
+            focus("about"),
+          ),
+          featureButton(
+            features,
+            "contacts.profile_picture",
+            ["Picture", hidden(` ${id}`)],
+            async () => {
+              try {
+                const url = (await api("GET", ask("profile-picture"))).profilePictureURL;
+                // Only web addresses become links: an engine's answer is data.
+                const web = url && /^https?:\/\//i.test(url);
+                picture.replaceChildren(
+                  web ? h("a", { href: url, rel: "noreferrer", target: "_blank" }, "Profile picture") : "No picture",
+                );
+              } catch (error) {
+                picture.textContent = describeError(error);
+              }
+            },
+            focus("picture"),
+          ),
+          editName,
         ),
         edit,
       ),
@@ -882,7 +1033,7 @@ async function showContacts(name) {
       h(
         "table",
         { id: "contacts", class: "cards" },
-        h("caption", {}, caption),
+        h("caption", { id: "contacts-caption", tabindex: "-1" }, caption),
         h(
           "thead",
           {},
@@ -896,8 +1047,24 @@ async function showContacts(name) {
     `/api/contacts/all?session=${encodeURIComponent(name)}&limit=${limit}&offset=${offset}` +
     `&sortBy=${view.sortBy}&sortOrder=${view.sortOrder}`;
 
+  const turn = (by) => {
+    view.offset = Math.max(0, view.offset + by);
+    load().then(() => {
+      const caption = document.getElementById("contacts-caption");
+      caption?.focus();
+      if (caption) announce(caption.textContent);
+    });
+  };
+  const pager = (contacts) =>
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "button", disabled: view.offset === 0, onclick: () => turn(-PAGE_SIZE) }, "Previous page"),
+      h("button", { type: "button", disabled: contacts.length < PAGE_SIZE, onclick: () => turn(PAGE_SIZE) }, "Next page"),
+    );
+
   async function load() {
-    if (!supports(features, "contacts.list")) {
+    if (!canList) {
       body.replaceChildren(message(`Listing contacts: ${whyNot(features, "contacts.list")}`));
       return;
     }
@@ -907,40 +1074,28 @@ async function showContacts(name) {
         return;
       }
       const contacts = await api("GET", query(view.offset, PAGE_SIZE));
-      const first = view.offset + 1;
-      const pager = h(
-        "div",
-        { class: "row" },
-        h(
-          "button",
-          { type: "button", disabled: view.offset === 0, onclick: () => ((view.offset -= PAGE_SIZE), load()) },
-          "Previous page",
-        ),
-        h(
-          "button",
-          { type: "button", disabled: contacts.length < PAGE_SIZE, onclick: () => ((view.offset += PAGE_SIZE), load()) },
-          "Next page",
-        ),
-      );
-      const caption = contacts.length ? `Contacts ${first}–${view.offset + contacts.length}` : "No contacts on this page";
-      body.replaceChildren(table(contacts, caption), pager);
+      const caption = contacts.length
+        ? `Contacts ${view.offset + 1}–${view.offset + contacts.length}`
+        : "No contacts on this page";
+      body.replaceChildren(pager(contacts), table(contacts, caption), pager(contacts));
     } catch (error) {
       body.replaceChildren(message(describeError(error), "error"));
     }
   }
 
-  /** A number is looked up; a name is sought page by page, up to a bound. */
+  /** A number is looked up; a name, or a number not found as it was
+   * typed, is sought in the book page by page, up to a bound. */
   async function searchResults() {
     const digits = view.search.replace(/[\s+()-]/g, "");
-    if (/^\d+$/.test(digits) && supports(features, "contacts.get")) {
+    const isNumber = /^\d+$/.test(digits);
+    if (isNumber && supports(features, "contacts.get")) {
       try {
         return table([await api("GET", contactPath(digits))], `The contact with number ${digits}`);
       } catch (error) {
         if (!(error instanceof ApiFailure) || error.status !== 404) throw error;
-        return message(`No contact has the number ${digits}.`);
       }
     }
-    const wanted = view.search.toLocaleLowerCase();
+    const wanted = (isNumber ? digits : view.search).toLocaleLowerCase();
     const found = [];
     const batch = 500;
     const most = 20;
@@ -949,8 +1104,8 @@ async function showContacts(name) {
       const contacts = await api("GET", query(pageIndex * batch, batch));
       scanned += contacts.length;
       for (const contact of contacts) {
-        const names = [contact.name, contact.pushname, contact.shortName, contact.id];
-        if (names.some((text) => text && text.toLocaleLowerCase().includes(wanted))) found.push(contact);
+        const texts = [contact.name, contact.pushname, contact.shortName, contact.id, contact.lid];
+        if (texts.some((text) => text && text.toLocaleLowerCase().includes(wanted))) found.push(contact);
       }
       if (contacts.length < batch) break;
     }
@@ -962,14 +1117,27 @@ async function showContacts(name) {
   page(
     `Contacts of ${name}`,
     h("p", {}, h("a", { href: "#/sessions" }, "All sessions")),
+    waiting,
     limits,
-    h("section", { "aria-labelledby": "save-title" }, h("h2", { id: "save-title" }, "Save a contact"), saveForm("")),
+    h("section", { "aria-labelledby": "save-title" }, h("h2", { id: "save-title" }, "Save a contact"), saveForm({})),
+    h("section", { "aria-labelledby": "block-title" }, h("h2", { id: "block-title" }, "Block or unblock a number"), blockForm()),
     h("h2", {}, "Address book"),
     controls,
     note,
     body,
   );
   await load();
+}
+
+/** A saved name as the first and last name it was saved from: the short
+ * name is the first name when the full name starts with it. */
+function splitName(contact) {
+  const full = contact.name || "";
+  const short = contact.shortName || "";
+  if (short && full.startsWith(`${short} `)) return [short, full.slice(short.length + 1)];
+  if (short && full === short) return [short, ""];
+  const [first, ...rest] = full.split(" ");
+  return [first, rest.join(" ")];
 }
 
 // Routing -------------------------------------------------------------------
@@ -982,6 +1150,7 @@ const ROUTES = [
 ];
 
 function stopTimers() {
+  // One pool of ids: clearInterval ends timeouts too.
   for (const timer of timers) clearInterval(timer);
   for (const socket of sockets) socket.close();
   timers = [];
@@ -991,7 +1160,16 @@ function stopTimers() {
 
 async function route() {
   stopTimers();
-  if (!(await settleAccess())) {
+  if (!accessKnown) {
+    try {
+      await settleAccess();
+    } catch {
+      page("The host does not answer", message("Trying again every 2 seconds…", "error"));
+      timers.push(setTimeout(route, POLL_MS));
+      return;
+    }
+  }
+  if (!serverIsOpen && apiKey === null) {
     showSignIn();
     return;
   }
@@ -1003,10 +1181,14 @@ async function route() {
   }
   for (const [pattern, show] of ROUTES) {
     const match = hash.match(pattern);
-    if (match) {
+    if (!match) continue;
+    try {
       await show(match);
-      return;
+    } catch (error) {
+      if (error instanceof ApiFailure && error.status === 401) return;
+      page("Something went wrong", message(describeError(error), "error"), h("a", { href: "#/sessions" }, "Sessions"));
     }
+    return;
   }
   page("Not found", message(`There is no page ${hash}.`), h("a", { href: "#/sessions" }, "Sessions"));
 }

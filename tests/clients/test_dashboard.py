@@ -88,6 +88,9 @@ def sign_in(page, host):
     page.get_by_label("API key").fill("not-the-key")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("not one this server takes")
+    page.get_by_label("API key").fill("süper")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("only visible ASCII characters")
     page.get_by_label("API key").fill(API_KEY)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
@@ -149,7 +152,7 @@ def test_a_sandbox_session_is_created_works_and_its_contacts_are_browsed_and_blo
     block = ada.get_by_role("button", name="Block 14155550100@c.us", exact=True)
     unblock = ada.get_by_role("button", name="Unblock 14155550100@c.us", exact=True)
     block.click()
-    expect(unblock).to_be_visible()
+    expect(unblock).to_be_focused()
     expect(ada).to_contain_text("Blocked")
     blocked = httpx.get(f"{host.url}/api/browser/contacts/14155550100", headers=AUTH).json()
     assert blocked["isBlocked"] is True
@@ -192,6 +195,9 @@ def test_upsert_is_disabled_with_cloudapis_reason_before_anything_is_tried(page,
     expect(save).to_have_attribute("title", why)
     expect(page.locator("#upsert-reason")).to_contain_text(why)
     expect(page.get_by_text("Listing contacts:")).to_be_visible()
+    expect(page.get_by_label("Sort by")).to_be_disabled()
+    # The Cloud API has no book, but blocks numbers: that stays possible.
+    expect(page.get_by_role("button", name="Block", exact=True)).to_be_enabled()
     shot(page, "contacts-cloudapi")
     assert not [r for r in requests if r[0] == "PUT"], "nothing was tried"
 
@@ -207,6 +213,8 @@ def test_engines_show_the_feature_grid_with_reasons_and_reload(page, host):
     row = grid.locator("tbody tr", has=page.get_by_role("rowheader", name="contacts.upsert"))
     expect(row.locator(f'[title="{why}"]')).to_have_count(1)
     expect(row).to_contain_text(f"not supported: {why}")
+    page.get_by_text("What cloudapi 0.1.0 cannot do, and why").click()
+    expect(page.locator("details[open]")).to_contain_text(f"contacts.upsert: {why}")
     shot(page, "engines")
     page.get_by_role("button", name="Reload engines").click()
     expect(page.locator("#reload-result")).to_contain_text("Reloaded: nothing changed.")
@@ -260,6 +268,11 @@ def test_destructive_actions_ask_first(page, host):
     page.get_by_label("Engine").select_option(label="sandbox 0.1.0")
     page.get_by_role("button", name="Create and start").click()
     row = page.locator("tr[data-session=doomed]")
+    expect(row).to_contain_text("WORKING")
+    # A stopped session stays, to be started again.
+    row.get_by_role("button", name="Stop doomed").click()
+    expect(row).to_contain_text("STOPPED")
+    row.get_by_role("button", name="Start doomed", exact=True).click()
     expect(row).to_contain_text("WORKING")
     row.get_by_role("button", name="Delete doomed").click()
     dialog = page.get_by_role("dialog")

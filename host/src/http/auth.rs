@@ -104,6 +104,17 @@ impl ApiKeys {
             if value.is_empty() {
                 continue;
             }
+            // A key travels in an HTTP header, which carries visible ASCII
+            // only: any other key could never be presented.
+            if !value
+                .bytes()
+                .all(|byte| byte.is_ascii_graphic() || byte == b' ')
+            {
+                return Err(format!(
+                    "{variable}: a key may hold only visible ASCII characters and spaces, as it \
+                     travels in the X-Api-Key header"
+                ));
+            }
             let digest = match value.strip_prefix("sha512:") {
                 Some(hex_digest) => hex::decode(hex_digest.trim())
                     .ok()
@@ -296,6 +307,18 @@ mod tests {
             .unwrap();
         assert!(err.starts_with("WAHA_API_KEY"), "{err}");
         assert!(!err.contains("abc"), "the value is never echoed");
+    }
+
+    #[test]
+    fn a_key_no_header_can_carry_is_refused_naming_the_variable() {
+        for key in ["süper key", "tab\there", "line\nbreak"] {
+            let err = ApiKeys::parse([("WHARF_API_KEY", key.to_string())])
+                .err()
+                .unwrap_or_else(|| panic!("{key:?} was taken"));
+            assert!(err.starts_with("WHARF_API_KEY: "), "{err}");
+            assert!(!err.contains(key), "the value is never echoed");
+        }
+        assert!(keys(&["a key with spaces & symbols!"]).is_enabled());
     }
 
     #[test]

@@ -126,6 +126,23 @@ function page(title, ...content) {
   main.focus();
 }
 
+/** A table in its scroller: `caption` (text or a caption element),
+ * `columns` heading it, and `body` (rows, or a tbody to fill later).
+ * `cards` tables turn into cards on narrow screens. */
+function dataTable({ id = null, cards = true, caption, columns, body }) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { id, class: cards ? "cards" : null },
+      caption instanceof Node ? caption : h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, columns.map((title) => h("th", { scope: "col" }, title)))),
+      body instanceof Node ? body : h("tbody", {}, body),
+    ),
+  );
+}
+
 function confirmAction(title, text, confirmLabel) {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-title").textContent = title;
@@ -364,66 +381,40 @@ function reloadSummary(outcome) {
 function renderEngines(container, engines) {
   const loaded = engines.filter((engine) => engine.status === "loaded");
   const keys = [...new Set(loaded.flatMap((engine) => Object.keys(engine.features)))].sort();
-  const libraries = h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      { class: "cards" },
-      h("caption", {}, "Every library file in the engines directory"),
+  const libraries = dataTable({
+    caption: "Every library file in the engines directory",
+    columns: ["Engine", "Version", "ABI", "Status", "File"],
+    body: engines.map((engine) =>
       h(
-        "thead",
+        "tr",
         {},
-        h("tr", {}, ["Engine", "Version", "ABI", "Status", "File"].map((title) => h("th", { scope: "col" }, title))),
-      ),
-      h(
-        "tbody",
-        {},
-        engines.map((engine) =>
-          h(
-            "tr",
-            {},
-            h("td", { "data-label": "Engine" }, engine.name || "—"),
-            h("td", { "data-label": "Version" }, engine.version || "—"),
-            h("td", { "data-label": "ABI" }, engine.abiVersion || "—"),
-            h(
-              "td",
-              { "data-label": "Status" },
-              h("span", { class: `status status-${engine.status}` }, engine.status),
-              engine.reason ? h("span", { class: "reason" }, engine.reason) : null,
-            ),
-            h("td", { "data-label": "File" }, h("code", {}, engine.file)),
-          ),
+        h("td", { "data-label": "Engine" }, engine.name || "—"),
+        h("td", { "data-label": "Version" }, engine.version || "—"),
+        h("td", { "data-label": "ABI" }, engine.abiVersion || "—"),
+        h(
+          "td",
+          { "data-label": "Status" },
+          h("span", { class: `status status-${engine.status}` }, engine.status),
+          engine.reason ? h("span", { class: "reason" }, engine.reason) : null,
         ),
+        h("td", { "data-label": "File" }, h("code", {}, engine.file)),
       ),
     ),
-  );
-  const grid = h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      { id: "feature-grid" },
-      h("caption", {}, "What each loaded engine can do; a ✘'s reason shows on hover, and all of them below"),
+  });
+  const grid = dataTable({
+    id: "feature-grid",
+    cards: false,
+    caption: "What each loaded engine can do; a ✘'s reason shows on hover, and all of them below",
+    columns: ["Feature", ...loaded.map(label)],
+    body: keys.map((key) =>
       h(
-        "thead",
+        "tr",
         {},
-        h("tr", {}, h("th", { scope: "col" }, "Feature"), loaded.map((engine) => h("th", { scope: "col" }, label(engine)))),
-      ),
-      h(
-        "tbody",
-        {},
-        keys.map((key) =>
-          h(
-            "tr",
-            {},
-            h("th", { scope: "row" }, h("code", {}, key)),
-            loaded.map((engine) => h("td", { class: "feature" }, featureMark(engine.features[key]))),
-          ),
-        ),
+        h("th", { scope: "row" }, h("code", {}, key)),
+        loaded.map((engine) => h("td", { class: "feature" }, featureMark(engine.features[key]))),
       ),
     ),
-  );
+  });
   // The reasons as text for everyone, not only on hover.
   const reasons = loaded.map((engine) => {
     const lacking = Object.keys(engine.features)
@@ -572,21 +563,12 @@ async function showSessions() {
   renderedSessions = "";
   sessionsBody = h("tbody", {});
   sessionsNote = h("div", {});
-  const table = h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      { id: "sessions", class: "cards" },
-      h("caption", { id: "sessions-caption", tabindex: "-1" }, "Sessions, kept up to date as their status changes"),
-      h(
-        "thead",
-        {},
-        h("tr", {}, ["Name", "Engine", "Status", "Account", "Actions"].map((title) => h("th", { scope: "col" }, title))),
-      ),
-      sessionsBody,
-    ),
-  );
+  const table = dataTable({
+    id: "sessions",
+    caption: h("caption", { id: "sessions-caption", tabindex: "-1" }, "Sessions, kept up to date as their status changes"),
+    columns: ["Name", "Engine", "Status", "Account", "Actions"],
+    body: sessionsBody,
+  });
   const create = h("section", { "aria-labelledby": "new-session" }, h("h2", { id: "new-session" }, "New session"));
   page("Sessions", sessionsNote, table, create);
   await refreshSessions();
@@ -1027,21 +1009,12 @@ async function showContacts(name) {
   };
 
   const table = (contacts, caption) =>
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        { id: "contacts", class: "cards" },
-        h("caption", { id: "contacts-caption", tabindex: "-1" }, caption),
-        h(
-          "thead",
-          {},
-          h("tr", {}, ["Name", "Id", "Push name", "Blocked", "Actions"].map((title) => h("th", { scope: "col" }, title))),
-        ),
-        h("tbody", {}, contacts.map(row)),
-      ),
-    );
+    dataTable({
+      id: "contacts",
+      caption: h("caption", { id: "contacts-caption", tabindex: "-1" }, caption),
+      columns: ["Name", "Id", "Push name", "Blocked", "Actions"],
+      body: contacts.map(row),
+    });
 
   const query = (offset, limit) =>
     `/api/contacts/all?session=${encodeURIComponent(name)}&limit=${limit}&offset=${offset}` +

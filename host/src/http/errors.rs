@@ -118,6 +118,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, format!("{field}: {problem}")).with_field(field)
     }
 
+    /// A query field given twice: refused rather than one of its values
+    /// silently counting.
+    pub(crate) fn given_twice(field: &str) -> Self {
+        Self::bad_request(field, "is given more than once; give it once")
+    }
+
     /// A request body that is not JSON of the right shape.
     pub(crate) fn bad_body(problem: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::BAD_REQUEST, format!("body: {problem}")).with_field("body")

@@ -127,10 +127,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
                 ));
             }
             if params.optional(&name).is_some() {
-                return Err(ApiError::bad_request(
-                    &name,
-                    "is given more than once; give it once",
-                ));
+                return Err(ApiError::given_twice(&name));
             }
             params.text.push_str(&name);
             params.ends[2 * params.count] = params.text.len();

@@ -49,10 +49,7 @@ fn listening(query: Option<&str>) -> Result<Listening, ApiError> {
     let mut events: Vec<String> = Vec::new();
     let mut key = None;
     let once = |slot: &mut Option<String>, name: &str, value: &str| match slot {
-        Some(_) => Err(ApiError::bad_request(
-            name,
-            "is given more than once; give it once",
-        )),
+        Some(_) => Err(ApiError::given_twice(name)),
         None => {
             *slot = Some(value.to_owned());
             Ok(())

@@ -1,9 +1,9 @@
 //! `GET /dashboard`: the browser dashboard, a page over the REST API.
 //!
-//! Its files are built into the binary, so it works offline and
-//! with no other server: a plain ES module, a stylesheet and the page,
-//! with no build step. The page holds no data and needs no key; it asks
-//! for the API key and sends it with each API request.
+//! Its files (`host/dashboard/`: the page, a plain ES module, a stylesheet
+//! and an icon) are built into the binary, so it works offline, with no
+//! other server and no build step. The files hold no data and need no
+//! key; the page asks for the API key and sends it with each request.
 
 use axum::{
     Router,

@@ -21,38 +21,50 @@ use serde::{Deserialize, Serialize};
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "A WhatsApp contact, as WAHA returns it. Every field is always \
+                          present; a value not known is `null`."
+    )
+)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Contact {
     /// The chat id: `11231231231@c.us`, `123@g.us` for groups, `123@lid`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "11231231231@c.us"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "11231231231@c.us", required = true))]
     pub id: RString,
     /// The phone number in digits, when the contact has one.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "11231231231"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "11231231231", required = true))]
     pub number: ROption<RString>,
     /// The name saved in the phone's address book.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Contact Name"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Contact Name", required = true))]
     pub name: ROption<RString>,
     /// The name the contact chose for themselves.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Pushname"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Pushname", required = true))]
     pub pushname: ROption<RString>,
     /// The short (first) name from the address book.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Shortname"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Shortname", required = true))]
     pub short_name: ROption<RString>,
     /// This is the account the session is logged in as.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub is_me: bool,
     /// This is a group chat.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub is_group: bool,
     /// The number is registered on WhatsApp.
     #[serde(rename = "isWAContact")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub is_wa_contact: bool,
     /// The contact is saved in the phone's address book.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub is_my_contact: bool,
     /// The session has blocked this contact.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub is_blocked: bool,
     /// The person's `…@lid` id (WhatsApp's privacy-preserving identity),
     /// when the engine knows it. A contact known only by its LID has it
     /// as its `id` too.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "123456789012345@lid"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "123456789012345@lid", required = true))]
     pub lid: ROption<RString>,
     /// Fields that later versions of the contract add, by name. This
     /// version defines none. A host serves the ones it knows beside the

@@ -22,7 +22,7 @@ use prometheus_client::{
 use axum::http::Method;
 
 use crate::{
-    engines::{LibraryFile, Operation, Registry},
+    engines::{LibraryStatus, Operation, Registry},
     sessions::SessionManager,
 };
 
@@ -212,15 +212,14 @@ pub(crate) fn render(sessions: &SessionManager, registry: &Registry) -> String {
     let libraries = Family::<LibraryLabels, Gauge>::default();
     let snapshot = registry.snapshot();
     for library in snapshot.libraries() {
-        let status = match library {
-            LibraryFile::Loaded(_) => "loaded",
-            LibraryFile::Rejected(_) => "rejected",
-        };
+        let status = library.status().as_str();
         libraries.get_or_create(&LibraryLabels { status }).inc();
     }
     let retired = i64::try_from(registry.retired().len()).unwrap_or(i64::MAX);
     libraries
-        .get_or_create(&LibraryLabels { status: "retired" })
+        .get_or_create(&LibraryLabels {
+            status: LibraryStatus::Retired.as_str(),
+        })
         .inc_by(retired);
     metrics.register(
         "engine_libraries",

@@ -45,6 +45,40 @@ pub enum LibraryFile {
     Rejected(Arc<RejectedLibrary>),
 }
 
+impl LibraryFile {
+    pub fn status(&self) -> LibraryStatus {
+        match self {
+            Self::Loaded(_) => LibraryStatus::Loaded,
+            Self::Rejected(_) => LibraryStatus::Rejected,
+        }
+    }
+}
+
+/// What became of an engine library, as the API and `/metrics` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LibraryStatus {
+    /// Offered to new sessions.
+    Loaded,
+    /// Not used, for the reason given.
+    Rejected,
+    /// No longer offered to new sessions (its file was removed or
+    /// replaced) but still running sessions that started on it, until they
+    /// restart.
+    Retired,
+}
+
+impl LibraryStatus {
+    /// The status's name, as its JSON has it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Loaded => "loaded",
+            Self::Rejected => "rejected",
+            Self::Retired => "retired",
+        }
+    }
+}
+
 /// One library file as scanned.
 struct ScannedFile {
     fingerprint: Fingerprint,

@@ -13,7 +13,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use wharf_engine_api::{ABI_VERSION, Manifest};
 
 use crate::{
-    engines::{Feature, LibraryFile, LoadedEngine, Registry, RejectedLibrary, reload},
+    engines::{
+        Feature, LibraryFile, LibraryStatus, LoadedEngine, Registry, RejectedLibrary, reload,
+    },
     http::{
         AppState,
         auth::Caller,
@@ -179,20 +181,6 @@ struct EngineLibrary {
     /// Every feature key this host knows, and whether the engine supports it.
     #[schema(value_type = Object)]
     features: BTreeMap<&'static str, FeatureState>,
-}
-
-/// What became of an engine library.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-enum LibraryStatus {
-    /// Offered to new sessions.
-    Loaded,
-    /// Not used, for the reason given.
-    Rejected,
-    /// No longer offered to new sessions (its file was removed or
-    /// replaced) but still running sessions that started on it, until they
-    /// restart.
-    Retired,
 }
 
 /// Whether an engine supports one feature.

@@ -18,6 +18,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wharf_e2e::{Host, engines};
 
+use crate::loopback::serve_until;
+
 const TOKEN: &str = "EAAGtest-secret-token-0042";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 const VERSION: &str = "v21.0";
@@ -153,19 +155,8 @@ fn start_fake() -> (Fake, SocketAddr) {
             post(block_users).delete(block_users),
         )
         .with_state(fake.clone());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
+    // Up until the test process ends.
+    let address = serve_until(app, std::future::pending());
     (fake, address)
 }
 

@@ -13,6 +13,7 @@ mod contacts;
 mod engines;
 mod library_files;
 mod lifecycle_races;
+mod loopback;
 mod reload;
 mod sessions;
 mod slow_clients;

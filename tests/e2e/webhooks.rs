@@ -7,7 +7,6 @@ use std::{
     collections::BTreeMap,
     net::SocketAddr,
     sync::{Arc, Mutex, PoisonError},
-    thread,
 };
 
 use axum::{
@@ -21,6 +20,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha512;
 use wharf_e2e::{Host, engines};
+
+use crate::loopback::serve;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -110,31 +111,6 @@ impl Receiver {
     fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
         self.received.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Serves `app` on a loopback port from a thread of its own, until the
-/// returned sender is dropped.
-fn serve(app: Router) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-    });
-    (address, stop)
 }
 
 fn record(shared: &Mutex<Received>, headers: &HeaderMap, body: &[u8]) -> AxumStatus {

@@ -14,7 +14,11 @@ use abi_stable::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{Contact, EngineError};
+use crate::{
+    Contact, EngineError,
+    ffi::FfiResult,
+    store::{KV_READ_MAX, KvEntry, KvWrite},
+};
 
 /// Severity of a log line an engine sends to the host's `tracing`.
 #[repr(u8)]
@@ -232,6 +236,43 @@ pub trait HostServices: Clone + Send + Sync {
             "a contact event is dropped: the host is older than ABI 2.2".into(),
         );
     }
+
+    // ABI 2.3: the session store (see `crate::store`). Each body below is
+    // what an engine gets from a host older than 2.3, which keeps no store:
+    // `UNSUPPORTED`, so the engine can fall back to its data directory.
+
+    /// The values of `keys`, in the same order; `None` for a key with no
+    /// value. At most [`KV_READ_MAX`] keys. Since ABI 2.3.
+    fn kv_get(&self, keys: RVec<RString>) -> FfiResult<RVec<ROption<RVec<u8>>>> {
+        let _ = keys;
+        no_store()
+    }
+
+    /// The entries whose keys begin with `prefix` and come after `after`
+    /// (from the first, when `after` is empty), in key order: exactly
+    /// `limit` of them, or fewer when no more match. `limit` is at most
+    /// [`KV_READ_MAX`]. Since ABI 2.3.
+    fn kv_scan(&self, prefix: RString, after: RString, limit: u32) -> FfiResult<RVec<KvEntry>> {
+        let _ = (prefix, after, limit);
+        no_store()
+    }
+
+    /// Applies every write of `batch`, in order, or none of them; durable
+    /// when it returns `Ok`. Fails with `UNAVAILABLE` once the run it was
+    /// given to is closed. Since ABI 2.3.
+    fn kv_write(&self, batch: RVec<KvWrite>) -> FfiResult<()> {
+        let _ = batch;
+        no_store()
+    }
+}
+
+/// What a host older than ABI 2.3 answers a store call with.
+fn no_store<T: Send + 'static>() -> FfiResult<T> {
+    use async_ffi::FutureExt;
+    let error = EngineError::unsupported(
+        "the host is older than ABI 2.3 and keeps no session store: use the data directory",
+    );
+    async move { RResult::RErr(error) }.into_ffi()
 }
 
 /// The host services object as it crosses the boundary.
@@ -381,6 +422,69 @@ impl Host {
     /// Reports that `contact` changed: see [`HostServices::contact_changed`].
     pub fn contact_changed(&self, change: ContactChange, contact: &Contact) {
         self.0.contact_changed(change, contact);
+    }
+
+    /// The value of `key` in the session store, if it has one. See
+    /// [`crate::store`]; a host older than ABI 2.3 answers
+    /// [`crate::ErrorKind::UNSUPPORTED`].
+    pub async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        let mut values = self.kv_get_many(vec![key.to_owned()]).await?;
+        Ok(values.pop().flatten())
+    }
+
+    /// The values of `keys`, in the same order: see [`HostServices::kv_get`].
+    /// Any number of keys; they are asked for [`KV_READ_MAX`] at a time.
+    pub async fn kv_get_many(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(KV_READ_MAX) {
+            let chunk = chunk
+                .iter()
+                .map(|key| RString::from(key.as_str()))
+                .collect();
+            let answered = self.0.kv_get(chunk).await.into_result()?;
+            values.extend(
+                answered
+                    .into_iter()
+                    .map(|value| value.into_option().map(RVec::into_vec)),
+            );
+        }
+        Ok(values)
+    }
+
+    /// One page of the entries under `prefix` after `after`: see
+    /// [`HostServices::kv_scan`].
+    pub async fn kv_scan(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<KvEntry>, EngineError> {
+        let page = self.0.kv_scan(prefix.into(), after.into(), limit).await;
+        page.into_result().map(RVec::into_vec)
+    }
+
+    /// Every entry whose key begins with `prefix`, in key order, read a
+    /// page at a time.
+    pub async fn kv_prefix(&self, prefix: &str) -> Result<Vec<KvEntry>, EngineError> {
+        const PAGE: u32 = 1000;
+        let mut entries: Vec<KvEntry> = Vec::new();
+        loop {
+            let after = entries.last().map_or("", |entry| entry.key.as_str());
+            let page = self.kv_scan(prefix, after, PAGE).await?;
+            let complete = page.len() < PAGE as usize;
+            entries.extend(page);
+            if complete {
+                return Ok(entries);
+            }
+        }
+    }
+
+    /// Applies `batch` whole or not at all: see [`HostServices::kv_write`].
+    pub async fn kv_write(&self, batch: Vec<KvWrite>) -> Result<(), EngineError> {
+        self.0.kv_write(batch.into()).await.into_result()
     }
 }
 

@@ -45,9 +45,14 @@
 //! [`Engine::open_session`] is called for each REST session that starts on
 //! your engine. [`SessionContext`] gives it the session's config (JSON,
 //! read with [`SessionContext::config`] into your own `serde` type), a data
-//! directory of its own (keep credentials there, so a restarted host
-//! resumes without pairing again), and a [`Host`] handle to report status
-//! changes, QR codes for pairing, and log lines. A config value that names
+//! directory of its own, and a [`Host`] handle to report status changes,
+//! QR codes for pairing, and log lines, and to keep what the session needs
+//! to resume (credentials, keys, contact books) in the host's session
+//! store ([`store`]: [`Host::kv_get`], [`Host::kv_prefix`],
+//! [`Host::kv_write`]), so that a restarted host, or another host of a
+//! cluster, resumes it without pairing again. The data directory is this
+//! host's disk alone: treat it as a cache. A session logged out or
+//! deleted takes its store with it. A config value that names
 //! a file (a fixture, a certificate) is read with
 //! [`Host::read_config_file`], never opened directly: the config comes from
 //! an API client, and the host reads only from the directory its operator
@@ -196,7 +201,7 @@
 //! and loaded by hosts built later. ABI 2.0 is the last breaking change:
 //! an engine built against any 2.x loads in every later 2.y host, and
 //! CI proves it by loading and running conformance on engines built
-//! against 2.0 and 2.1 (`tests/abi/`). Everything that crosses the
+//! against 2.0, 2.1 and 2.2 (`tests/abi/`). Everything that crosses the
 //! boundary and may grow does so by one of these means, and a change that
 //! does otherwise is a bug:
 //!
@@ -211,12 +216,16 @@
 //!   last one, each with a default body, which is what runs when an engine
 //!   meets an older host that lacks the method. New events are new
 //!   methods: a host never receives an event it does not know. ABI 2.2
-//!   added [`HostServices::contact_changed`] this way.
-//! - **Error kinds, session statuses and contact changes** ([`ErrorKind`],
-//!   [`SessionStatus`], [`ContactChange`]) are open sets of numbers with
-//!   named constants. A host answers an error kind it does not know as an
-//!   internal error (500) with the engine's message, and logs and ignores
-//!   a status or a change it does not know.
+//!   added [`HostServices::contact_changed`] this way, and 2.3 the session
+//!   store ([`HostServices::kv_get`], [`HostServices::kv_scan`],
+//!   [`HostServices::kv_write`]), whose defaults answer `UNSUPPORTED`.
+//! - **Error kinds, session statuses, contact changes and store
+//!   operations** ([`ErrorKind`], [`SessionStatus`], [`ContactChange`],
+//!   [`KvOp`]) are open sets of numbers with named constants. A host
+//!   answers an error kind it does not know as an internal error (500)
+//!   with the engine's message, logs and ignores a status or a change it
+//!   does not know, and refuses a store batch with an operation it does
+//!   not know.
 //! - **The contact record** ([`Contact`]) keeps the fields of 2.0; a
 //!   later field travels by name in [`Contact::later_fields`], which
 //!   older hosts ignore.
@@ -225,8 +234,8 @@
 //!
 //! The rest is frozen: [`Manifest`], [`SessionContext`], [`ListQuery`],
 //! [`NumberExists`], [`ContactName`], [`Support`], [`LogLevel`],
-//! [`SortBy`], [`SortOrder`] and (since 2.1) [`LidMapping`] never change
-//! layout; something new is asked or answered through a new operation or
+//! [`SortBy`], [`SortOrder`], (since 2.1) [`LidMapping`] and (since 2.3)
+//! [`KvWrite`] and [`KvEntry`] never change layout; something new is asked or answered through a new operation or
 //! host method instead.
 //! abi_stable's `NonExhaustive` enums are never used: its layout check
 //! lets a library know more variants than the host that loads it, but not
@@ -260,6 +269,7 @@ mod export;
 pub mod ffi;
 mod host;
 mod manifest;
+pub mod store;
 pub mod support;
 
 pub use contact::{
@@ -275,6 +285,7 @@ pub use host::{
 pub use manifest::{
     ABI_VERSION, ENGINE_NAME_PATTERN, FeatureEntry, Manifest, Support, check_engine_name, features,
 };
+pub use store::{KvEntry, KvOp, KvWrite};
 
 /// The `abi_stable` types that appear in this crate's data types.
 pub use abi_stable::std_types::{RNone, ROption, RSome, RString, RVec};

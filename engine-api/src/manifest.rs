@@ -14,7 +14,7 @@ use abi_stable::{
 /// version or whose types have another layout. Within a major, a host
 /// loads every engine built against an earlier minor: see the crate docs,
 /// "Evolving the contract".
-pub const ABI_VERSION: &str = "2.2.0";
+pub const ABI_VERSION: &str = "2.3.0";
 
 /// The rule for engine names, as a regular expression: a lower-case
 /// letter, then up to 63 lower-case letters, digits, `-` or `_`. A name

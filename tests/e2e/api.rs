@@ -115,7 +115,7 @@ fn server_routes_answer() {
     let (status, version) = host.get("/api/server/version");
     assert_eq!(status, StatusCode::OK);
     assert_eq!(version["engine"], "wharf");
-    assert_eq!(version["abiVersion"], "2.2.0");
+    assert_eq!(version["abiVersion"], "2.3.0");
     let (status, health) = host.get("/health");
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["status"], "ok");

@@ -43,7 +43,7 @@ fn engines_list_shows_manifests_and_features_and_fails_on_a_rejected_file() {
     .unwrap();
     let ran = run(&["engines", "list", "--engines-dir", path]);
     assert_eq!(ran.code, Some(1), "{}", ran.stdout);
-    ran.shows("  reason:      incompatible engine ABI (this host speaks 2.2.0): the library was built for ABI 1.0.0\n");
+    ran.shows("  reason:      incompatible engine ABI (this host speaks 2.3.0): the library was built for ABI 1.0.0\n");
     ran.shows("sandbox 0.1.0");
 }
 
@@ -72,7 +72,7 @@ fn engines_list_reads_the_directory_from_the_environment_and_says_when_it_cannot
 fn engines_inspect_checks_one_file() {
     let ran = run(&["engines", "inspect", &library(engines::SANDBOX)]);
     assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
-    ran.shows("  abi:         2.2.0 (this host speaks 2.2.0)\n");
+    ran.shows("  abi:         2.3.0 (this host speaks 2.3.0)\n");
 
     let ran = run(&["engines", "inspect", &library(engines::INCOMPATIBLE)]);
     assert_eq!(ran.code, Some(1));

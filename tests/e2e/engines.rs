@@ -24,7 +24,7 @@ fn engines_lists_loaded_libraries_with_features_and_rejected_ones_with_reasons()
     let sandbox = library(&list, engines::SANDBOX);
     assert_eq!(sandbox["name"], "sandbox");
     assert_eq!(sandbox["status"], "loaded");
-    assert_eq!(sandbox["abiVersion"], "2.2.0");
+    assert_eq!(sandbox["abiVersion"], "2.3.0");
     let features = sandbox["features"].as_object().unwrap();
     assert_eq!(features.len(), 14);
     for (key, state) in features {
@@ -55,7 +55,7 @@ fn engines_lists_loaded_libraries_with_features_and_rejected_ones_with_reasons()
     let reason = incompatible["reason"].as_str().unwrap();
     assert_eq!(
         reason,
-        "incompatible engine ABI (this host speaks 2.2.0): the library was built for ABI 1.0.0"
+        "incompatible engine ABI (this host speaks 2.3.0): the library was built for ABI 1.0.0"
     );
 
     // The host goes on serving the engines that loaded.

@@ -3,9 +3,11 @@
 
 mod contact_book;
 mod contact_changes;
+mod memory_store;
 
 pub use contact_book::ContactBook;
 pub use contact_changes::contact_changes;
+pub use memory_store::MemoryStore;
 
 use std::{
     ffi::OsStr,

@@ -175,7 +175,7 @@ mod tests {
         let library = LibraryFile::Rejected(
             RejectedLibrary {
                 file: "/engines/libold.so".into(),
-                reason: "incompatible engine ABI (this host speaks 2.2.0): the library was built for ABI 1.0.0".into(),
+                reason: "incompatible engine ABI (this host speaks 2.3.0): the library was built for ABI 1.0.0".into(),
                 manifest: None,
             }
             .into(),
@@ -192,7 +192,7 @@ mod tests {
         let documented = render(&[&library], Format::Markdown);
         assert_eq!(
             documented,
-            "- `libold.so` is rejected: incompatible engine ABI (this host speaks 2.2.0): the library was built for ABI 1.0.0\n"
+            "- `libold.so` is rejected: incompatible engine ABI (this host speaks 2.3.0): the library was built for ABI 1.0.0\n"
         );
     }
 }

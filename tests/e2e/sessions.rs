@@ -99,6 +99,21 @@ fn put_moves_a_running_session_to_another_engine_and_config() {
     assert_eq!(body["field"], "name");
 }
 
+/// The keys of `session`'s store, as the host committed them to its
+/// database.
+fn stored_keys(host: &Host, session: &str) -> Vec<String> {
+    let database = rusqlite::Connection::open_with_flags(
+        host.data_dir().join("wharf.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut select = database
+        .prepare("SELECT key FROM engine_kv WHERE session = ?1 ORDER BY key")
+        .unwrap();
+    let keys = select.query_map([session], |row| row.get(0)).unwrap();
+    keys.collect::<Result<_, _>>().unwrap()
+}
+
 #[test]
 fn delete_removes_the_session_and_its_data() {
     let host = Host::start(&[engines::SANDBOX]);
@@ -109,11 +124,12 @@ fn delete_removes_the_session_and_its_data() {
         host.post("/api/contacts/block", block).0,
         StatusCode::CREATED
     );
-    assert!(host.session_dir("gone").join("book.sqlite3").exists());
+    assert!(stored_keys(&host, "gone").contains(&"book/c/14155550100@c.us".to_owned()));
     let (status, _) = host.send(host.request(Method::DELETE, "/api/sessions/gone"));
     assert_eq!(status, StatusCode::OK);
     assert_eq!(host.get("/api/sessions/gone").0, StatusCode::NOT_FOUND);
     assert!(!host.session_dir("gone").exists());
+    assert_eq!(stored_keys(&host, "gone"), Vec::<String>::new());
     assert_eq!(host.get("/api/gone/contacts/all").0, StatusCode::NOT_FOUND);
     // The name can be used again, from a fresh book.
     host.create_session("gone", "sandbox", json!({}));

@@ -2,22 +2,24 @@
 //! the host's `tracing`, its events update the session's state.
 //!
 //! These calls arrive on the engine's own threads, so nothing here may need
-//! the host's tokio runtime: only locks and `tracing`.
+//! the host's tokio runtime: only locks and `tracing`. The session store
+//! calls are the exception, and they say how they keep to it (see
+//! [`RunStore`]).
 
 use std::sync::Arc;
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, ROption, RResult, RStr, RVec},
+    std_types::{RArc, ROption, RResult, RStr, RString, RVec},
 };
 use wharf_engine_api::{
-    Contact, ContactChange, EngineError, HostServices, HostServices_TO, HostServicesBox, LogLevel,
-    SessionStatus,
+    Contact, ContactChange, EngineError, HostServices, HostServices_TO, HostServicesBox, KvEntry,
+    KvWrite, LogLevel, SessionStatus, ffi::FfiResult,
 };
 
 use crate::{
     events::names::contact_event,
-    sessions::{Me, SessionState, Status, config_files::ConfigFiles},
+    sessions::{Me, SessionState, Status, config_files::ConfigFiles, store::RunStore},
 };
 
 #[derive(Clone)]
@@ -26,6 +28,7 @@ pub(super) struct EngineBridge {
     engine: Arc<str>,
     state: Arc<SessionState>,
     config_files: Arc<ConfigFiles>,
+    store: RunStore,
 }
 
 impl EngineBridge {
@@ -34,12 +37,14 @@ impl EngineBridge {
         engine: &str,
         state: Arc<SessionState>,
         config_files: Arc<ConfigFiles>,
+        store: RunStore,
     ) -> HostServicesBox {
         let bridge = EngineBridge {
             session: session.into(),
             engine: engine.into(),
             state,
             config_files,
+            store,
         };
         HostServices_TO::from_ptr(RArc::new(bridge), TD_Opaque)
     }
@@ -131,22 +136,114 @@ impl HostServices for EngineBridge {
             ),
         }
     }
+
+    fn kv_get(&self, keys: RVec<RString>) -> FfiResult<RVec<ROption<RVec<u8>>>> {
+        self.store.get(keys)
+    }
+
+    fn kv_scan(&self, prefix: RString, after: RString, limit: u32) -> FfiResult<RVec<KvEntry>> {
+        self.store.scan(prefix, after, limit)
+    }
+
+    fn kv_write(&self, batch: RVec<KvWrite>) -> FfiResult<()> {
+        self.store.write(batch)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn bridge() -> (Arc<SessionState>, HostServicesBox) {
+    use crate::storage::{Storage, StoredSession, WriteFence};
+    use wharf_engine_api::ErrorKind;
+
+    /// A bridge for session `s`, whose store is in `dir`.
+    async fn bridge_in(
+        dir: &tempfile::TempDir,
+    ) -> (Arc<SessionState>, HostServicesBox, WriteFence) {
+        let storage = Storage::open(&dir.path().join("wharf.db")).unwrap();
+        let stored = StoredSession {
+            name: "s".into(),
+            engine: "e".into(),
+            config: serde_json::json!({}),
+            should_run: true,
+        };
+        assert!(storage.insert(stored).await.unwrap());
+        let fence = WriteFence::default();
+        let store = RunStore::new(
+            "s",
+            storage,
+            fence.clone(),
+            tokio::runtime::Handle::current(),
+        );
         let state = Arc::new(SessionState::default());
-        let services =
-            EngineBridge::boxed("s", "e", Arc::clone(&state), Arc::new(ConfigFiles::none()));
+        let services = EngineBridge::boxed(
+            "s",
+            "e",
+            Arc::clone(&state),
+            Arc::new(ConfigFiles::none()),
+            store,
+        );
+        (state, services, fence)
+    }
+
+    async fn bridge() -> (Arc<SessionState>, HostServicesBox) {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, services, _) = bridge_in(&dir).await;
         (state, services)
     }
 
-    #[test]
-    fn a_status_from_a_later_contract_is_ignored_and_the_session_keeps_its_own() {
-        let (state, services) = bridge();
+    /// The store through the boundary, as an engine's `Host` calls it: on
+    /// a thread of its own, outside the host's runtime.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_store_answers_across_the_boundary_until_the_run_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, services, fence) = bridge_in(&dir).await;
+        let context = wharf_engine_api::SessionContext {
+            session: "s".into(),
+            config: "{}".into(),
+            data_dir: dir.path().to_string_lossy().as_ref().into(),
+            host: services,
+        };
+        let host = context.host();
+        let engine_side = std::thread::spawn(move || {
+            let engine_runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            engine_runtime.block_on(async {
+                host.kv_write(vec![
+                    KvWrite::put("book/c/2", b"two".to_vec()),
+                    KvWrite::put("book/c/1", b"one".to_vec()),
+                    KvWrite::put("device", b"keys".to_vec()),
+                ])
+                .await
+                .unwrap();
+                let book = host.kv_prefix("book/c/").await.unwrap();
+                let keys: Vec<_> = book.iter().map(|entry| entry.key.as_str()).collect();
+                assert_eq!(keys, ["book/c/1", "book/c/2"]);
+                assert_eq!(host.kv_get("device").await.unwrap().unwrap(), b"keys");
+                assert_eq!(host.kv_get("nothing").await.unwrap(), None);
+                let refused = host.kv_write(vec![KvWrite::delete("")]).await.unwrap_err();
+                assert_eq!(refused.kind, ErrorKind::INVALID_INPUT);
+                host
+            })
+        });
+        let host = tokio::task::spawn_blocking(move || engine_side.join().unwrap())
+            .await
+            .unwrap();
+        fence.close();
+        let fenced = host
+            .kv_write(vec![KvWrite::put("device", b"stale".to_vec())])
+            .await
+            .unwrap_err();
+        assert_eq!(fenced.kind, ErrorKind::UNAVAILABLE);
+        assert!(fenced.message.contains("no longer writes"), "{fenced:?}");
+        assert_eq!(host.kv_get("device").await.unwrap().unwrap(), b"keys");
+    }
+
+    #[tokio::test]
+    async fn a_status_from_a_later_contract_is_ignored_and_the_session_keeps_its_own() {
+        let (state, services) = bridge().await;
         services.status(SessionStatus::FAILED, ROption::RSome("no network".into()));
         services.status(
             SessionStatus::from_code(77),
@@ -167,9 +264,9 @@ mod tests {
         assert_eq!(one_line("Zoë, 🙂 ok\ttab"), "Zoë, 🙂 ok\\ttab");
     }
 
-    #[test]
-    fn events_reach_the_session_state() {
-        let (state, services) = bridge();
+    #[tokio::test]
+    async fn events_reach_the_session_state() {
+        let (state, services) = bridge().await;
         services.status(SessionStatus::SCAN_QR_CODE, ROption::RNone);
         services.qr("2@abc".into());
         services.account("1555@c.us".into(), ROption::RSome("Ada".into()));

@@ -37,6 +37,7 @@ mod feed;
 mod host_services;
 mod spec;
 mod status;
+mod store;
 
 pub use errors::SessionError;
 pub use status::Status;
@@ -64,6 +65,7 @@ use self::{
     feed::{RunFeed, StatusFeed},
     host_services::EngineBridge,
     spec::{DefinedEngine, Spec},
+    store::RunStore,
 };
 use crate::{
     engines::{
@@ -72,7 +74,7 @@ use crate::{
     },
     events::{self, Events, Source},
     secrets,
-    storage::{Storage, StoredSession},
+    storage::{Storage, StoredSession, WriteFence},
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -360,6 +362,9 @@ pub struct Run {
     /// being current, waits for the calls in flight and no call can start
     /// on it afterwards.
     calls: InFlight,
+    /// Closed once the run has ended: the engine may write the session's
+    /// store until then, and never after.
+    fence: WriteFence,
 }
 
 impl Run {
@@ -370,6 +375,7 @@ impl Run {
             state: Arc::new(state),
             opening: Mutex::new(None),
             calls: InFlight::default(),
+            fence: WriteFence::default(),
         })
     }
 
@@ -410,6 +416,17 @@ impl Run {
             tracing::warn!(session, %err, "the opening of the session ended abnormally");
         }
         self.calls.close().await;
+    }
+
+    /// Ends a quiesced run: closes its engine session, if it opened one
+    /// and it is still held (waiting at most `deadline`), then refuses
+    /// the run's writes to the session's store. The engine may still write
+    /// while it closes (a last flush), never afterwards.
+    async fn end(&self, session: &str, deadline: Duration) {
+        if let Some(handle) = self.state.take_handle() {
+            close_engine_session(session, &handle, deadline).await;
+        }
+        self.fence.close();
     }
 }
 
@@ -846,7 +863,7 @@ impl SessionManager {
         let run = self.detach_run(session).await;
         // Why WhatsApp may still list the device, when the engine says so.
         let mut not_unlinked = None;
-        if let Some(handle) = run.state.take_handle() {
+        if let Some(handle) = run.state.handle() {
             let engine = run.engine.as_ref().map_or("", |e| e.name());
             not_unlinked = match bounded(self.deadline, handle.logout()).await {
                 Ok(()) => None,
@@ -858,8 +875,8 @@ impl SessionManager {
             if let Some(why) = &not_unlinked {
                 tracing::warn!(session = session.name, engine, reason = %why, "the engine could not log out; deleting the session's data anyway");
             }
-            close_engine_session(&session.name, &handle, self.deadline).await;
         }
+        run.end(&session.name, self.deadline).await;
         self.remove_data(&session.name).await?;
         if was_started {
             self.start_run(session);
@@ -903,7 +920,9 @@ impl SessionManager {
         Ok(())
     }
 
+    /// Deletes the session's data: its store, and its directory.
     async fn remove_data(&self, name: &str) -> Result<(), SessionError> {
+        self.storage.kv_clear(name).await?;
         let dir = self.sessions_dir.join(name);
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => Ok(()),
@@ -963,6 +982,12 @@ impl SessionManager {
         let name = session.name.clone();
         let config = events::engine_config(&spec_config).to_string();
         let config_files = Arc::clone(&self.config_files);
+        let store = RunStore::new(
+            &name,
+            self.storage.clone(),
+            run.fence.clone(),
+            tokio::runtime::Handle::current(),
+        );
         let opening_run = Arc::clone(&run);
         let opening = tokio::spawn(async move {
             let run = opening_run;
@@ -985,6 +1010,7 @@ impl SessionManager {
                     engine.name(),
                     Arc::clone(&run.state),
                     config_files,
+                    store,
                 ),
             };
             match bounded(deadline, engine.open_session(context)).await {
@@ -1020,9 +1046,7 @@ impl SessionManager {
     /// flight, closes its engine session, and leaves the session STOPPED.
     async fn close_run(&self, session: &ManagedSession) {
         let run = self.detach_run(session).await;
-        if let Some(handle) = run.state.take_handle() {
-            close_engine_session(&session.name, &handle, self.deadline).await;
-        }
+        run.end(&session.name, self.deadline).await;
     }
 
     /// Closes every open session, for a clean shutdown. Stored intentions

@@ -1,6 +1,9 @@
-//! What one change to a sandbox book costs as the book grows: upserts
-//! (each saved durably before it is acknowledged) on books of several
-//! sizes, side by side. The ratio to the smallest book should stay near 1.
+//! What one change to a sandbox book costs the engine as the book grows:
+//! upserts (each saved to the session store before it is acknowledged) on
+//! books of several sizes, side by side. The ratio to the smallest book
+//! should stay near 1. The store is kept in memory here, so this measures
+//! the engine's work; what the host's durable store adds is the same one
+//! key per change whatever the book's size.
 //!
 //! Run with `cargo xtask bench book`.
 

@@ -348,17 +348,6 @@ impl Book {
         ))
     }
 
-    /// A book read a contact at a time ([`Indexed::checked`]), as a saved
-    /// book is; `None` when it has a problem, which [`Book::new`] over the
-    /// whole list names.
-    pub fn from_entries(
-        description: String,
-        entries: impl Iterator<Item = Entry>,
-        registered: Vec<String>,
-    ) -> Option<Self> {
-        Self::checked(description, Indexed::checked(entries)?, registered)
-    }
-
     /// [`Book::indexed`], once the registered numbers pass [`check`].
     fn checked(description: String, contacts: Indexed, registered: Vec<String>) -> Option<Self> {
         (registered.iter().all(|number| is_phone_number(number)))

@@ -17,22 +17,25 @@
 //! API clients from naming any other file.
 //!
 //! The book starts from the fixture (the bundled one by default) and is then
-//! kept in the session's data directory (an SQLite database, one row per
-//! contact): block, unblock and upsert survive
-//! host restarts. Once a session has a saved book, that book wins over the
-//! fixture; delete the session's data to start again from a fixture.
+//! kept in the host's session store (one key per contact; it needs a host
+//! of ABI 2.3 or later): block, unblock and upsert survive host restarts,
+//! and follow the session to whichever host runs it. Once a session has a
+//! saved book, that book wins over the fixture; log the session out to
+//! start again from a fixture.
 //!
 //! A book from a named fixture is saved when the session opens, so the
 //! session keeps it whatever becomes of the file. The bundled book is
 //! part of the engine: sessions that have not changed it share one copy
 //! and save nothing until their first change, so an idle session costs a
-//! few hundred bytes and no file, and a host holds thousands of them.
+//! few hundred bytes and nothing stored, and a host holds thousands of
+//! them.
 
 mod book;
+mod legacy;
 mod store;
 
 use std::{
-    path::PathBuf,
+    path::Path,
     sync::{Arc, OnceLock, PoisonError, RwLock},
 };
 
@@ -112,8 +115,7 @@ impl Engine for SandboxEngine {
     async fn open_session(&self, context: SessionContext) -> Result<SandboxSession, EngineError> {
         let host = context.host();
         let config: SandboxConfig = context.config()?;
-        let dir = context.data_dir();
-        let shelf = Shelf::open(&host, dir.clone(), config).await?;
+        let shelf = Shelf::open(&host, &context.data_dir(), config).await?;
         host.info(&format!(
             "contact book ready with {} contacts",
             shelf.book.contact_count()
@@ -126,57 +128,40 @@ impl Engine for SandboxEngine {
         Ok(SandboxSession {
             book: RwLock::new(shelf.book),
             store: Mutex::new(shelf.store),
-            dir,
             host,
         })
     }
 }
 
-/// A session's book and the store that keeps it, once it is kept.
+/// A session's book and the store that keeps it.
 struct Shelf {
     book: Arc<Book>,
-    /// `None` while the session reads the bundled book unchanged.
-    store: Option<BookStore>,
+    store: BookStore,
 }
 
 impl Shelf {
-    /// The book of the session whose data is in `dir`: the saved one, else
-    /// one from the config's fixture (saved at once), else the bundled one.
-    async fn open(host: &Host, dir: PathBuf, config: SandboxConfig) -> Result<Self, EngineError> {
-        let mut store = None;
-        if BookStore::exists(&dir) {
-            let (opened, saved) = BookStore::open(dir.clone()).await?;
-            if let Some(saved) = saved {
-                return Ok(Self {
-                    book: Arc::new(saved),
-                    store: Some(opened),
-                });
-            }
-            store = Some(opened);
+    /// The book of the session: the saved one (or one an earlier version
+    /// left in `dir`), else one from the config's fixture (saved at once),
+    /// else the bundled one.
+    async fn open(host: &Host, dir: &Path, config: SandboxConfig) -> Result<Self, EngineError> {
+        let (mut store, saved) = BookStore::open(host, dir).await?;
+        if let Some(book) = saved {
+            return Ok(Self { book, store });
         }
         // The fixture is read only for a new book: a session whose book
         // is saved keeps working whatever became of its fixture.
         let Some(name) = config.fixture else {
-            // A store without a book (a crash came before its first save)
-            // is not kept: the first change saves the whole book first.
             return Ok(Self {
                 book: bundled_book(),
-                store: None,
+                store,
             });
         };
         let (json, origin) = read_fixture(host, name).await?;
         let book = Arc::new(Book::parse(&json, &origin)?);
         // Gone before the book is saved: a large fixture is not held twice.
         drop(json);
-        let store = match store {
-            Some(store) => store,
-            None => BookStore::open(dir).await?.0,
-        };
-        store.create(Arc::clone(&book)).await?;
-        Ok(Self {
-            book,
-            store: Some(store),
-        })
+        store.create(&book).await?;
+        Ok(Self { book, store })
     }
 }
 
@@ -195,17 +180,13 @@ async fn read_fixture(host: &Host, name: String) -> Result<(String, String), Eng
 
 /// One sandbox session: its book, and where the book is kept.
 ///
-/// Reads take the book under a short lock and never wait for the disk:
+/// Reads take the book under a short lock and never wait for the store:
 /// a change is computed, saved, and only then put in the book, under its
 /// own lock, which also keeps changes one at a time.
 pub struct SandboxSession {
     book: RwLock<Arc<Book>>,
-    /// `None` while the session reads the bundled book unchanged. Held
-    /// for the whole of a change.
-    store: Mutex<Option<BookStore>>,
-    /// The session's data directory, where its first change creates the
-    /// store of a book that was not saved yet.
-    dir: PathBuf,
+    /// Held for the whole of a change.
+    store: Mutex<BookStore>,
     host: Host,
 }
 
@@ -227,14 +208,9 @@ impl SandboxSession {
         book.admits(&entry)?;
         let before = book.entry(&entry.contact.id).map(|entry| entry.contact);
         let after = entry.contact.clone();
-        let store = match &mut *store {
-            Some(store) => store,
-            unsaved @ None => {
-                let (store, _) = BookStore::open(self.dir.clone()).await?;
-                store.create(Arc::clone(&book)).await?;
-                unsaved.insert(store)
-            }
-        };
+        if !store.holds_book() {
+            store.create(&book).await?;
+        }
         store.save(&entry).await?;
         // Not a second holder of the book, which would make the change
         // below copy it.
@@ -343,26 +319,58 @@ wharf_engine_api::export_engine!(SandboxEngine);
 
 #[cfg(test)]
 mod tests {
-    use std::{path::Path, sync::Mutex as SyncMutex};
+    use std::sync::{
+        Mutex as SyncMutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    };
+
+    use async_ffi::FutureExt;
 
     use abi_stable::{
         sabi_trait::TD_Opaque,
-        std_types::{RArc, ROption, RResult, RStr, RVec},
+        std_types::{RArc, ROption, RResult, RStr, RString, RVec},
     };
-    use wharf_engine_api::{ContactChange, HostServices, HostServices_TO, LogLevel};
+    use wharf_engine_api::{
+        ContactChange, HostServices, HostServices_TO, KvEntry, KvWrite, LogLevel, ffi::FfiResult,
+        support::MemoryStore,
+    };
 
     use super::*;
 
-    /// A host that names no files and keeps the contact changes it is told
-    /// of, each with the contact's id and whether it is blocked.
+    /// A host of one session that names no files, keeps the session's
+    /// store in memory, and keeps the contact changes it is told of, each
+    /// with the contact's id and whether it is blocked.
     #[derive(Clone, Default)]
-    struct TestHost {
+    pub(crate) struct TestHost {
         changes: Arc<SyncMutex<Vec<(ContactChange, String, bool)>>>,
+        pub(crate) store: MemoryStore,
+        writes: Arc<AtomicUsize>,
+        /// Refuses writes, as the host does once it has ended the run.
+        fenced: Arc<AtomicBool>,
     }
 
     impl TestHost {
         fn told(&self) -> Vec<(ContactChange, String, bool)> {
             std::mem::take(&mut self.changes.lock().unwrap())
+        }
+
+        /// How many batches the session wrote.
+        pub(crate) fn writes(&self) -> usize {
+            self.writes.load(Ordering::SeqCst)
+        }
+
+        /// The handle an engine gets.
+        pub(crate) fn host(&self) -> Host {
+            self.context("{}").host()
+        }
+
+        fn context(&self, config: &str) -> SessionContext {
+            SessionContext {
+                session: "s".into(),
+                config: config.into(),
+                data_dir: "/nonexistent/s".into(),
+                host: HostServices_TO::from_ptr(RArc::new(self.clone()), TD_Opaque),
+            }
         }
     }
 
@@ -382,29 +390,33 @@ mod tests {
             let told = (change, contact.id.to_string(), contact.is_blocked);
             self.changes.lock().unwrap().push(told);
         }
+        fn kv_get(&self, keys: RVec<RString>) -> FfiResult<RVec<ROption<RVec<u8>>>> {
+            self.store.kv_get(keys)
+        }
+        fn kv_scan(&self, prefix: RString, after: RString, limit: u32) -> FfiResult<RVec<KvEntry>> {
+            self.store.kv_scan(prefix, after, limit)
+        }
+        fn kv_write(&self, batch: RVec<KvWrite>) -> FfiResult<()> {
+            if self.fenced.load(Ordering::SeqCst) {
+                let ended = EngineError::unavailable("the run has ended");
+                return async move { RResult::RErr(ended) }.into_ffi();
+            }
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.store.kv_write(batch)
+        }
     }
 
-    async fn open(dir: &Path) -> SandboxSession {
-        open_with(dir, TestHost::default()).await
-    }
-
-    async fn open_with(dir: &Path, host: TestHost) -> SandboxSession {
+    async fn open(host: &TestHost) -> SandboxSession {
         SandboxEngine
-            .open_session(SessionContext {
-                session: "s".into(),
-                config: "{}".into(),
-                data_dir: dir.to_string_lossy().as_ref().into(),
-                host: HostServices_TO::from_ptr(RArc::new(host), TD_Opaque),
-            })
+            .open_session(host.context("{}"))
             .await
             .unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn each_change_to_a_contact_is_told_once_and_a_repeat_is_not() {
-        let dir = tempfile::tempdir().unwrap();
         let host = TestHost::default();
-        let session = open_with(dir.path(), host.clone()).await;
+        let session = open(&host).await;
         let (known, new) = ("14155550100@c.us", "19995550123@c.us");
         let name = |first: &str| ContactName {
             first_name: first.into(),
@@ -460,15 +472,14 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_bundled_book_is_saved_at_the_first_change_and_stays_shared() {
-        let root = tempfile::tempdir().unwrap();
-        let (dir, other) = (root.path().join("a"), root.path().join("b"));
-        let session = open(&dir).await;
-        assert!(!BookStore::exists(&dir), "nothing saved before a change");
+        let (host, other) = (TestHost::default(), TestHost::default());
+        let session = open(&host).await;
+        assert!(host.store.is_empty(), "nothing saved before a change");
         session.block("14155550100@c.us".into()).await.unwrap();
         assert!(is_blocked(&session).await);
         drop(session);
 
-        let reopened = open(&dir).await;
+        let reopened = open(&host).await;
         assert!(is_blocked(&reopened).await, "the change was saved");
         let count = reopened.read(Book::contact_count).await;
         assert_eq!(count, bundled_book().contact_count(), "with the whole book");
@@ -478,19 +489,36 @@ mod tests {
         );
     }
 
-    /// A crash between creating the store and saving the book into it
-    /// leaves a store without a book; the next change still saves it all.
+    /// A crash while a book was being saved leaves contacts without the
+    /// book's header; the next change still saves the whole book.
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_store_left_without_a_book_gets_the_whole_book_at_the_first_change() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(BookStore::open(dir.path().to_owned()).await.unwrap());
-        let session = open(dir.path()).await;
+    async fn a_book_cut_short_gets_the_whole_book_at_the_first_change() {
+        let host = TestHost::default();
+        let cut_short = vec![KvWrite::put("book/c/14155550100@c.us", b"{}".to_vec())];
+        host.store.kv_write(cut_short.into()).await.unwrap();
+        let session = open(&host).await;
         session.block("14155550100@c.us".into()).await.unwrap();
         drop(session);
 
-        let reopened = open(dir.path()).await;
+        let reopened = open(&host).await;
         assert!(is_blocked(&reopened).await);
         let count = reopened.read(Book::contact_count).await;
         assert_eq!(count, bundled_book().contact_count());
+    }
+
+    /// A session the host has ended (stopped, or taken over elsewhere)
+    /// cannot save: the change fails, the book stays as it was, and no
+    /// one is told of it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_change_the_host_refuses_to_store_is_not_made() {
+        let host = TestHost::default();
+        let session = open(&host).await;
+        session.block("14155550101@c.us".into()).await.unwrap();
+        host.told();
+        host.fenced.store(true, Ordering::SeqCst);
+        let refused = session.block("14155550100@c.us".into()).await.unwrap_err();
+        assert_eq!(refused.kind, wharf_engine_api::ErrorKind::UNAVAILABLE);
+        assert!(!is_blocked(&session).await);
+        assert_eq!(host.told(), []);
     }
 }

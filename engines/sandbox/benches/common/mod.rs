@@ -1,14 +1,16 @@
-//! What the sandbox's benchmarks share: a host that serves one fixture,
-//! and a session opened over it as the host would open one.
+//! What the sandbox's benchmarks share: a host that serves one fixture and
+//! keeps the session's store in memory, and a session opened over it as
+//! the host would open one.
 
 use std::path::Path;
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, ROption, RResult, RStr, RVec},
+    std_types::{RArc, ROption, RResult, RStr, RString, RVec},
 };
 use wharf_engine_api::{
-    Engine, EngineError, HostServices, HostServices_TO, LogLevel, SessionContext, SessionStatus,
+    Engine, EngineError, HostServices, HostServices_TO, KvEntry, KvWrite, LogLevel, SessionContext,
+    SessionStatus, ffi::FfiResult, support::MemoryStore,
 };
 use wharf_sandbox::{SandboxEngine, SandboxSession};
 
@@ -16,6 +18,7 @@ use wharf_sandbox::{SandboxEngine, SandboxSession};
 #[derive(Clone)]
 struct FixtureHost {
     fixture: RArc<Vec<u8>>,
+    store: MemoryStore,
 }
 
 impl HostServices for FixtureHost {
@@ -30,6 +33,15 @@ impl HostServices for FixtureHost {
     ) -> RResult<RVec<u8>, EngineError> {
         RResult::ROk(RVec::from(self.fixture.as_slice()))
     }
+    fn kv_get(&self, keys: RVec<RString>) -> FfiResult<RVec<ROption<RVec<u8>>>> {
+        self.store.kv_get(keys)
+    }
+    fn kv_scan(&self, prefix: RString, after: RString, limit: u32) -> FfiResult<RVec<KvEntry>> {
+        self.store.kv_scan(prefix, after, limit)
+    }
+    fn kv_write(&self, batch: RVec<KvWrite>) -> FfiResult<()> {
+        self.store.kv_write(batch)
+    }
 }
 
 /// A sandbox session named `name`, its data in `dir/name`, whose book
@@ -37,6 +49,7 @@ impl HostServices for FixtureHost {
 pub(crate) async fn open_session(fixture: Vec<u8>, dir: &Path, name: &str) -> SandboxSession {
     let host = FixtureHost {
         fixture: RArc::new(fixture),
+        store: MemoryStore::default(),
     };
     SandboxEngine
         .open_session(SessionContext {

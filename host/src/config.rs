@@ -144,6 +144,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_DATA_DIR", default_value = "./.wharf")]
     pub data_dir: PathBuf,
 
+    /// Keep sessions, their stores and the webhook outbox in this
+    /// PostgreSQL database (`postgres://user:password@host/database`)
+    /// instead of SQLite in the data directory [default: SQLite].
+    #[arg(long, env = "WHARF_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+
     /// Engine of a session that names none; WAHA's `WHATSAPP_DEFAULT_ENGINE`
     /// is read too [default: sandbox].
     #[arg(long, env = "WHARF_DEFAULT_ENGINE")]

@@ -69,7 +69,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             WATCH_INTERVAL,
         ));
     }
-    let storage = Storage::open(&args.data_dir.join("wharf.db"))?;
+    let storage = match &args.database {
+        Some(url) => Storage::postgres(url).await?,
+        None => Storage::sqlite(&args.data_dir.join("wharf.db"))?,
+    };
     let events = Events::start(storage.clone(), global_webhook).await;
     let sessions = Arc::new(
         SessionManager::new(

@@ -14,6 +14,7 @@ mod engines;
 mod library_files;
 mod lifecycle_races;
 mod loopback;
+mod postgres;
 mod reload;
 mod sessions;
 mod slow_clients;

@@ -20,6 +20,8 @@ use reqwest::{
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod postgres;
+
 /// Engine libraries the tests can put in a host's engines directory.
 pub mod engines {
     pub const SANDBOX: &str = "wharf_sandbox";

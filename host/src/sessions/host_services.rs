@@ -161,7 +161,7 @@ mod tests {
     async fn bridge_in(
         dir: &tempfile::TempDir,
     ) -> (Arc<SessionState>, HostServicesBox, WriteFence) {
-        let storage = Storage::open(&dir.path().join("wharf.db")).unwrap();
+        let storage = Storage::sqlite(&dir.path().join("wharf.db")).unwrap();
         let stored = StoredSession {
             name: "s".into(),
             engine: "e".into(),

@@ -1233,7 +1233,7 @@ mod tests {
             crate::engines::testing::stand_in(),
         );
         let registry = Arc::new(Registry::load(&root.path().join("engines"), loader));
-        let storage = Storage::open(&root.path().join("wharf.db")).unwrap();
+        let storage = Storage::sqlite(&root.path().join("wharf.db")).unwrap();
         let stored = StoredSession {
             name: "edited".into(),
             engine: "sand box!".into(),

@@ -83,7 +83,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("--config-files-dir {}: cannot use it", dir.display()))?,
         None => ConfigFiles::none(),
     };
-    let storage = Storage::open(&work.path().join("wharf.db"))?;
+    let storage = Storage::sqlite(&work.path().join("wharf.db"))?;
     let events = Events::start(storage.clone(), None).await;
     let told = Mutex::new(events.subscribe());
     let sessions = Arc::new(

@@ -11,7 +11,7 @@ use std::{
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, ROption, RResult, RStr, RVec},
+    std_types::{RArc, ROption, RResult, RStr, RString, RVec},
 };
 use wharf::{
     engines::{EngineRef, Loader, PrivateCopies, Probe, Registry},
@@ -19,16 +19,19 @@ use wharf::{
     storage::Storage,
 };
 use wharf_engine_api::{
-    Engine, EngineError, HostServices, HostServices_TO, ListQuery, LogLevel, RSome, Session,
-    SessionContext, SessionStatus,
+    Engine, EngineError, HostServices, HostServices_TO, KvEntry, KvWrite, ListQuery, LogLevel,
+    RSome, Session, SessionContext, SessionStatus, ffi::FfiResult, support::MemoryStore,
 };
 use wharf_sandbox::SandboxEngine;
 
 const CALLS_PER_ROUND: u32 = 5_000;
 const ROUNDS: usize = 7;
 
-#[derive(Clone)]
-struct QuietHost;
+/// A host that logs nothing and keeps the session's store in memory.
+#[derive(Clone, Default)]
+struct QuietHost {
+    store: MemoryStore,
+}
 
 impl HostServices for QuietHost {
     fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
@@ -39,6 +42,15 @@ impl HostServices for QuietHost {
         RResult::RErr(EngineError::invalid_input(format!(
             "config.{field}: the benchmark host reads no files"
         )))
+    }
+    fn kv_get(&self, keys: RVec<RString>) -> FfiResult<RVec<ROption<RVec<u8>>>> {
+        self.store.kv_get(keys)
+    }
+    fn kv_scan(&self, prefix: RString, after: RString, limit: u32) -> FfiResult<RVec<KvEntry>> {
+        self.store.kv_scan(prefix, after, limit)
+    }
+    fn kv_write(&self, batch: RVec<KvWrite>) -> FfiResult<()> {
+        self.store.kv_write(batch)
     }
 }
 
@@ -93,7 +105,7 @@ fn main() {
             registry.snapshot().resolve(&sandbox).is_some(),
             "the sandbox engine must load"
         );
-        let storage = Storage::open(&dir.path().join("wharf.db")).expect("a database");
+        let storage = Storage::sqlite(&dir.path().join("wharf.db")).expect("a database");
         let sessions = SessionManager::new(
             registry,
             storage,
@@ -122,7 +134,7 @@ fn main() {
                 session: "bench".into(),
                 config: "{}".into(),
                 data_dir: dir.path().join("in-process").to_string_lossy().as_ref().into(),
-                host: HostServices_TO::from_ptr(RArc::new(QuietHost), TD_Opaque),
+                host: HostServices_TO::from_ptr(RArc::new(QuietHost::default()), TD_Opaque),
             })
             .await
             .expect("an in-process session");

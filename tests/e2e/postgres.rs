@@ -70,7 +70,8 @@ fn a_database_that_cannot_be_reached_is_refused_at_start_without_its_password() 
         .run_to_end();
     assert_ne!(ran.code, Some(0));
     assert!(
-        ran.stderr.contains("cannot use the PostgreSQL database \"wharf\" on 127.0.0.1"),
+        ran.stderr
+            .contains("cannot use the PostgreSQL database \"wharf\" on 127.0.0.1"),
         "{}",
         ran.stderr
     );
@@ -99,5 +100,9 @@ fn a_second_host_on_a_database_in_use_is_refused() {
         "{}",
         ran.stderr
     );
-    assert_eq!(first.get("/api/sessions").0, StatusCode::OK, "the first goes on");
+    assert_eq!(
+        first.get("/api/sessions").0,
+        StatusCode::OK,
+        "the first goes on"
+    );
 }

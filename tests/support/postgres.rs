@@ -92,7 +92,10 @@ impl Postgres {
              -c full_page_writes=off -c max_connections=200"
         );
         let log = server.dir.path().join("server.log").display().to_string();
-        server.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-w", "start"]);
+        server.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-o", &options, "-w", "start"],
+        );
         Some(server)
     }
 
@@ -100,8 +103,20 @@ impl Postgres {
     pub fn database(&self) -> String {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
         let name = format!("t{}", NEXT.fetch_add(1, Ordering::SeqCst));
-        self.run("psql", &["-q", "-d", "postgres", "-c", &format!("CREATE DATABASE {name}")]);
-        format!("postgres:///{name}?host={}&user=wharf", self.dir.path().display())
+        self.run(
+            "psql",
+            &[
+                "-q",
+                "-d",
+                "postgres",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ],
+        );
+        format!(
+            "postgres:///{name}?host={}&user=wharf",
+            self.dir.path().display()
+        )
     }
 
     fn data(&self) -> String {

@@ -239,7 +239,10 @@ impl PgStorage {
         let version = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
         transaction.execute("DELETE FROM wharf_schema", &[]).await?;
         transaction
-            .execute("INSERT INTO wharf_schema (version) VALUES ($1)", &[&version])
+            .execute(
+                "INSERT INTO wharf_schema (version) VALUES ($1)",
+                &[&version],
+            )
             .await?;
         transaction.commit().await?;
         Ok(())
@@ -442,8 +445,10 @@ impl PgStorage {
                 &[&session, &keys],
             )
             .await?;
-        let found: HashMap<String, Vec<u8>> =
-            rows.into_iter().map(|row| (row.get(0), row.get(1))).collect();
+        let found: HashMap<String, Vec<u8>> = rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
         Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
     }
 

@@ -570,7 +570,11 @@ mod tests {
             call.unwrap();
         }
         drop(storage);
-        let stored = SqliteStorage::open(&path).unwrap().sessions().await.unwrap();
+        let stored = SqliteStorage::open(&path)
+            .unwrap()
+            .sessions()
+            .await
+            .unwrap();
         assert_eq!(stored.len(), 196);
         assert!(stored.iter().all(|session| session.name != "doomed"));
     }

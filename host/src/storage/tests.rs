@@ -68,7 +68,10 @@ async fn sessions_survive_reopening_the_store() {
     let backends = Backends::new();
     for (backend, storage) in backends.open().await {
         assert!(storage.insert(session("a")).await.unwrap(), "{backend}");
-        assert!(!storage.insert(session("a")).await.unwrap(), "{backend}: names are unique");
+        assert!(
+            !storage.insert(session("a")).await.unwrap(),
+            "{backend}: names are unique"
+        );
         assert!(storage.insert(session("b")).await.unwrap());
         storage.set_should_run("a", false).await.unwrap();
         storage
@@ -128,7 +131,10 @@ async fn the_outbox_gives_each_hook_its_entries_in_order() {
         assert!(storage.record_try(pending[0].seq, 2).await.unwrap());
         assert_eq!(storage.pending("h1", 1).await.unwrap()[0].tries, 2);
         storage.delivered(pending[0].seq).await.unwrap();
-        assert!(!storage.is_queued(pending[0].seq).await.unwrap(), "{backend}");
+        assert!(
+            !storage.is_queued(pending[0].seq).await.unwrap(),
+            "{backend}"
+        );
         assert!(!storage.record_try(pending[0].seq, 3).await.unwrap());
         assert!(storage.is_queued(pending[1].seq).await.unwrap());
         storage.forget_events("s1").await.unwrap();
@@ -146,7 +152,10 @@ async fn store_writes_land_whole_and_scans_keep_to_their_prefix() {
         let fence = WriteFence::default();
         let batch = ["a", "b/1", "b/2", "b/3", "b0", "b\u{10FFFF}x", "c", "é"]
             .map(|key| KvWrite::put(key, key.as_bytes().to_vec()));
-        storage.kv_write("s1", &fence, batch.to_vec()).await.unwrap();
+        storage
+            .kv_write("s1", &fence, batch.to_vec())
+            .await
+            .unwrap();
         storage
             .kv_write("s2", &fence, vec![KvWrite::put("b/1", b"other".to_vec())])
             .await
@@ -164,13 +173,25 @@ async fn store_writes_land_whole_and_scans_keep_to_their_prefix() {
             "{backend}"
         );
         let rest = storage.kv_scan("s1", "", "b0", 100).await.unwrap();
-        assert_eq!(keys(&rest), ["b\u{10FFFF}x", "c", "é"], "{backend}: byte order");
+        assert_eq!(
+            keys(&rest),
+            ["b\u{10FFFF}x", "c", "é"],
+            "{backend}: byte order"
+        );
         assert_eq!(
             storage
-                .kv_get("s1", vec!["a".into(), "nope".into(), "c".into(), "a".into()])
+                .kv_get(
+                    "s1",
+                    vec!["a".into(), "nope".into(), "c".into(), "a".into()]
+                )
                 .await
                 .unwrap(),
-            [Some(b"a".to_vec()), None, Some(b"c".to_vec()), Some(b"a".to_vec())],
+            [
+                Some(b"a".to_vec()),
+                None,
+                Some(b"c".to_vec()),
+                Some(b"a".to_vec())
+            ],
             "{backend}"
         );
 
@@ -190,7 +211,11 @@ async fn store_writes_land_whole_and_scans_keep_to_their_prefix() {
         assert_eq!(keys(&left), ["b0", "b\u{10FFFF}x", "c", "é"], "{backend}");
         assert_eq!(left[2].1, b"new");
         let other = storage.kv_get("s2", vec!["b/1".into()]).await.unwrap();
-        assert_eq!(other, [Some(b"other".to_vec())], "{backend}: sessions do not share keys");
+        assert_eq!(
+            other,
+            [Some(b"other".to_vec())],
+            "{backend}: sessions do not share keys"
+        );
 
         storage.kv_clear("s1").await.unwrap();
         assert!(storage.kv_scan("s1", "", "", 10).await.unwrap().is_empty());
@@ -204,11 +229,22 @@ async fn a_closed_fence_refuses_the_whole_batch() {
     for (backend, storage) in backends.open().await {
         assert!(storage.insert(session("s1")).await.unwrap());
         let fence = WriteFence::default();
-        let put = |value: &[u8]| vec![KvWrite::put("k", value.to_vec()), KvWrite::delete_prefix("")];
-        storage.kv_write("s1", &fence, vec![KvWrite::put("k", b"1".to_vec())]).await.unwrap();
+        let put = |value: &[u8]| {
+            vec![
+                KvWrite::put("k", value.to_vec()),
+                KvWrite::delete_prefix(""),
+            ]
+        };
+        storage
+            .kv_write("s1", &fence, vec![KvWrite::put("k", b"1".to_vec())])
+            .await
+            .unwrap();
         fence.close();
         let refused = storage.kv_write("s1", &fence, put(b"2")).await;
-        assert!(matches!(refused, Err(KvWriteError::Fenced)), "{backend}: {refused:?}");
+        assert!(
+            matches!(refused, Err(KvWriteError::Fenced)),
+            "{backend}: {refused:?}"
+        );
         let value = storage.kv_get("s1", vec!["k".into()]).await.unwrap();
         assert_eq!(value, [Some(b"1".to_vec())], "{backend}");
     }
@@ -223,7 +259,10 @@ async fn a_deleted_session_takes_its_store_and_cannot_write_again() {
         let put = vec![KvWrite::put("k", b"v".to_vec())];
         storage.kv_write("s1", &fence, put.clone()).await.unwrap();
         storage.delete("s1").await.unwrap();
-        assert!(storage.kv_scan("s1", "", "", 10).await.unwrap().is_empty(), "{backend}");
+        assert!(
+            storage.kv_scan("s1", "", "", 10).await.unwrap().is_empty(),
+            "{backend}"
+        );
         assert!(
             storage.kv_write("s1", &fence, put).await.is_err(),
             "{backend}: no store for a session that is not stored"

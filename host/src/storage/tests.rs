@@ -50,6 +50,17 @@ fn session(name: &str) -> StoredSession {
     }
 }
 
+/// The permission bits of `path` itself (a link is not followed).
+#[cfg(unix)]
+pub(super) fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
 fn keys(entries: &[(String, Vec<u8>)]) -> Vec<&str> {
     entries.iter().map(|(key, _)| key.as_str()).collect()
 }
